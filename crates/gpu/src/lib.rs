@@ -1,0 +1,1 @@
+//! The seqbridge GPU runtime.

@@ -1,0 +1,1 @@
+//! seqbridge model families.
