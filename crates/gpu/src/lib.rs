@@ -1,1 +1,23 @@
-//! The seqbridge GPU runtime.
+//! seqbridge's GPU runtime: a wgpu context, device tensors, a buffer pool, a pipeline cache,
+//! a command recorder and the WGSL kernels of `shaders/`, each with a small launcher in
+//! [`ops`].
+
+pub mod context;
+pub mod error;
+pub mod ops;
+pub mod params;
+pub mod pipeline;
+mod pool;
+pub mod recorder;
+pub mod stats;
+pub mod tensor;
+
+pub use bytemuck;
+pub use context::{AdapterSummary, Caps, Gpu, GpuOptions};
+pub use error::{Error, Result};
+pub use params::WgslParams;
+pub use pipeline::{Access, Const, Family, Kernel, KernelKey};
+pub use recorder::{Readback, Recorder};
+pub use stats::Stats;
+pub use tensor::{DType, Element, Tensor};
+pub use wgpu;

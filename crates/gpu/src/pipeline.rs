@@ -1,0 +1,341 @@
+//! Kernel families, specialisation keys and the pipeline cache.
+//!
+//! A kernel is compiled once per [`KernelKey`]: the family (which WGSL file), the entry point
+//! and the constants it was specialised for (tile sizes, workgroup size, weight dtype,
+//! epilogue). The constants become WGSL `const` declarations in front of the family's source,
+//! and boolean constants also drive `//#if NAME` / `//#else` / `//#endif` lines, so variants
+//! that need different features (subgroups) come from one source.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// One WGSL file in `shaders/` per family. Adding a family touches this table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Elementwise,
+    Matmul,
+    Softmax,
+    Attention,
+    Norm,
+    Embedding,
+    Sampling,
+    Cache,
+}
+
+macro_rules! shader {
+    ($file:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $file))
+    };
+}
+
+/// Helpers every kernel can use (grid indexing, f16 weight loads).
+const COMMON: &str = shader!("common.wgsl");
+
+impl Family {
+    pub const ALL: [Family; 8] = [
+        Family::Elementwise,
+        Family::Matmul,
+        Family::Softmax,
+        Family::Attention,
+        Family::Norm,
+        Family::Embedding,
+        Family::Sampling,
+        Family::Cache,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Elementwise => "elementwise",
+            Family::Matmul => "matmul",
+            Family::Softmax => "softmax",
+            Family::Attention => "attention",
+            Family::Norm => "norm",
+            Family::Embedding => "embedding",
+            Family::Sampling => "sampling",
+            Family::Cache => "cache",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Family::Elementwise => shader!("elementwise.wgsl"),
+            Family::Matmul => shader!("matmul.wgsl"),
+            Family::Softmax => shader!("softmax.wgsl"),
+            Family::Attention => shader!("attention.wgsl"),
+            Family::Norm => shader!("norm.wgsl"),
+            Family::Embedding => shader!("embedding.wgsl"),
+            Family::Sampling => shader!("sampling.wgsl"),
+            Family::Cache => shader!("cache.wgsl"),
+        }
+    }
+}
+
+/// A specialisation constant's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Const {
+    U32(u32),
+    Bool(bool),
+}
+
+/// What a kernel was specialised for; the pipeline cache's key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KernelKey {
+    pub family: Family,
+    pub entry: &'static str,
+    /// Constants in the order they are declared; every name must be used by the source's
+    /// `const` references or `//#if` lines, and every `//#if` name must be here.
+    pub consts: Vec<(&'static str, Const)>,
+}
+
+impl KernelKey {
+    pub fn new(family: Family, entry: &'static str) -> Self {
+        KernelKey {
+            family,
+            entry,
+            consts: Vec::new(),
+        }
+    }
+
+    pub fn u32(mut self, name: &'static str, v: u32) -> Self {
+        self.consts.push((name, Const::U32(v)));
+        self
+    }
+
+    pub fn flag(mut self, name: &'static str, v: bool) -> Self {
+        self.consts.push((name, Const::Bool(v)));
+        self
+    }
+
+    fn flag_value(&self, name: &str) -> Option<bool> {
+        self.consts.iter().find_map(|(n, c)| match c {
+            Const::Bool(b) if *n == name => Some(*b),
+            _ => None,
+        })
+    }
+}
+
+/// Whether a storage binding is read or written by the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// The storage bindings of a kernel: `(binding index, access)`, binding 0 being the params.
+pub type Bindings = &'static [(u32, Access)];
+
+/// A compiled kernel: pipeline plus the layout its bind groups must follow.
+pub struct Kernel {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
+    pub(crate) bindings: Bindings,
+    /// Bytes of the params binding (the struct size rounded up to 16).
+    pub(crate) params_size: u64,
+    pub(crate) family: Family,
+    pub(crate) label: String,
+}
+
+impl Kernel {
+    pub fn family(&self) -> Family {
+        self.family
+    }
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// Builds the full WGSL text of a kernel: constants, params struct, common helpers, then the
+/// family's source with `//#if` lines resolved.
+pub fn compose_source(key: &KernelKey, params_wgsl: &str) -> Result<String> {
+    let mut out = String::new();
+    for (name, c) in &key.consts {
+        match c {
+            Const::U32(v) => out.push_str(&format!("const {name}: u32 = {v}u;\n")),
+            Const::Bool(b) => out.push_str(&format!("const {name}: bool = {b};\n")),
+        }
+    }
+    out.push_str(params_wgsl);
+    out.push_str("@group(0) @binding(0) var<uniform> params: Params;\n");
+    out.push_str(COMMON);
+    out.push_str(&preprocess(key, key.family.source())?);
+    Ok(out)
+}
+
+/// Resolves `//#if NAME`, `//#if !NAME`, `//#else` and `//#endif` lines.
+fn preprocess(key: &KernelKey, src: &str) -> Result<String> {
+    let err = |msg: String| Error::Compile {
+        kernel: format!("{}::{}", key.family.name(), key.entry),
+        msg,
+    };
+    // Each open block: (this branch is kept, the enclosing block is kept).
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let mut out = String::with_capacity(src.len());
+    for (n, line) in src.lines().enumerate() {
+        let t = line.trim();
+        let active = stack.last().is_none_or(|&(keep, _)| keep);
+        if let Some(cond) = t.strip_prefix("//#if ") {
+            let cond = cond.trim();
+            let (neg, name) = match cond.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, cond),
+            };
+            let v = key
+                .flag_value(name)
+                .ok_or_else(|| err(format!("line {}: //#if {name} has no boolean constant in the key", n + 1)))?;
+            stack.push((active && (v != neg), active));
+        } else if t == "//#else" {
+            let top = stack
+                .last_mut()
+                .ok_or_else(|| err(format!("line {}: //#else without //#if", n + 1)))?;
+            top.0 = top.1 && !top.0;
+        } else if t == "//#endif" {
+            stack
+                .pop()
+                .ok_or_else(|| err(format!("line {}: //#endif without //#if", n + 1)))?;
+        } else if active {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !stack.is_empty() {
+        return Err(err("unterminated //#if".into()));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    kernels: Mutex<HashMap<KernelKey, Arc<Kernel>>>,
+}
+
+impl PipelineCache {
+    pub fn get_or_build(
+        &self,
+        device: &wgpu::Device,
+        key: &KernelKey,
+        params_wgsl: &str,
+        params_size: usize,
+        bindings: Bindings,
+    ) -> Result<Arc<Kernel>> {
+        if let Some(k) = self.kernels.lock().map_err(poisoned)?.get(key) {
+            return Ok(k.clone());
+        }
+        let kernel = Arc::new(build(device, key, params_wgsl, params_size, bindings)?);
+        self.kernels
+            .lock()
+            .map_err(poisoned)?
+            .insert(key.clone(), kernel.clone());
+        Ok(kernel)
+    }
+
+    pub fn len(&self) -> usize {
+        self.kernels.lock().map(|k| k.len()).unwrap_or(0)
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Device("pipeline cache lock poisoned".into())
+}
+
+fn build(
+    device: &wgpu::Device,
+    key: &KernelKey,
+    params_wgsl: &str,
+    params_size: usize,
+    bindings: Bindings,
+) -> Result<Kernel> {
+    let label = format!("{}::{}", key.family.name(), key.entry);
+    let source = compose_source(key, params_wgsl)?;
+    let params_size = (params_size as u64).div_ceil(16) * 16;
+
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: true,
+            min_binding_size: wgpu::BufferSize::new(params_size),
+        },
+        count: None,
+    }];
+    for &(binding, access) in bindings {
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: access == Access::Read,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        });
+    }
+
+    // Compile errors come back as values, not through wgpu's panicking default handler.
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(&label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(&label),
+        entries: &entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(&label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&label),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some(key.entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &[],
+            // Kernels initialise the workgroup memory they read; skipping the zero-fill saves a
+            // pass over shared memory per workgroup.
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    });
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::Compile {
+            kernel: format!("{label} {:?}", key.consts),
+            msg: e.to_string(),
+        });
+    }
+    Ok(Kernel {
+        pipeline,
+        layout,
+        bindings,
+        params_size,
+        family: key.family,
+        label,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preprocess_keeps_the_chosen_branches() {
+        let key = KernelKey::new(Family::Elementwise, "x").flag("A", true).flag("B", false);
+        let src = "x\n//#if A\na\n//#if B\nab\n//#else\nanb\n//#endif\n//#else\nna\n//#endif\n//#if !B\nnb\n//#endif\n";
+        assert_eq!(preprocess(&key, src).unwrap(), "x\na\nanb\nnb\n");
+    }
+
+    #[test]
+    fn preprocess_rejects_unknown_and_unbalanced() {
+        let key = KernelKey::new(Family::Elementwise, "x");
+        assert!(preprocess(&key, "//#if C\n//#endif\n").is_err());
+        let key = key.flag("C", true);
+        assert!(preprocess(&key, "//#if C\n").is_err());
+        assert!(preprocess(&key, "//#endif\n").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+// cache kernels: not yet written.

@@ -1,0 +1,1 @@
+// sampling kernels: not yet written.

@@ -1,0 +1,7 @@
+//! Every kernel family against a plain CPU reference, over odd shapes, batches and masks.
+//!
+//! Runs on whatever adapter `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` select (CI runs it on
+//! lavapipe's Vulkan and on llvmpipe's GL). No adapter is a loud failure, never a skip.
+
+mod common;
+mod elementwise;
