@@ -3,5 +3,12 @@
 //! Runs on whatever adapter `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` select (CI runs it on
 //! lavapipe's Vulkan and on llvmpipe's GL). No adapter is a loud failure, never a skip.
 
+mod attention;
+mod cache;
 mod common;
 mod elementwise;
+mod embedding;
+mod matmul;
+mod norm;
+mod sampling;
+mod softmax;

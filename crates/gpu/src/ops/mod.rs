@@ -1,7 +1,14 @@
 //! Kernel launchers: one module per WGSL family in `shaders/`. Each validates its inputs
 //! (typed errors naming the shapes), picks a specialisation, then records a dispatch.
 
+pub mod attention;
+pub mod cache;
 pub mod elementwise;
+pub mod embedding;
+pub mod matmul;
+pub mod norm;
+pub mod sampling;
+pub mod softmax;
 
 /// Spreads `groups` workgroups over x and y so that neither exceeds the per-dimension limit;
 /// kernels recover the linear index with `group_index` (shaders/common.wgsl).

@@ -1,0 +1,1 @@
+//! shaders/attention.wgsl against the CPU (pending).

@@ -1,0 +1,1 @@
+//! shaders/cache.wgsl against the CPU (pending).

@@ -1,0 +1,1 @@
+//! shaders/embedding.wgsl against the CPU (pending).

@@ -1,0 +1,1 @@
+//! shaders/norm.wgsl against the CPU (pending).

@@ -1,0 +1,1 @@
+//! shaders/sampling.wgsl against the CPU (pending).

@@ -1,0 +1,1 @@
+//! shaders/softmax.wgsl against the CPU (pending).
