@@ -43,3 +43,10 @@ pub fn edit_logits(rec: &mut Recorder, x: &Tensor, edits: &Tensor, n: usize, pen
     let _ = (rec, x, edits, n, penalty);
     todo!("edit_logits: pending")
 }
+
+/// Teacher-forced scoring: `out[r] = x[r, targets[r]] - logsumexp_j x[r, :]`, without
+/// materialising the log-softmax. x f32 `[rows, V]`, targets u32 `[rows]`, out f32 `[rows]`.
+pub fn log_softmax_gather(rec: &mut Recorder, x: &Tensor, targets: &Tensor, out: &Tensor) -> Result<()> {
+    let _ = (rec, x, targets, out);
+    todo!("log_softmax_gather: pending")
+}
