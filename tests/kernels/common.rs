@@ -12,14 +12,15 @@ pub fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| {
         let gpu = Gpu::new().unwrap_or_else(|e| panic!("kernel tests need a GPU adapter: {e}"));
         eprintln!(
-            "kernel tests on {} ({}, {}), subgroups {} ({}..{}), shader-f16 {}",
+            "kernel tests on {} ({}, {}), subgroups {} ({}..{}), shader-f16 {}, timestamps {}",
             gpu.adapter().name,
             gpu.adapter().backend,
             gpu.adapter().driver,
             gpu.caps().subgroups,
             gpu.caps().subgroup_min_size,
             gpu.caps().subgroup_max_size,
-            gpu.caps().shader_f16
+            gpu.caps().shader_f16,
+            gpu.caps().timestamps
         );
         gpu
     })

@@ -10,5 +10,6 @@ mod elementwise;
 mod embedding;
 mod matmul;
 mod norm;
+mod runtime;
 mod sampling;
 mod softmax;

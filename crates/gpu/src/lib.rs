@@ -17,7 +17,7 @@ pub use context::{AdapterSummary, Caps, Gpu, GpuOptions};
 pub use error::{Error, Result};
 pub use params::WgslParams;
 pub use pipeline::{Access, Const, Family, Kernel, KernelKey};
-pub use recorder::{Readback, Recorder};
+pub use recorder::{KernelTimes, Readback, Recorder};
 pub use stats::Stats;
 pub use tensor::{DType, Element, Tensor};
 pub use wgpu;

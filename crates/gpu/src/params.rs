@@ -53,3 +53,39 @@ macro_rules! wgsl_params {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WgslParams;
+
+    crate::wgsl_params! {
+        struct Mixed { a: u32, b: f32, c: i32, d: u32, e: f32 }
+    }
+
+    /// The generated WGSL struct has the Rust struct's layout: same members, offsets and size.
+    #[test]
+    fn generated_wgsl_matches_rust_layout() {
+        let module = naga::front::wgsl::parse_str(Mixed::WGSL).expect("generated WGSL parses");
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Params"))
+            .expect("struct Params");
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("Params is not a struct");
+        };
+        let rust = [
+            ("a", std::mem::offset_of!(Mixed, a)),
+            ("b", std::mem::offset_of!(Mixed, b)),
+            ("c", std::mem::offset_of!(Mixed, c)),
+            ("d", std::mem::offset_of!(Mixed, d)),
+            ("e", std::mem::offset_of!(Mixed, e)),
+        ];
+        assert_eq!(members.len(), rust.len());
+        for (m, (name, off)) in members.iter().zip(rust) {
+            assert_eq!(m.name.as_deref(), Some(name));
+            assert_eq!(m.offset as usize, off, "offset of {name}");
+        }
+        assert_eq!(*span as usize, std::mem::size_of::<Mixed>());
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::context::Gpu;
 use crate::error::{Error, Result};
 use crate::params::WgslParams;
-use crate::pipeline::Kernel;
+use crate::pipeline::{Family, Kernel};
 use crate::pool::GpuBuffer;
 use crate::stats::Counters;
 use crate::tensor::Tensor;
@@ -31,6 +31,27 @@ pub struct Recorder {
     /// Buffers bound by recorded commands: they must not return to the pool before submit.
     keep: Vec<Arc<GpuBuffer>>,
     dispatches: u64,
+    /// Present when recording with timestamps: each dispatch then gets its own pass.
+    profiler: Option<Profiler>,
+}
+
+/// Timestamp queries around every dispatch of a profiled recorder.
+struct Profiler {
+    sets: Vec<wgpu::QuerySet>,
+    /// The kernel family of each timed dispatch, in order.
+    families: Vec<Family>,
+}
+
+/// Queries per query set (wgpu's maximum), two per dispatch.
+const QUERIES_PER_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES;
+
+/// GPU time per kernel family, from timestamp queries.
+#[derive(Clone, Debug, Default)]
+pub struct KernelTimes {
+    /// Milliseconds per family, largest first.
+    pub by_family: Vec<(Family, f64)>,
+    /// Sum over all dispatches.
+    pub total_ms: f64,
 }
 
 /// A pending copy of a tensor to the host; [`Readback::wait`] after the recorder submitted.
@@ -52,7 +73,22 @@ impl Recorder {
             params: Vec::new(),
             keep: Vec::new(),
             dispatches: 0,
+            profiler: None,
         }
+    }
+
+    /// A recorder that times every dispatch with timestamp queries (one pass per dispatch,
+    /// so it perturbs what it measures a little). `None` when the adapter has no timestamps.
+    pub fn with_timestamps(gpu: &Gpu) -> Option<Recorder> {
+        if !gpu.caps().timestamps {
+            return None;
+        }
+        let mut rec = Recorder::new(gpu);
+        rec.profiler = Some(Profiler {
+            sets: Vec::new(),
+            families: Vec::new(),
+        });
+        Some(rec)
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -154,7 +190,37 @@ impl Recorder {
             });
         self.keep.extend(tensors.iter().map(|t| t.buf.clone()));
 
-        if self.pass.is_none() {
+        if let Some(prof) = self.profiler.as_mut() {
+            // A pass per dispatch, with timestamps at its boundaries.
+            self.pass = None;
+            let n = prof.families.len() as u32;
+            if n * 2 % QUERIES_PER_SET == 0 {
+                prof.sets
+                    .push(self.gpu.device().create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("seqbridge timestamps"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count: QUERIES_PER_SET,
+                    }));
+            }
+            prof.families.push(kernel.family);
+            let set = prof.sets.last().expect("pushed above");
+            let first = n * 2 % QUERIES_PER_SET;
+            let encoder = self
+                .encoder
+                .as_mut()
+                .expect("the encoder lives until submit, which consumes the recorder");
+            let pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&kernel.label),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(first),
+                        end_of_pass_write_index: Some(first + 1),
+                    }),
+                })
+                .forget_lifetime();
+            self.pass = Some(pass);
+        } else if self.pass.is_none() {
             let encoder = self
                 .encoder
                 .as_mut()
@@ -236,6 +302,62 @@ impl Recorder {
         let index = self.gpu.queue().submit([encoder.finish()]);
         Counters::add(&self.gpu.counters().submits, 1);
         index
+    }
+}
+
+impl Recorder {
+    /// Submits, waits, and returns the GPU time of each kernel family. Without timestamps
+    /// (a recorder made by [`Recorder::new`]) it submits and returns empty times.
+    pub fn submit_timed(mut self) -> Result<KernelTimes> {
+        let Some(prof) = self.profiler.take() else {
+            self.submit();
+            return Ok(KernelTimes::default());
+        };
+        let n = prof.families.len() as u64;
+        let bytes = (n * 2 * 8).max(8);
+        let resolve = self.gpu.pooled(
+            bytes.div_ceil(wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT) * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let staging = self.gpu.pooled(
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let (res, stg) = (resolve.raw.clone(), staging.raw.clone());
+        let encoder = self.encoder();
+        let mut left = n as u32 * 2;
+        for (i, set) in prof.sets.iter().enumerate() {
+            let count = left.min(QUERIES_PER_SET);
+            let at = i as u64 * QUERIES_PER_SET as u64 * 8;
+            encoder.resolve_query_set(set, 0..count, &res, at);
+            left -= count;
+        }
+        encoder.copy_buffer_to_buffer(&res, 0, &stg, 0, bytes);
+        self.keep.push(resolve);
+        let gpu = self.gpu.clone();
+        self.submit();
+        let ticks = Readback {
+            gpu: gpu.clone(),
+            staging,
+            bytes,
+        }
+        .wait()?;
+        let ticks: &[u64] = bytemuck::cast_slice(&ticks);
+        let period_ms = gpu.queue().get_timestamp_period() as f64 * 1e-6;
+        let mut by_family: Vec<(Family, f64)> = Vec::new();
+        for (i, family) in prof.families.iter().enumerate() {
+            let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period_ms;
+            match by_family.iter_mut().find(|(f, _)| f == family) {
+                Some((_, t)) => *t += ms,
+                None => by_family.push((*family, ms)),
+            }
+        }
+        by_family.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total_ms = by_family.iter().map(|(_, t)| t).sum();
+        Ok(KernelTimes {
+            by_family,
+            total_ms,
+        })
     }
 }
 
