@@ -422,6 +422,7 @@ fn sampling_rejects_bad_shapes() {
 #[test]
 #[ignore]
 fn decode_timings() {
+    use seqbridge::gpu::ops::embedding;
     use seqbridge::gpu::ops::norm::{self, NormImpl};
     use std::time::Instant;
     const REPS: usize = 50;
@@ -480,6 +481,37 @@ fn decode_timings() {
         for imp in [NormImpl::Plain, NormImpl::Registers] {
             time(&format!("layer_norm {imp:?} {rows}x{d}"), &|rec| {
                 norm::layer_norm_with(rec, &x, &g, &g, &out, 1e-5, imp).unwrap()
+            });
+        }
+    }
+    for (b, t, d, f16_table) in [(5, 1, 512, false), (5, 1, 512, true), (8, 64, 1024, true)] {
+        let vocab = 58101;
+        let table = if f16_table {
+            let h: Vec<half::f16> = (0..vocab * d)
+                .map(|i| half::f16::from_f32((i % 97) as f32))
+                .collect();
+            gpu.upload(&h, &[vocab, d]).unwrap()
+        } else {
+            gpu.upload(&vec![0.5f32; vocab * d], &[vocab, d]).unwrap()
+        };
+        let ids: Vec<u32> = (0..b * t)
+            .map(|_| r.random_range(0..vocab as u32))
+            .collect();
+        let tids = gpu.upload(&ids, &[b, t]).unwrap();
+        let pos = gpu
+            .upload(&vec![0.25f32; (t + 8) * d], &[t + 8, d])
+            .unwrap();
+        let out = gpu.empty(&[b, t, d], DType::F32).unwrap();
+        let opts = embedding::EmbedOptions {
+            scale: 2.0,
+            positions: Some(&pos),
+            position_offset: 7,
+            table_row_start: 0,
+        };
+        for imp in [embedding::EmbedImpl::Plain, embedding::EmbedImpl::Vec4] {
+            let dt = if f16_table { "f16" } else { "f32" };
+            time(&format!("embed {imp:?} {dt} {b}x{t}x{d}"), &|rec| {
+                embedding::embed_with(rec, &tids, &table, &out, &opts, imp).unwrap()
             });
         }
     }
