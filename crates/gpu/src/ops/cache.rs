@@ -193,3 +193,16 @@ pub fn reorder_rows_table(
     let groups = grid(rec.gpu(), ((batch * cols) as u32).div_ceil(WG));
     rec.dispatch(&kernel, &params, &[parents, old, new], groups)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::sampling::tests::validate;
+
+    #[test]
+    fn every_variant_validates() {
+        for entry in ["copy_rows", "reorder_rows_table"] {
+            validate::<CacheParams>(&KernelKey::new(Family::Cache, entry).u32("WG", WG), false);
+        }
+    }
+}

@@ -211,3 +211,24 @@ pub fn embed_with(
         None => rec.dispatch(&kernel, &params, &[ids, table, out], groups),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::sampling::tests::validate;
+
+    #[test]
+    fn every_variant_validates() {
+        for entry in ["embed", "embed_vec4"] {
+            for f16 in [false, true] {
+                for pos in [false, true] {
+                    let key = KernelKey::new(Family::Embedding, entry)
+                        .u32("WG", WG)
+                        .flag("W_F16", f16)
+                        .flag("POSITIONS", pos);
+                    validate::<EmbedParams>(&key, false);
+                }
+            }
+        }
+    }
+}

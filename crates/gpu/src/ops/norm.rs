@@ -224,3 +224,27 @@ fn launch(
     let groups = grid(rec.gpu(), rows as u32);
     rec.dispatch(&kernel, &params, tensors, groups)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::sampling::tests::validate;
+
+    #[test]
+    fn every_variant_validates() {
+        for entry in ["layer_norm", "rms_norm"] {
+            for (wg, vpt) in [(1, 1), (64, 8), (128, 4), (256, 1)] {
+                for regs in [false, true] {
+                    for sg in [false, true] {
+                        let key = KernelKey::new(Family::Norm, entry)
+                            .u32("WG", wg)
+                            .u32("VPT", vpt)
+                            .flag("VPT_REGS", regs)
+                            .flag("SUBGROUPS", sg);
+                        validate::<NormParams>(&key, sg);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -418,3 +418,77 @@ pub fn log_softmax_gather(
     let groups = grid(rec.gpu(), rows as u32);
     rec.dispatch(&kernel, &params(rows, v), &[x, targets, out], groups)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::WgslParams;
+    use crate::pipeline::compose_source;
+
+    /// Parses and validates a composed kernel with naga, without a GPU. A kernel built
+    /// without subgroups must validate without the subgroup capability and must not mention
+    /// subgroup builtins at all (GL has none).
+    pub(crate) fn validate<P: WgslParams>(key: &KernelKey, subgroups: bool) {
+        let src = compose_source(key, P::WGSL).unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{key:?}: {}", e.emit_to_string(&src)));
+        use naga::valid::Capabilities as C;
+        let mut caps = C::all();
+        if !subgroups {
+            caps -= C::SUBGROUP | C::SUBGROUP_BARRIER | C::SUBGROUP_VERTEX_STAGE;
+            let code: String = src
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect();
+            assert!(!code.contains("subgroup"), "{key:?} uses subgroups");
+        }
+        let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+        v.subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+        if let Err(e) = v.validate(&module) {
+            panic!("{key:?}: {}", e.emit_to_string(&src));
+        }
+    }
+
+    fn key(
+        entry: &'static str,
+        wg: u32,
+        cap: u32,
+        subgroups: bool,
+        inplace: bool,
+        addend: bool,
+        unroll: bool,
+    ) -> KernelKey {
+        KernelKey::new(Family::Sampling, entry)
+            .u32("WG", wg)
+            .u32("CAP", cap)
+            .flag("SUBGROUPS", subgroups)
+            .flag("INPLACE", inplace)
+            .flag("HAS_ADDEND", addend)
+            .flag("UNROLL", unroll)
+    }
+
+    #[test]
+    fn every_variant_validates() {
+        for wg in [1, 64, 256] {
+            for sg in [false, true] {
+                for flag in [false, true] {
+                    for entry in [
+                        "argmax",
+                        "log_softmax",
+                        "log_softmax_gather",
+                        "topk_plain",
+                        "topk_threshold",
+                        "edit_logits",
+                    ] {
+                        validate::<SamplingParams>(
+                            &key(entry, wg, 4 * wg, sg, flag, flag, flag),
+                            sg,
+                        );
+                        validate::<SamplingParams>(&key(entry, wg, 1, sg, !flag, flag, !flag), sg);
+                    }
+                }
+            }
+        }
+    }
+}
