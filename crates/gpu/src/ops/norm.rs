@@ -5,7 +5,7 @@
 //!   shared-memory tree reductions; any width. The reference kernel.
 //! - [`NormImpl::Registers`]: each invocation keeps its strided slice of the row in registers
 //!   (rows up to [`MAX_REGISTER_WIDTH`]), reductions through subgroups when the adapter has
-//!   them. `Auto` picks it whenever the row fits.
+//!   them. `Auto` picks it; wider rows take the memory passes, still with subgroups.
 
 use std::sync::Arc;
 
@@ -32,8 +32,8 @@ pub enum NormImpl {
     Auto,
     /// Passes over memory with a shared-memory tree reduction: any width, no subgroups.
     Plain,
-    /// The row in registers, subgroup reductions where available. Falls back to `Plain` for
-    /// rows wider than [`MAX_REGISTER_WIDTH`].
+    /// The row in registers, subgroup reductions where available. Rows wider than
+    /// [`MAX_REGISTER_WIDTH`] take the memory passes (with subgroup reductions).
     Registers,
 }
 
@@ -182,28 +182,17 @@ fn pow2_at_most(n: u32, cap: u32) -> u32 {
 /// Picks the kernel variant (workgroup size, registers, subgroups) for rows of width `d`.
 fn select(gpu: &Gpu, family: Family, entry: &'static str, d: usize, imp: NormImpl) -> KernelKey {
     let max_inv = gpu.limits().max_compute_invocations_per_workgroup;
-    let regs = matches!(imp, NormImpl::Auto | NormImpl::Registers) && d <= MAX_REGISTER_WIDTH;
-    let (wg, vpt, subgroups) = if regs {
-        // 128 invocations for model widths up to 512, 256 above.
-        let wg = pow2_at_most(if d <= 512 { 128 } else { 256 }, max_inv);
-        let vpt = d.div_ceil(wg as usize).next_power_of_two() as u32;
-        (wg, vpt, gpu.caps().subgroups)
-    } else {
-        (pow2_at_most(256, max_inv), 1, false)
-    };
-    if regs && vpt as usize > MAX_VPT {
-        // Only when the adapter allows fewer than 256 invocations.
-        return KernelKey::new(family, entry)
-            .u32("WG", pow2_at_most(256, max_inv))
-            .u32("VPT", 1)
-            .flag("VPT_REGS", false)
-            .flag("SUBGROUPS", false);
-    }
+    let fast = imp != NormImpl::Plain;
+    // 128 invocations for model widths up to 512, 256 above.
+    let wg = pow2_at_most(if fast && d <= 512 { 128 } else { 256 }, max_inv);
+    let vpt = d.div_ceil(wg as usize).next_power_of_two();
+    // Rows wider than the registers hold (or a small invocation limit): memory passes.
+    let regs = fast && vpt <= MAX_VPT;
     KernelKey::new(family, entry)
         .u32("WG", wg)
-        .u32("VPT", vpt)
+        .u32("VPT", if regs { vpt as u32 } else { 1 })
         .flag("VPT_REGS", regs)
-        .flag("SUBGROUPS", subgroups)
+        .flag("SUBGROUPS", fast && gpu.caps().subgroups)
 }
 
 fn launch(
