@@ -29,10 +29,16 @@ fn pool_reuses_buffers_and_counters_add_up() {
         assert_eq!(round(), vec![5.0; 1000]);
         let d = gpu.stats() - before;
         assert!(d.dispatches >= 2 && d.submits >= 2, "{d:?}");
-        assert!(d.bytes_read_back >= 4000 && d.bytes_uploaded >= 8000, "{d:?}");
+        assert!(
+            d.bytes_read_back >= 4000 && d.bytes_uploaded >= 8000,
+            "{d:?}"
+        );
         reused |= d.buffers_created == 0;
     }
-    assert!(reused, "the pool never served a whole round from free buffers");
+    assert!(
+        reused,
+        "the pool never served a whole round from free buffers"
+    );
 }
 
 #[test]
@@ -41,7 +47,10 @@ fn compile_errors_are_values_not_panics() {
     // The add kernel without its workgroup-size constant does not compile.
     let key = KernelKey::new(Family::Elementwise, "add");
     let err = gpu
-        .kernel::<AddParams>(&key, &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)])
+        .kernel::<AddParams>(
+            &key,
+            &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)],
+        )
         .err()
         .expect("compile error");
     assert!(matches!(err, Error::Compile { .. }), "{err}");
@@ -53,7 +62,10 @@ fn tensors_larger_than_a_binding_are_refused_with_sizes() {
     let gpu = gpu();
     let too_many = (gpu.max_binding() / 4 + 1) as usize;
     let err = gpu.empty(&[too_many], DType::F32).unwrap_err().to_string();
-    assert!(err.contains(&format!("{too_many}")) && err.contains("bytes"), "{err}");
+    assert!(
+        err.contains(&format!("{too_many}")) && err.contains("bytes"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -68,14 +80,19 @@ fn upload_checks_length_and_dtype() {
 #[test]
 fn views_and_reshapes_check_bounds() {
     let gpu = gpu();
-    let t = gpu.upload(&(0..512).map(|i| i as f32).collect::<Vec<_>>(), &[512]).unwrap();
+    let t = gpu
+        .upload(&(0..512).map(|i| i as f32).collect::<Vec<_>>(), &[512])
+        .unwrap();
     assert!(t.reshape(&[16, 32]).is_ok());
     assert!(t.reshape(&[16, 33]).is_err());
     assert!(t.view(500, &[13]).is_err());
     let align = gpu.limits().min_storage_buffer_offset_alignment as usize / 4;
     if align < 512 {
         let v = t.view(align, &[8]).unwrap();
-        assert_eq!(v.to_vec_f32().unwrap(), (align..align + 8).map(|i| i as f32).collect::<Vec<_>>());
+        assert_eq!(
+            v.to_vec_f32().unwrap(),
+            (align..align + 8).map(|i| i as f32).collect::<Vec<_>>()
+        );
     }
 }
 

@@ -151,7 +151,11 @@ impl Gpu {
     /// Wraps a device and queue that the host application already owns (desktop embedding).
     /// Pass the adapter when you have it: subgroup sizes are read from its info; without it
     /// the kernels do not use subgroups.
-    pub fn from_device(adapter: Option<&wgpu::Adapter>, device: wgpu::Device, queue: wgpu::Queue) -> Gpu {
+    pub fn from_device(
+        adapter: Option<&wgpu::Adapter>,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Gpu {
         let features = device.features();
         let info = adapter.map(|a| a.get_info());
         let subgroup_sizes = info
@@ -243,7 +247,11 @@ impl Gpu {
     }
 
     /// The compiled kernel for `key`, building it on first use.
-    pub fn kernel<P: WgslParams>(&self, key: &KernelKey, bindings: Bindings) -> Result<Arc<Kernel>> {
+    pub fn kernel<P: WgslParams>(
+        &self,
+        key: &KernelKey,
+        bindings: Bindings,
+    ) -> Result<Arc<Kernel>> {
         self.inner.pipelines.get_or_build(
             &self.inner.device,
             key,
@@ -328,7 +336,11 @@ impl Gpu {
         if T::DTYPE != t.dtype() {
             return Err(Error::Shape {
                 op: "write",
-                msg: format!("writing {} data into a {} tensor", T::DTYPE.name(), t.dtype().name()),
+                msg: format!(
+                    "writing {} data into a {} tensor",
+                    T::DTYPE.name(),
+                    t.dtype().name()
+                ),
             });
         }
         if data.len() != t.numel() {

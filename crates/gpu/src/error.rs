@@ -9,7 +9,9 @@ pub enum Error {
     RequestDevice(String),
     #[error("{op}: {msg}")]
     Shape { op: &'static str, msg: String },
-    #[error("{what} needs {needed} bytes, but this adapter allows at most {limit} bytes per binding")]
+    #[error(
+        "{what} needs {needed} bytes, but this adapter allows at most {limit} bytes per binding"
+    )]
     TooLarge {
         what: String,
         needed: u64,

@@ -26,7 +26,11 @@ pub enum Family {
 
 macro_rules! shader {
     ($file:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $file))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shaders/",
+            $file
+        ))
     };
 }
 
@@ -181,9 +185,12 @@ fn preprocess(key: &KernelKey, src: &str) -> Result<String> {
                 Some(rest) => (true, rest.trim()),
                 None => (false, cond),
             };
-            let v = key
-                .flag_value(name)
-                .ok_or_else(|| err(format!("line {}: //#if {name} has no boolean constant in the key", n + 1)))?;
+            let v = key.flag_value(name).ok_or_else(|| {
+                err(format!(
+                    "line {}: //#if {name} has no boolean constant in the key",
+                    n + 1
+                ))
+            })?;
             stack.push((active && (v != neg), active));
         } else if t == "//#else" {
             let top = stack
@@ -325,7 +332,9 @@ mod tests {
 
     #[test]
     fn preprocess_keeps_the_chosen_branches() {
-        let key = KernelKey::new(Family::Elementwise, "x").flag("A", true).flag("B", false);
+        let key = KernelKey::new(Family::Elementwise, "x")
+            .flag("A", true)
+            .flag("B", false);
         let src = "x\n//#if A\na\n//#if B\nab\n//#else\nanb\n//#endif\n//#else\nna\n//#endif\n//#if !B\nnb\n//#endif\n";
         assert_eq!(preprocess(&key, src).unwrap(), "x\na\nanb\nnb\n");
     }

@@ -30,7 +30,9 @@ impl Drop for GpuBuffer {
         if let (Some(bin), Some(pool)) = (self.bin, self.pool.upgrade())
             && let Ok(mut free) = pool.free.lock()
         {
-            free.entry(bin).or_default().push((self.raw.clone(), self.id));
+            free.entry(bin)
+                .or_default()
+                .push((self.raw.clone(), self.id));
         }
     }
 }
@@ -111,7 +113,12 @@ impl Pool {
     }
 }
 
-fn create(device: &wgpu::Device, counters: &Counters, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+fn create(
+    device: &wgpu::Device,
+    counters: &Counters,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
     Counters::add(&counters.buffers_created, 1);
     Counters::add(&counters.bytes_allocated, size);
     device.create_buffer(&wgpu::BufferDescriptor {
@@ -128,10 +135,25 @@ mod tests {
 
     #[test]
     fn size_classes_cover_and_waste_at_most_a_quarter() {
-        for size in [1u64, 255, 256, 257, 1000, 1024, 1025, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
+        for size in [
+            1u64,
+            255,
+            256,
+            257,
+            1000,
+            1024,
+            1025,
+            4097,
+            1 << 20,
+            (1 << 20) + 1,
+            123_456_789,
+        ] {
             let c = size_class(size);
             assert!(c >= size, "{size} -> {c}");
-            assert!(size <= 256 || (c as f64) <= size as f64 * 1.25 + 1.0, "{size} -> {c}");
+            assert!(
+                size <= 256 || (c as f64) <= size as f64 * 1.25 + 1.0,
+                "{size} -> {c}"
+            );
         }
     }
 }

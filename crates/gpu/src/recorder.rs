@@ -65,7 +65,9 @@ impl Recorder {
     pub fn new(gpu: &Gpu) -> Recorder {
         let encoder = gpu
             .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("seqbridge") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("seqbridge"),
+            });
         Recorder {
             gpu: gpu.clone(),
             encoder: Some(encoder),
@@ -158,7 +160,10 @@ impl Recorder {
         if groups.iter().any(|&g| g > max) {
             return Err(Error::Shape {
                 op: "dispatch",
-                msg: format!("{}: grid {groups:?} exceeds {max} workgroups per dimension", kernel.label),
+                msg: format!(
+                    "{}: grid {groups:?} exceeds {max} workgroups per dimension",
+                    kernel.label
+                ),
             });
         }
         if groups.contains(&0) {
@@ -194,13 +199,16 @@ impl Recorder {
             // A pass per dispatch, with timestamps at its boundaries.
             self.pass = None;
             let n = prof.families.len() as u32;
-            if n * 2 % QUERIES_PER_SET == 0 {
-                prof.sets
-                    .push(self.gpu.device().create_query_set(&wgpu::QuerySetDescriptor {
-                        label: Some("seqbridge timestamps"),
-                        ty: wgpu::QueryType::Timestamp,
-                        count: QUERIES_PER_SET,
-                    }));
+            if (n * 2).is_multiple_of(QUERIES_PER_SET) {
+                prof.sets.push(
+                    self.gpu
+                        .device()
+                        .create_query_set(&wgpu::QuerySetDescriptor {
+                            label: Some("seqbridge timestamps"),
+                            ty: wgpu::QueryType::Timestamp,
+                            count: QUERIES_PER_SET,
+                        }),
+                );
             }
             prof.families.push(kernel.family);
             let set = prof.sets.last().expect("pushed above");
@@ -280,7 +288,8 @@ impl Recorder {
         );
         self.keep.push(t.buf.clone());
         let (src, off, dst) = (t.buf.raw.clone(), t.offset, staging.raw.clone());
-        self.encoder().copy_buffer_to_buffer(&src, off, &dst, 0, bytes);
+        self.encoder()
+            .copy_buffer_to_buffer(&src, off, &dst, 0, bytes);
         Ok(Readback {
             gpu: self.gpu.clone(),
             staging,
@@ -292,7 +301,9 @@ impl Recorder {
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
         self.pass = None;
         for chunk in &self.params {
-            self.gpu.queue().write_buffer(&chunk.buf.raw, 0, &chunk.data);
+            self.gpu
+                .queue()
+                .write_buffer(&chunk.buf.raw, 0, &chunk.data);
             self.gpu.note_upload(chunk.data.len() as u64);
         }
         let encoder = self
@@ -316,7 +327,8 @@ impl Recorder {
         let n = prof.families.len() as u64;
         let bytes = (n * 2 * 8).max(8);
         let resolve = self.gpu.pooled(
-            bytes.div_ceil(wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT) * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
+            bytes.div_ceil(wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT)
+                * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT,
             wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
         );
         let staging = self.gpu.pooled(

@@ -77,7 +77,12 @@ pub(crate) fn padded_bytes(n: usize, dtype: DType) -> u64 {
 }
 
 impl Tensor {
-    pub(crate) fn from_parts(gpu: Gpu, buf: Arc<GpuBuffer>, shape: Vec<usize>, dtype: DType) -> Self {
+    pub(crate) fn from_parts(
+        gpu: Gpu,
+        buf: Arc<GpuBuffer>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Self {
         Tensor {
             gpu,
             buf,
@@ -109,7 +114,11 @@ impl Tensor {
     pub fn dim(&self, i: isize) -> usize {
         let n = self.shape.len() as isize;
         let i = if i < 0 { n + i } else { i };
-        if i < 0 || i >= n { 1 } else { self.shape[i as usize] }
+        if i < 0 || i >= n {
+            1
+        } else {
+            self.shape[i as usize]
+        }
     }
 
     /// The same elements under another shape with the same element count.
@@ -137,10 +146,12 @@ impl Tensor {
         }
         let offset = self.offset + (start * self.dtype.size()) as u64;
         let align = self.gpu.limits().min_storage_buffer_offset_alignment as u64;
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return shape_err(
                 "view",
-                format!("byte offset {offset} is not a multiple of the adapter's {align}-byte storage alignment"),
+                format!(
+                    "byte offset {offset} is not a multiple of the adapter's {align}-byte storage alignment"
+                ),
             );
         }
         Ok(Tensor {

@@ -19,7 +19,11 @@ pub struct SeqLayout {
 impl SeqLayout {
     /// A contiguous `[batch, len, width]` tensor starting at `offset`.
     pub fn contiguous(len: usize, width: usize) -> Self {
-        SeqLayout { offset: 0, batch_stride: len * width, row_stride: width }
+        SeqLayout {
+            offset: 0,
+            batch_stride: len * width,
+            row_stride: width,
+        }
     }
 }
 

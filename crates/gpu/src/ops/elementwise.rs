@@ -27,7 +27,12 @@ pub fn add(rec: &mut Recorder, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<(
     if out.numel() != n || n_b == 0 || n % n_b != 0 {
         return shape_err(
             "add",
-            format!("a {:?}, b {:?}, out {:?}: b must divide a, out must match a", a.shape(), b.shape(), out.shape()),
+            format!(
+                "a {:?}, b {:?}, out {:?}: b must divide a, out must match a",
+                a.shape(),
+                b.shape(),
+                out.shape()
+            ),
         );
     }
     let key = KernelKey::new(Family::Elementwise, "add").u32("WG", WG);

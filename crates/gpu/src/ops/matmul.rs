@@ -54,7 +54,13 @@ pub struct MatmulOptions<'a> {
 /// - `b`: f32 or f16, `[N, K]` (trans_b) or `[K, N]`; either shared by every batch (2-D) or
 ///   batched `[batch, N, K]` / `[batch, K, N]`.
 /// - `out`: f32 `[M, W]` or `[batch, M, W]` with W ≥ out_col_offset + N.
-pub fn matmul(rec: &mut Recorder, a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> Result<()> {
+pub fn matmul(
+    rec: &mut Recorder,
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    opts: &MatmulOptions,
+) -> Result<()> {
     let _ = (rec, a, b, out, opts);
     todo!("matmul: pending")
 }

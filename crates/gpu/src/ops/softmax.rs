@@ -25,7 +25,12 @@ pub struct SoftmaxOptions<'a> {
 /// `out = softmax(scale · x + bias)` over the last dimension with the masks computed from
 /// lengths in the kernel. Masked entries are exactly 0; a fully masked row is all zeros.
 /// `out` may be `x` itself.
-pub fn masked_softmax(rec: &mut Recorder, x: &Tensor, out: &Tensor, opts: &SoftmaxOptions) -> Result<()> {
+pub fn masked_softmax(
+    rec: &mut Recorder,
+    x: &Tensor,
+    out: &Tensor,
+    opts: &SoftmaxOptions,
+) -> Result<()> {
     let _ = (rec, x, out, opts);
     todo!("masked_softmax: pending")
 }
