@@ -1,1 +1,435 @@
-// sampling kernels: not yet written.
+// Per-row reductions over logits x f32 [rows, V], so a decode step reads back token ids:
+// argmax, log_softmax (out of place or in place), top-k (plain or local lists), logit edits
+// and the teacher-forced log-probability gather. One workgroup of WG invocations per row.
+//
+// Ordering of (value, index) pairs everywhere: larger value first, lower index among equal
+// values (torch.argmax / torch.topk on CPU). NaN logits give unspecified results.
+//
+// Constants (every key sets all of them):
+//   WG          invocations per workgroup (a power of two).
+//   SUBGROUPS   reductions through subgroup operations (any subgroup size, read at run time);
+//               otherwise shared-memory trees.
+//   INPLACE     log_softmax reads and writes `xio` instead of reading `x` and writing `out`.
+//   HAS_ADDEND  top-k adds addend[row] to every value of the row.
+//   KL          top-k local list length (the k the kernel was built for; 1 when unused).
+//
+// Each entry point uses its own binding numbers, so one module serves them all.
+
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> argmax_ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> xio: array<f32>;
+@group(0) @binding(5) var<storage, read> addend: array<f32>;
+@group(0) @binding(6) var<storage, read_write> topk_values: array<f32>;
+@group(0) @binding(7) var<storage, read_write> topk_ids: array<u32>;
+@group(0) @binding(8) var<storage, read> edits: array<u32>;
+@group(0) @binding(9) var<storage, read> targets: array<u32>;
+@group(0) @binding(10) var<storage, read_write> gathered: array<f32>;
+
+// Index of "no entry": loses every tie.
+const NONE: u32 = 0xffffffffu;
+
+// Shared tree: one slot per invocation. Subgroups: one slot per subgroup (at most WG).
+var<workgroup> red_v: array<f32, WG>;
+var<workgroup> red_i: array<u32, WG>;
+
+var<private> lid: u32;
+//#if SUBGROUPS
+var<private> sg_lane: u32;
+var<private> sg_size: u32;
+var<private> sg_id: u32;
+var<private> sg_count: u32;
+//#endif
+
+struct Best {
+    v: f32,
+    i: u32,
+}
+
+// Whether (av, ai) comes before (bv, bi): larger value, then lower index.
+fn better(av: f32, ai: u32, bv: f32, bi: u32) -> bool {
+    return av > bv || (av == bv && ai < bi);
+}
+
+// The first pair of the workgroup in that order, returned to every invocation.
+fn wg_best(v: f32, i: u32) -> Best {
+//#if SUBGROUPS
+    let m = subgroupMax(v);
+    let mi = subgroupMin(select(NONE, i, v == m));
+    if sg_lane == 0u {
+        red_v[sg_id] = m;
+        red_i[sg_id] = mi;
+    }
+    workgroupBarrier();
+    var bv = params.neg_inf;
+    var bi = NONE;
+    for (var base = 0u; base < sg_count; base += sg_size) {
+        let j = min(base + sg_lane, WG - 1u);
+        if base + sg_lane < sg_count && better(red_v[j], red_i[j], bv, bi) {
+            bv = red_v[j];
+            bi = red_i[j];
+        }
+    }
+    let m2 = subgroupMax(bv);
+    let i2 = subgroupMin(select(NONE, bi, bv == m2));
+    workgroupBarrier();
+    return Best(m2, i2);
+//#else
+    red_v[lid] = v;
+    red_i[lid] = i;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s && better(red_v[lid + s], red_i[lid + s], red_v[lid], red_i[lid]) {
+            red_v[lid] = red_v[lid + s];
+            red_i[lid] = red_i[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let r = Best(red_v[0], red_i[0]);
+    workgroupBarrier();
+    return r;
+//#endif
+}
+
+// Maximum over the workgroup, returned to every invocation.
+fn wg_max(v: f32) -> f32 {
+//#if SUBGROUPS
+    let m = subgroupMax(v);
+    if sg_lane == 0u {
+        red_v[sg_id] = m;
+    }
+    workgroupBarrier();
+    var acc = params.neg_inf;
+    for (var base = 0u; base < sg_count; base += sg_size) {
+        let j = base + sg_lane;
+        acc = max(acc, select(params.neg_inf, red_v[min(j, WG - 1u)], j < sg_count));
+    }
+    let total = subgroupMax(acc);
+    workgroupBarrier();
+    return total;
+//#else
+    red_v[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            red_v[lid] = max(red_v[lid], red_v[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let total = red_v[0];
+    workgroupBarrier();
+    return total;
+//#endif
+}
+
+// Sum over the workgroup, returned to every invocation.
+fn wg_sum(v: f32) -> f32 {
+//#if SUBGROUPS
+    let s = subgroupAdd(v);
+    if sg_lane == 0u {
+        red_v[sg_id] = s;
+    }
+    workgroupBarrier();
+    var acc = 0.0;
+    for (var base = 0u; base < sg_count; base += sg_size) {
+        let j = base + sg_lane;
+        acc += select(0.0, red_v[min(j, WG - 1u)], j < sg_count);
+    }
+    let total = subgroupAdd(acc);
+    workgroupBarrier();
+    return total;
+//#else
+    red_v[lid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            red_v[lid] += red_v[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = red_v[0];
+    workgroupBarrier();
+    return total;
+//#endif
+}
+
+//#if SUBGROUPS
+fn init(l: u32, lane: u32, size: u32, id: u32, count: u32) {
+    lid = l;
+    sg_lane = lane;
+    sg_size = size;
+    sg_id = id;
+    sg_count = count;
+}
+//#else
+fn init(l: u32) {
+    lid = l;
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// argmax: ids[row] = first index of the row's maximum. Each invocation scans a stride of
+// the row keeping its best pair (indices rise, so a strict > keeps the first maximum).
+
+@compute @workgroup_size(WG)
+fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) l: u32,
+//#if SUBGROUPS
+          @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+          @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
+//#endif
+) {
+//#if SUBGROUPS
+    init(l, lane, size, id, count);
+//#else
+    init(l);
+//#endif
+    let row = group_index(wid, nwg);
+    if row >= params.rows {
+        return; // uniform across the workgroup
+    }
+    let v = params.v;
+    let base = row * v;
+    var bv = params.neg_inf;
+    var bi = NONE;
+    for (var i = lid; i < v; i += WG) {
+        let val = x[base + i];
+        if better(val, i, bv, bi) {
+            bv = val;
+            bi = i;
+        }
+    }
+    let b = wg_best(bv, bi);
+    if lid == 0u {
+        argmax_ids[row] = b.i;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// log_softmax: out = (x - max) - log(sum(exp(x - max))), three passes over the row.
+
+fn load_x(i: u32) -> f32 {
+//#if INPLACE
+    return xio[i];
+//#else
+    return x[i];
+//#endif
+}
+
+// max and log(sum(exp(x - max))) of the row starting at `base`.
+fn row_lse(base: u32, v: u32) -> vec2<f32> {
+    var m = params.neg_inf;
+    for (var i = lid; i < v; i += WG) {
+        m = max(m, load_x(base + i));
+    }
+    m = wg_max(m);
+    var s = 0.0;
+    for (var i = lid; i < v; i += WG) {
+        s += exp(load_x(base + i) - m);
+    }
+    return vec2<f32>(m, log(wg_sum(s)));
+}
+
+@compute @workgroup_size(WG)
+fn log_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) l: u32,
+//#if SUBGROUPS
+               @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+               @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
+//#endif
+) {
+//#if SUBGROUPS
+    init(l, lane, size, id, count);
+//#else
+    init(l);
+//#endif
+    let row = group_index(wid, nwg);
+    if row >= params.rows {
+        return;
+    }
+    let v = params.v;
+    let base = row * v;
+    let ml = row_lse(base, v);
+    for (var i = lid; i < v; i += WG) {
+        let r = (load_x(base + i) - ml.x) - ml.y;
+//#if INPLACE
+        xio[base + i] = r;
+//#else
+        out[base + i] = r;
+//#endif
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// log_softmax_gather: gathered[row] = x[row, targets[row]] - logsumexp(x[row, :]); a target
+// outside the row (PyTorch's ignore_index -100 as u32) gives 0.
+
+@compute @workgroup_size(WG)
+fn log_softmax_gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) l: u32,
+//#if SUBGROUPS
+                      @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+                      @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
+//#endif
+) {
+//#if SUBGROUPS
+    init(l, lane, size, id, count);
+//#else
+    init(l);
+//#endif
+    let row = group_index(wid, nwg);
+    if row >= params.rows {
+        return;
+    }
+    let v = params.v;
+    let base = row * v;
+    let ml = row_lse(base, v);
+    if lid == 0u {
+        let t = targets[row];
+        gathered[row] = select(0.0, (load_x(base + min(t, v - 1u)) - ml.x) - ml.y, t < v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// top-k of x[row, :] + addend[row], sorted. Two kernels:
+//   topk_plain: k rounds; round j scans the row for the best pair after the one round j-1
+//               chose. Any k, no per-invocation state: the reference kernel.
+//   topk_local: each invocation keeps the KL best pairs of its stride in a sorted private
+//               list while scanning the row once, then k rounds of a workgroup reduction
+//               over the lists' heads pop the winners (k <= KL).
+
+fn row_addend(row: u32) -> f32 {
+//#if HAS_ADDEND
+    return addend[row];
+//#else
+    return 0.0;
+//#endif
+}
+
+@compute @workgroup_size(WG)
+fn topk_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) l: u32,
+//#if SUBGROUPS
+              @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+              @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
+//#endif
+) {
+//#if SUBGROUPS
+    init(l, lane, size, id, count);
+//#else
+    init(l);
+//#endif
+    let row = group_index(wid, nwg);
+    if row >= params.rows {
+        return;
+    }
+    let v = params.v;
+    let k = params.k;
+    let base = row * v;
+    let add = row_addend(row);
+    var pv = 0.0;
+    var pi = 0u;
+    for (var j = 0u; j < k; j++) {
+        var bv = params.neg_inf;
+        var bi = NONE;
+        for (var i = lid; i < v; i += WG) {
+            let val = x[base + i] + add;
+            if (j == 0u || better(pv, pi, val, i)) && better(val, i, bv, bi) {
+                bv = val;
+                bi = i;
+            }
+        }
+        let b = wg_best(bv, bi);
+        pv = b.v;
+        pi = b.i;
+        if lid == 0u {
+            topk_values[row * k + j] = b.v;
+            topk_ids[row * k + j] = b.i;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn topk_local(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) l: u32,
+//#if SUBGROUPS
+              @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+              @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
+//#endif
+) {
+//#if SUBGROUPS
+    init(l, lane, size, id, count);
+//#else
+    init(l);
+//#endif
+    let row = group_index(wid, nwg);
+    if row >= params.rows {
+        return;
+    }
+    let v = params.v;
+    let k = params.k;
+    let base = row * v;
+    let add = row_addend(row);
+    var lv: array<f32, KL>;
+    var li: array<u32, KL>;
+    for (var j = 0u; j < KL; j++) {
+        lv[j] = params.neg_inf;
+        li[j] = NONE;
+    }
+    for (var i = lid; i < v; i += WG) {
+        let val = x[base + i] + add;
+        // Indices rise along the scan, so a new pair goes after every equal value.
+        if better(val, i, lv[KL - 1u], li[KL - 1u]) {
+            var p = KL - 1u;
+            loop {
+                if p == 0u || !better(val, i, lv[p - 1u], li[p - 1u]) {
+                    break;
+                }
+                lv[p] = lv[p - 1u];
+                li[p] = li[p - 1u];
+                p -= 1u;
+            }
+            lv[p] = val;
+            li[p] = i;
+        }
+    }
+    var head = 0u;
+    for (var j = 0u; j < k; j++) {
+        let h = min(head, KL - 1u);
+        let hv = select(params.neg_inf, lv[h], head < KL);
+        let hi = select(NONE, li[h], head < KL);
+        let b = wg_best(hv, hi);
+        if hi == b.i && hi != NONE {
+            head += 1u;
+        }
+        if lid == 0u {
+            topk_values[row * k + j] = b.v;
+            topk_ids[row * k + j] = b.i;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// edit_logits: one invocation per (row, token, kind) triple; triples outside x are skipped.
+
+@compute @workgroup_size(WG)
+fn edit_logits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) l: u32) {
+    let e = group_index(wid, nwg) * WG + l;
+    if e >= params.n_edits {
+        return;
+    }
+    let row = edits[3u * e];
+    let tok = edits[3u * e + 1u];
+    let kind = edits[3u * e + 2u];
+    if row >= params.rows || tok >= params.v {
+        return;
+    }
+    let i = row * params.v + tok;
+    if kind == 0u {
+        xio[i] = params.neg_inf;
+    } else if kind == 1u {
+        let a = xio[i];
+        xio[i] = select(a / params.penalty, a * params.penalty, a < 0.0);
+    }
+}

@@ -1,1 +1,378 @@
-//! shaders/sampling.wgsl against the CPU (pending).
+//! shaders/sampling.wgsl against the CPU.
+//!
+//! Tolerances: argmax and top-k ids exact, top-k values exact (the kernel and the reference
+//! both form x + addend in f32); log_softmax and its gather |err| <= 2e-6 + 2e-7·|want|
+//! against f64 (about one f32 ulp at |want| ≈ 16); edit_logits relative 1e-6 (WGSL's
+//! division is not required to round correctly).
+
+use rand::Rng;
+use seqbridge::gpu::ops::sampling::{self, ArgmaxImpl, LogitEdit, TopkImpl};
+use seqbridge::gpu::{DType, Recorder};
+
+use crate::common::{assert_close, gpu, randn, rng};
+
+/// [`assert_close`] where both sides may hold the same infinity (banned tokens).
+#[track_caller]
+fn assert_close_inf(case: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{case}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        if w.is_infinite() {
+            assert_eq!(g, w, "{case}: index {i}: got {g}, want {w}");
+        }
+    }
+    let finite = |v: &[f32]| -> Vec<f32> {
+        v.iter()
+            .map(|&e| if e.is_infinite() { 0.0 } else { e })
+            .collect()
+    };
+    assert_close(case, &finite(got), &finite(want), atol, rtol);
+}
+
+/// (value, index) order of torch.topk / torch.argmax: larger value, then lower index.
+fn ranked(row: &[f32]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    idx
+}
+
+/// Random logits with ties at the maximum and a few -inf entries.
+fn logits(r: &mut rand::rngs::StdRng, rows: usize, v: usize) -> Vec<f32> {
+    let mut x = randn(r, rows * v, 8.0);
+    for row in x.chunks_mut(v) {
+        for _ in 0..(v / 50).min(40) {
+            row[r.random_range(0..v)] = f32::NEG_INFINITY;
+        }
+        if v > 2 {
+            // The maximum, repeated at two or three places (same stride or not).
+            let m = 9.0 + r.random_range(0..4) as f32;
+            for _ in 0..3 {
+                row[r.random_range(0..v)] = m;
+            }
+        }
+    }
+    x
+}
+
+const ARGMAX_SHAPES: [(usize, usize); 11] = [
+    (1, 1),
+    (1, 2),
+    (1, 7),
+    (3, 255),
+    (2, 256),
+    (5, 257),
+    (4, 1000),
+    (2, 4097),
+    (3, 58101),
+    (1, 128112),
+    (300, 13),
+];
+
+#[test]
+fn argmax_first_maximum() {
+    let gpu = gpu();
+    let mut r = rng(21);
+    for imp in [ArgmaxImpl::Plain, ArgmaxImpl::Subgroups] {
+        for (rows, v) in ARGMAX_SHAPES {
+            let mut x = logits(&mut r, rows, v);
+            if rows > 1 {
+                // A row of -inf only (the first index wins), and a maximum in the last column.
+                x[..v].fill(f32::NEG_INFINITY);
+                x[2 * v - 1] = 100.0;
+            }
+            let want: Vec<u32> = x.chunks(v).map(|row| ranked(row)[0] as u32).collect();
+            let tx = gpu.upload(&x, &[rows, v]).unwrap();
+            let ids = gpu.empty(&[rows], DType::U32).unwrap();
+            let mut rec = Recorder::new(gpu);
+            sampling::argmax_with(&mut rec, &tx, &ids, imp).unwrap();
+            rec.submit();
+            assert_eq!(ids.to_vec_u32().unwrap(), want, "argmax {imp:?} {rows}x{v}");
+        }
+    }
+    gpu.check_errors().unwrap();
+}
+
+fn topk_ref(x: &[f32], add: Option<&[f32]>, v: usize, k: usize) -> (Vec<f32>, Vec<u32>) {
+    let (mut vals, mut ids) = (Vec::new(), Vec::new());
+    for (ri, row) in x.chunks(v).enumerate() {
+        let a = add.map_or(0.0, |a| a[ri]);
+        let row: Vec<f32> = row.iter().map(|&e| e + a).collect();
+        for &i in &ranked(&row)[..k] {
+            vals.push(row[i]);
+            ids.push(i as u32);
+        }
+    }
+    (vals, ids)
+}
+
+#[test]
+fn topk_sorted_with_ties_and_banned_entries() {
+    let gpu = gpu();
+    let mut r = rng(22);
+    // (rows, V, k, addend): k = 1, k = V for small V, k above the local auto limit, wide rows.
+    let cases = [
+        (1, 1, 1, false),
+        (3, 7, 7, true),
+        (2, 31, 5, false),
+        (4, 257, 16, true),
+        (1, 1000, 64, false),
+        (2, 300, 33, true),
+        (5, 58101, 10, true),
+        (1, 128112, 4, false),
+        (70, 19, 3, true),
+    ];
+    for imp in [TopkImpl::Plain, TopkImpl::Local, TopkImpl::Auto] {
+        for (rows, v, k, with_add) in cases {
+            let mut x = logits(&mut r, rows, v);
+            // Quantised values in one row: many ties below the maximum.
+            for e in &mut x[..v] {
+                if e.is_finite() {
+                    *e = e.round();
+                }
+            }
+            let add = with_add.then(|| randn(&mut r, rows, 3.0));
+            let (want_v, want_i) = topk_ref(&x, add.as_deref(), v, k);
+            let tx = gpu.upload(&x, &[rows, v]).unwrap();
+            let ta = add.as_ref().map(|a| gpu.upload(a, &[rows]).unwrap());
+            let vals = gpu.empty(&[rows, k], DType::F32).unwrap();
+            let ids = gpu.empty(&[rows, k], DType::U32).unwrap();
+            let mut rec = Recorder::new(gpu);
+            sampling::topk_with(&mut rec, &tx, ta.as_ref(), k, &vals, &ids, imp).unwrap();
+            rec.submit();
+            let case = format!("topk {imp:?} {rows}x{v} k={k} addend={with_add}");
+            assert_eq!(ids.to_vec_u32().unwrap(), want_i, "{case}");
+            assert_eq!(vals.to_vec_f32().unwrap(), want_v, "{case}");
+        }
+    }
+    gpu.check_errors().unwrap();
+}
+
+#[test]
+fn topk_more_than_finite_entries() {
+    // k exceeds the finite entries: the -inf entries fill in, lowest index first.
+    let gpu = gpu();
+    let v = 600;
+    let mut x = vec![f32::NEG_INFINITY; 2 * v];
+    for (i, &j) in [5usize, 400, 17].iter().enumerate() {
+        x[j] = i as f32;
+        x[v + 599 - j] = -(i as f32);
+    }
+    let k = 8;
+    let (want_v, want_i) = topk_ref(&x, None, v, k);
+    assert_eq!(&want_i[..k], &[17, 400, 5, 0, 1, 2, 3, 4]);
+    for imp in [TopkImpl::Plain, TopkImpl::Local] {
+        let tx = gpu.upload(&x, &[2, v]).unwrap();
+        let vals = gpu.empty(&[2, k], DType::F32).unwrap();
+        let ids = gpu.empty(&[2, k], DType::U32).unwrap();
+        let mut rec = Recorder::new(gpu);
+        sampling::topk_with(&mut rec, &tx, None, k, &vals, &ids, imp).unwrap();
+        rec.submit();
+        assert_eq!(
+            ids.to_vec_u32().unwrap(),
+            want_i,
+            "topk {imp:?} 2x{v} k={k} mostly -inf"
+        );
+        assert_eq!(
+            vals.to_vec_f32().unwrap(),
+            want_v,
+            "topk {imp:?} 2x{v} k={k} mostly -inf"
+        );
+    }
+}
+
+fn log_softmax_ref(x: &[f32], v: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks(v) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let s: f64 = row.iter().map(|&e| (e as f64 - m).exp()).sum();
+        out.extend(row.iter().map(|&e| (e as f64 - m - s.ln()) as f32));
+    }
+    out
+}
+
+#[test]
+fn log_softmax_matches_reference() {
+    let gpu = gpu();
+    let mut r = rng(23);
+    for (rows, v) in [
+        (1, 1),
+        (1, 7),
+        (3, 255),
+        (2, 257),
+        (4, 1000),
+        (2, 58101),
+        (33, 31),
+    ] {
+        let x = logits(&mut r, rows, v);
+        let want = log_softmax_ref(&x, v);
+        for inplace in [false, true] {
+            let tx = gpu.upload(&x, &[rows, v]).unwrap();
+            let out = if inplace {
+                tx.clone()
+            } else {
+                gpu.empty(&[rows, v], DType::F32).unwrap()
+            };
+            let mut rec = Recorder::new(gpu);
+            sampling::log_softmax(&mut rec, &tx, &out).unwrap();
+            rec.submit();
+            let got = out.to_vec_f32().unwrap();
+            assert_close_inf(
+                &format!("log_softmax {rows}x{v} inplace={inplace}"),
+                &got,
+                &want,
+                2e-6,
+                2e-7,
+            );
+        }
+    }
+    gpu.check_errors().unwrap();
+}
+
+#[test]
+fn log_softmax_gather_matches_reference() {
+    let gpu = gpu();
+    let mut r = rng(24);
+    for (rows, v) in [(1, 1), (5, 7), (3, 257), (2, 58101), (40, 100)] {
+        let x = logits(&mut r, rows, v);
+        let full = log_softmax_ref(&x, v);
+        let mut targets: Vec<u32> = (0..rows).map(|_| r.random_range(0..v) as u32).collect();
+        if rows > 2 {
+            targets[1] = (-100i32) as u32; // ignore_index: gives 0
+            targets[2] = v as u32; // just outside the row: gives 0
+        }
+        let want: Vec<f32> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                if (t as usize) < v {
+                    full[i * v + t as usize]
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let tx = gpu.upload(&x, &[rows, v]).unwrap();
+        let tt = gpu.upload(&targets, &[rows]).unwrap();
+        let out = gpu.empty(&[rows], DType::F32).unwrap();
+        let mut rec = Recorder::new(gpu);
+        sampling::log_softmax_gather(&mut rec, &tx, &tt, &out).unwrap();
+        rec.submit();
+        let got = out.to_vec_f32().unwrap();
+        assert_close(
+            &format!("log_softmax_gather {rows}x{v}"),
+            &got,
+            &want,
+            2e-6,
+            2e-7,
+        );
+    }
+}
+
+#[test]
+fn edit_logits_bans_and_penalizes() {
+    let gpu = gpu();
+    let mut r = rng(25);
+    let (rows, v) = (3, 301);
+    let x = randn(&mut r, rows * v, 4.0);
+    let penalty = 1.3f32;
+    let mut triples: Vec<[u32; 3]> = Vec::new();
+    let mut want = x.clone();
+    for row in 0..rows {
+        for tok in (row * 7..v).step_by(37) {
+            let kind = if tok % 2 == 0 {
+                LogitEdit::Ban
+            } else {
+                LogitEdit::Penalize
+            };
+            triples.push([row as u32, tok as u32, kind as u32]);
+            let e = &mut want[row * v + tok];
+            *e = match kind {
+                LogitEdit::Ban => f32::NEG_INFINITY,
+                LogitEdit::Penalize if *e < 0.0 => *e * penalty,
+                LogitEdit::Penalize => *e / penalty,
+            };
+        }
+    }
+    // Skipped: row out of range, token out of range, unknown kind.
+    triples.push([rows as u32, 0, 0]);
+    triples.push([0, v as u32, 0]);
+    triples.push([1, 3, 7]);
+    let n = triples.len();
+    let flat: Vec<u32> = triples.concat();
+    let tx = gpu.upload(&x, &[rows, v]).unwrap();
+    // One spare triple past n that must not be applied.
+    let mut padded = flat.clone();
+    padded.extend([0, 0, 0]);
+    let te = gpu.upload(&padded, &[n + 1, 3]).unwrap();
+    let mut rec = Recorder::new(gpu);
+    sampling::edit_logits(&mut rec, &tx, &te, n, penalty).unwrap();
+    rec.submit();
+    let got = tx.to_vec_f32().unwrap();
+    assert_close_inf(
+        &format!("edit_logits {rows}x{v} {n} edits"),
+        &got,
+        &want,
+        0.0,
+        1e-6,
+    );
+}
+
+#[test]
+fn sampling_rejects_bad_shapes() {
+    let gpu = gpu();
+    let x = gpu.upload(&[0.5f32; 12], &[3, 4]).unwrap();
+    let ids2 = gpu.empty(&[2], DType::U32).unwrap();
+    let mut rec = Recorder::new(gpu);
+    let err = sampling::argmax(&mut rec, &x, &ids2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[2]") && err.contains("[3, 4]"), "{err}");
+
+    let vals = gpu.empty(&[3, 5], DType::F32).unwrap();
+    let ids = gpu.empty(&[3, 5], DType::U32).unwrap();
+    let err = sampling::topk(&mut rec, &x, None, 5, &vals, &ids)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("k = 5") && err.contains("[3, 4]"), "{err}");
+    let err = sampling::topk(&mut rec, &x, None, 0, &vals, &ids)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("k = 0"), "{err}");
+    let vals2 = gpu.empty(&[3, 2], DType::F32).unwrap();
+    let err = sampling::topk(&mut rec, &x, None, 3, &vals2, &ids)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("values [3, 2]") && err.contains("[3, 4]"),
+        "{err}"
+    );
+    let add = gpu.upload(&[0.0f32; 2], &[2]).unwrap();
+    let ids6 = gpu.empty(&[3, 2], DType::U32).unwrap();
+    let err = sampling::topk(&mut rec, &x, Some(&add), 2, &vals2, &ids6)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("addend [2]"), "{err}");
+
+    let out_bad = gpu.empty(&[4, 3], DType::F32).unwrap();
+    let err = sampling::log_softmax(&mut rec, &x, &out_bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[4, 3]") && err.contains("[3, 4]"), "{err}");
+
+    let t2 = gpu.upload(&[0u32; 2], &[2]).unwrap();
+    let o3 = gpu.empty(&[3], DType::F32).unwrap();
+    let err = sampling::log_softmax_gather(&mut rec, &x, &t2, &o3)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("targets [2]"), "{err}");
+
+    let e = gpu.upload(&[0u32; 5], &[5]).unwrap();
+    let err = sampling::edit_logits(&mut rec, &x, &e, 2, 1.2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[5]") && err.contains("2 triples"), "{err}");
+    let e6 = gpu.upload(&[0u32; 6], &[2, 3]).unwrap();
+    let err = sampling::edit_logits(&mut rec, &x, &e6, 2, 0.0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("penalty"), "{err}");
+}
