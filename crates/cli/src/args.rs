@@ -4,8 +4,25 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use seqbridge_gpu::Gpu;
+use seqbridge_gpu::{Gpu, GpuOptions, wgpu};
 use seqbridge_models::Model;
+
+/// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set; otherwise the native APIs
+/// (Vulkan, Metal, DX12) first, so that GL's window-system probing (and its stderr chatter)
+/// only happens when nothing else is there.
+pub fn open_gpu() -> Result<Gpu> {
+    let opts = GpuOptions::from_env();
+    if opts.backends.is_none() {
+        let native = GpuOptions {
+            backends: Some(wgpu::Backends::PRIMARY),
+            ..opts.clone()
+        };
+        if let Ok(gpu) = Gpu::with_options(&native) {
+            return Ok(gpu);
+        }
+    }
+    Gpu::with_options(&opts).context("no usable GPU adapter")
+}
 
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -47,7 +64,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self) -> Result<Model> {
-        let gpu = Gpu::new().context("no usable GPU adapter")?;
+        let gpu = open_gpu()?;
         Model::load(&self.model, &gpu).with_context(|| format!("loading {}", self.model.display()))
     }
 

@@ -28,6 +28,13 @@ enum Command {
 
 /// Runs the command line; the root package's `main` calls this.
 pub fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer connects to the window system just to rank devices,
+    // and prints to stderr when there is none (headless machines, CI). wgpu ranks adapters
+    // itself, so the layer is not needed.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
