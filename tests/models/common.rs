@@ -98,11 +98,16 @@ pub fn options(kwargs: &Value) -> GenerateOptions {
     }
 }
 
-/// Asserts |got - want| ≤ tol everywhere, naming the case and index.
+/// Asserts |got - want| ≤ atol + rtol·|want| everywhere, naming the case and index; prints
+/// the largest error.
 #[track_caller]
-pub fn assert_close(case: &str, got: &[f32], want: &[f32], tol: f32) {
+pub fn assert_close(case: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     assert_eq!(got.len(), want.len(), "{case}: length {} vs {}", got.len(), want.len());
+    let mut worst = 0f32;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= tol, "{case}: index {i}: got {g}, want {w} (tolerance {tol})");
+        let err = (g - w).abs();
+        assert!(err <= atol + rtol * w.abs(), "{case}: index {i}: got {g}, want {w} (tolerance {atol} + {rtol}·|want|)");
+        worst = worst.max(err);
     }
+    eprintln!("{case}: max |error| {worst:.2e}");
 }

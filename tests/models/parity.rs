@@ -5,9 +5,11 @@ use serde_json::Value;
 
 use crate::common::{assert_close, floats, id_lists, ids, load, options, reference};
 
-/// Tolerances: log-probabilities and beam scores 1e-3, attention probabilities 1e-4.
-const LOGPROB_TOL: f32 = 1e-3;
-const PROB_TOL: f32 = 1e-4;
+/// Tolerances (absolute, relative): log-probabilities and beam scores 1e-3; attention
+/// probabilities 1e-4 + 1e-3·p (f32 summation order differs from torch's; the tiny random
+/// fixtures have large activations).
+const LOGPROB_TOL: (f32, f32) = (1e-3, 0.0);
+const PROB_TOL: (f32, f32) = (1e-4, 1e-3);
 
 fn check_family(family: &str) {
     let model = load(family);
@@ -23,7 +25,7 @@ fn check_family(family: &str) {
         assert_eq!(got, want, "{name}: sequences (kwargs {}, min_margin {})", case["kwargs"], case["min_margin"]);
         if let Some(scores) = case.get("sequences_scores").filter(|v| !v.is_null()) {
             let got: Vec<f32> = out.scores.as_ref().expect("beam scores").iter().flatten().copied().collect();
-            assert_close(&format!("{name}: sequences_scores"), &got, &floats(scores), LOGPROB_TOL);
+            assert_close(&format!("{name}: sequences_scores"), &got, &floats(scores), LOGPROB_TOL.0, LOGPROB_TOL.1);
         }
         cases += 1;
     }
@@ -38,7 +40,7 @@ fn check_family(family: &str) {
         };
         assert_eq!(out.logprobs.len(), want.len(), "{name}: sources");
         for (i, (g, w)) in out.logprobs.iter().zip(&want).enumerate() {
-            assert_close(&format!("{name}: source {i}"), g, w, LOGPROB_TOL);
+            assert_close(&format!("{name}: source {i}"), g, w, LOGPROB_TOL.0, LOGPROB_TOL.1);
         }
         cases += 1;
     }
@@ -55,7 +57,7 @@ fn check_family(family: &str) {
                     flat.extend(floats(t));
                 }
             }
-            assert_close(&format!("{family}/cross_attentions layer {l}"), g, &flat, PROB_TOL);
+            assert_close(&format!("{family}/cross_attentions layer {l}"), g, &flat, PROB_TOL.0, PROB_TOL.1);
         }
         cases += 1;
     }

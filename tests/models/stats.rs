@@ -6,11 +6,16 @@ use std::cell::RefCell;
 
 use seqbridge::models::GenerateOptions;
 
-use crate::common::{gpu, load};
+use seqbridge::gpu::Gpu;
+use seqbridge::models::Model;
+
+use crate::common::fixture_dir;
 
 #[test]
 fn greedy_24_tokens_counters() {
-    let model = load("marian");
+    // Its own GPU context: the counters are per context, and other tests run in parallel.
+    let gpu = Gpu::new().expect("a GPU adapter");
+    let model = Model::load(fixture_dir("marian"), &gpu).expect("load marian");
     let layers = model.config().decoder_layers as u64;
     let source = vec![vec![17, 42, 5, 8, 33, 0]];
     // min_length 25 bans EOS until max_length (1 + 24): exactly 24 new tokens.
@@ -22,7 +27,7 @@ fn greedy_24_tokens_counters() {
     };
     let snaps = RefCell::new(Vec::new());
     let out = model
-        .generate_with(&source, &opts, &mut |_, _| snaps.borrow_mut().push(gpu().stats()))
+        .generate_with(&source, &opts, &mut |_, _| snaps.borrow_mut().push(gpu.stats()))
         .expect("generate");
     let s = out.stats;
     let steps = out.sequences[0][0].len() as u64 - 1;

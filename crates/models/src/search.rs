@@ -73,6 +73,9 @@ pub fn forced_tokens(cfg: &SearchConfig, cur_len: usize) -> Option<Vec<u32>> {
 pub fn edit_triples(cfg: &SearchConfig, histories: &[&[u32]], vocab: usize, out: &mut Vec<u32>) {
     out.clear();
     for (row, h) in histories.iter().enumerate() {
+        if h.is_empty() {
+            continue; // a finished row: its choice is discarded
+        }
         for (tok, e) in row_edits(cfg, h, vocab) {
             out.extend([row as u32, tok, e as u32]);
         }
