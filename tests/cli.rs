@@ -11,20 +11,33 @@ fn fixture(family: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models"));
     let dir = root.join(family);
-    assert!(dir.join("config.json").exists(), "fixture {} is missing", dir.display());
+    assert!(
+        dir.join("config.json").exists(),
+        "fixture {} is missing",
+        dir.display()
+    );
     dir
 }
 
 fn reference(family: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture(family).join("reference.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture(family).join("reference.json")).unwrap())
+        .unwrap()
 }
 
 fn ids_arg(v: &Value) -> String {
-    v.as_array().unwrap().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn run(args: &[String]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_seqbridge")).args(args).output().expect("run seqbridge");
+    let out = Command::new(env!("CARGO_BIN_EXE_seqbridge"))
+        .args(args)
+        .output()
+        .expect("run seqbridge");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -40,16 +53,38 @@ fn generate_json_matches_reference() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["kwargs"].get("num_beams").and_then(Value::as_u64).unwrap_or(1) == 1 && c["kwargs"].get("max_new_tokens").is_some() && c["kwargs"].get("min_length").is_none() && c["kwargs"].get("repetition_penalty").is_none())
+        .find(|c| {
+            c["kwargs"]
+                .get("num_beams")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                == 1
+                && c["kwargs"].get("max_new_tokens").is_some()
+                && c["kwargs"].get("min_length").is_none()
+                && c["kwargs"].get("repetition_penalty").is_none()
+        })
         .expect("a greedy case");
-    let mut args = vec!["generate".to_string(), "--model".into(), fixture("marian").display().to_string()];
+    let mut args = vec![
+        "generate".to_string(),
+        "--model".into(),
+        fixture("marian").display().to_string(),
+    ];
     for src in case["input_ids"].as_array().unwrap() {
         args.extend(["--input-ids".to_string(), ids_arg(src)]);
     }
-    args.extend(["--max-new-tokens".into(), case["kwargs"]["max_new_tokens"].to_string(), "--num-beams".into(), "1".into(), "--stats".into(), "--format".into(), "json".into()]);
+    args.extend([
+        "--max-new-tokens".into(),
+        case["kwargs"]["max_new_tokens"].to_string(),
+        "--num-beams".into(),
+        "1".into(),
+        "--stats".into(),
+        "--format".into(),
+        "json".into(),
+    ]);
     let (ok, stdout, stderr) = run(&args);
     assert!(ok, "generate failed: {stderr}");
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object: {e}: {stdout}"));
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object: {e}: {stdout}"));
     assert_eq!(v["sequences"], case["sequences"], "case {}", case["name"]);
     assert_eq!(v["stats"]["encoder_runs"], 1);
     assert_eq!(v["stats"]["weight_bytes_uploaded"], 0);
@@ -59,9 +94,23 @@ fn generate_json_matches_reference() {
 fn score_json_matches_reference() {
     let r = reference("marian");
     let case = &r["score"][0];
-    let mut args = vec!["score".to_string(), "--model".into(), fixture("marian").display().to_string()];
-    for (src, tgt) in case["input_ids"].as_array().unwrap().iter().zip(case["target_ids"].as_array().unwrap()) {
-        args.extend(["--input-ids".to_string(), ids_arg(src), "--target-ids".into(), ids_arg(tgt)]);
+    let mut args = vec![
+        "score".to_string(),
+        "--model".into(),
+        fixture("marian").display().to_string(),
+    ];
+    for (src, tgt) in case["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(case["target_ids"].as_array().unwrap())
+    {
+        args.extend([
+            "--input-ids".to_string(),
+            ids_arg(src),
+            "--target-ids".into(),
+            ids_arg(tgt),
+        ]);
     }
     args.extend(["--format".into(), "json".into()]);
     let (ok, stdout, stderr) = run(&args);
@@ -72,7 +121,10 @@ fn score_json_matches_reference() {
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
         for (a, b) in g.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
-            assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-3, "{g} vs {w}");
+            assert!(
+                (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-3,
+                "{g} vs {w}"
+            );
         }
     }
 }
@@ -81,7 +133,13 @@ fn score_json_matches_reference() {
 fn errors_exit_nonzero_with_one_line() {
     let dir = fixture("marian").display().to_string();
     for args in [
-        vec!["generate", "--model", "/nonexistent/model", "--input-ids", "1,2"],
+        vec![
+            "generate",
+            "--model",
+            "/nonexistent/model",
+            "--input-ids",
+            "1,2",
+        ],
         vec!["generate", "--model", &dir, "--input-ids", "1,99999999"],
         vec!["generate", "--model", &dir, "--input-ids", "1,x"],
         vec!["score", "--model", &dir, "--input-ids", "1,2"],
@@ -89,7 +147,11 @@ fn errors_exit_nonzero_with_one_line() {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let (ok, _, stderr) = run(&args);
         assert!(!ok, "{args:?} succeeded");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: stderr {stderr:?}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: stderr {stderr:?}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }

@@ -3,15 +3,19 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use serde_json::Value;
 use seqbridge::gpu::Gpu;
 use seqbridge::models::{EarlyStopping, GenerateOptions, Model};
+use serde_json::Value;
 
 pub fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
         let gpu = Gpu::new().unwrap_or_else(|e| panic!("model tests need a GPU adapter: {e}"));
-        eprintln!("model tests on {} ({})", gpu.adapter().name, gpu.adapter().backend);
+        eprintln!(
+            "model tests on {} ({})",
+            gpu.adapter().name,
+            gpu.adapter().backend
+        );
         gpu
     })
 }
@@ -66,7 +70,11 @@ pub fn floats(v: &Value) -> Vec<f32> {
 }
 
 fn ids_or_one(v: &Value) -> Vec<u32> {
-    if v.is_array() { ids(v) } else { vec![v.as_u64().expect("token id") as u32] }
+    if v.is_array() {
+        ids(v)
+    } else {
+        vec![v.as_u64().expect("token id") as u32]
+    }
 }
 
 /// transformers' generate kwargs → [`GenerateOptions`].
@@ -102,11 +110,20 @@ pub fn options(kwargs: &Value) -> GenerateOptions {
 /// the largest error.
 #[track_caller]
 pub fn assert_close(case: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{case}: length {} vs {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{case}: length {} vs {}",
+        got.len(),
+        want.len()
+    );
     let mut worst = 0f32;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        assert!(err <= atol + rtol * w.abs(), "{case}: index {i}: got {g}, want {w} (tolerance {atol} + {rtol}·|want|)");
+        assert!(
+            err <= atol + rtol * w.abs(),
+            "{case}: index {i}: got {g}, want {w} (tolerance {atol} + {rtol}·|want|)"
+        );
         worst = worst.max(err);
     }
     eprintln!("{case}: max |error| {worst:.2e}");

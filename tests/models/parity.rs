@@ -19,20 +19,42 @@ fn check_family(family: &str) {
         let name = format!("{family}/{}", case["name"].as_str().unwrap_or("?"));
         let sources = id_lists(&case["input_ids"]);
         let opts = options(&case["kwargs"]);
-        let out = model.generate(&sources, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = model
+            .generate(&sources, &opts)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got: Vec<Vec<u32>> = out.sequences.iter().flatten().cloned().collect();
         let want = id_lists(&case["sequences"]);
-        assert_eq!(got, want, "{name}: sequences (kwargs {}, min_margin {})", case["kwargs"], case["min_margin"]);
+        assert_eq!(
+            got, want,
+            "{name}: sequences (kwargs {}, min_margin {})",
+            case["kwargs"], case["min_margin"]
+        );
         if let Some(scores) = case.get("sequences_scores").filter(|v| !v.is_null()) {
-            let got: Vec<f32> = out.scores.as_ref().expect("beam scores").iter().flatten().copied().collect();
-            assert_close(&format!("{name}: sequences_scores"), &got, &floats(scores), LOGPROB_TOL.0, LOGPROB_TOL.1);
+            let got: Vec<f32> = out
+                .scores
+                .as_ref()
+                .expect("beam scores")
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            assert_close(
+                &format!("{name}: sequences_scores"),
+                &got,
+                &floats(scores),
+                LOGPROB_TOL.0,
+                LOGPROB_TOL.1,
+            );
         }
         cases += 1;
     }
     for case in r["score"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         let name = format!("{family}/score/{}", case["name"].as_str().unwrap_or("?"));
         let out = model
-            .score(&id_lists(&case["input_ids"]), &id_lists(&case["target_ids"]))
+            .score(
+                &id_lists(&case["input_ids"]),
+                &id_lists(&case["target_ids"]),
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let want: Vec<Vec<f32>> = match case["logprobs"].as_array() {
             Some(a) if a.first().is_some_and(Value::is_array) => a.iter().map(floats).collect(),
@@ -40,14 +62,22 @@ fn check_family(family: &str) {
         };
         assert_eq!(out.logprobs.len(), want.len(), "{name}: sources");
         for (i, (g, w)) in out.logprobs.iter().zip(&want).enumerate() {
-            assert_close(&format!("{name}: source {i}"), g, w, LOGPROB_TOL.0, LOGPROB_TOL.1);
+            assert_close(
+                &format!("{name}: source {i}"),
+                g,
+                w,
+                LOGPROB_TOL.0,
+                LOGPROB_TOL.1,
+            );
         }
         cases += 1;
     }
     if let Some(ca) = r.get("cross_attentions").filter(|v| !v.is_null()) {
         let src = id_lists(&ca["input_ids"]).remove(0);
         let dec = id_lists(&ca["decoder_input_ids"]).remove(0);
-        let got = model.cross_attentions(&src, &dec).unwrap_or_else(|e| panic!("{family}/cross_attentions: {e}"));
+        let got = model
+            .cross_attentions(&src, &dec)
+            .unwrap_or_else(|e| panic!("{family}/cross_attentions: {e}"));
         let layers = ca["layers"].as_array().expect("layers");
         assert_eq!(got.len(), layers.len(), "{family}/cross_attentions: layers");
         for (l, (g, w)) in got.iter().zip(layers).enumerate() {
@@ -57,18 +87,45 @@ fn check_family(family: &str) {
                     flat.extend(floats(t));
                 }
             }
-            assert_close(&format!("{family}/cross_attentions layer {l}"), g, &flat, PROB_TOL.0, PROB_TOL.1);
+            assert_close(
+                &format!("{family}/cross_attentions layer {l}"),
+                g,
+                &flat,
+                PROB_TOL.0,
+                PROB_TOL.1,
+            );
         }
         cases += 1;
     }
-    for case in r.get("text").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+    for case in r
+        .get("text")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
         let text = case["text"].as_str().expect("text");
         let name = format!("{family}/text {text:?}");
-        let tok = model.tokenizer().unwrap_or_else(|| panic!("{name}: fixture has no tokenizer.json"));
-        assert_eq!(tok.encode(text).unwrap(), ids(&case["input_ids"]), "{name}: encode");
-        let (g, texts) = model.generate_text(&[text], &options(&case["kwargs"])).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(g.sequences[0][0], ids(&case["sequence"]), "{name}: sequence");
-        assert_eq!(texts[0], case["decoded"].as_str().expect("decoded"), "{name}: decoded");
+        let tok = model
+            .tokenizer()
+            .unwrap_or_else(|| panic!("{name}: fixture has no tokenizer.json"));
+        assert_eq!(
+            tok.encode(text).unwrap(),
+            ids(&case["input_ids"]),
+            "{name}: encode"
+        );
+        let (g, texts) = model
+            .generate_text(&[text], &options(&case["kwargs"]))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            g.sequences[0][0],
+            ids(&case["sequence"]),
+            "{name}: sequence"
+        );
+        assert_eq!(
+            texts[0],
+            case["decoded"].as_str().expect("decoded"),
+            "{name}: decoded"
+        );
         cases += 1;
     }
     assert!(cases > 0, "{family}: reference.json has no cases");

@@ -27,7 +27,9 @@ fn greedy_24_tokens_counters() {
     };
     let snaps = RefCell::new(Vec::new());
     let out = model
-        .generate_with(&source, &opts, &mut |_, _| snaps.borrow_mut().push(gpu.stats()))
+        .generate_with(&source, &opts, &mut |_, _| {
+            snaps.borrow_mut().push(gpu.stats())
+        })
         .expect("generate");
     let s = out.stats;
     let steps = out.sequences[0][0].len() as u64 - 1;
@@ -37,12 +39,23 @@ fn greedy_24_tokens_counters() {
     assert_eq!(s.cross_kv_computes, layers);
     assert_eq!(s.decoder_steps, 24);
     assert_eq!(s.weight_bytes_uploaded, 0);
-    assert!(s.bytes_read_back <= 4 * steps, "read back {} bytes for {steps} steps", s.bytes_read_back);
-    assert!(s.submits <= steps + 2, "{} submits for {steps} steps", s.submits);
+    assert!(
+        s.bytes_read_back <= 4 * steps,
+        "read back {} bytes for {steps} steps",
+        s.bytes_read_back
+    );
+    assert!(
+        s.submits <= steps + 2,
+        "{} submits for {steps} steps",
+        s.submits
+    );
     let snaps = snaps.into_inner();
     assert_eq!(snaps.len(), 24);
     let loop_delta = snaps[23] - snaps[0];
-    assert_eq!(loop_delta.buffers_created, 0, "buffers created during steps 2..24: {loop_delta:?}");
+    assert_eq!(
+        loop_delta.buffers_created, 0,
+        "buffers created during steps 2..24: {loop_delta:?}"
+    );
     assert_eq!(loop_delta.submits, 23, "one submit per step");
     let per_step = loop_delta.dispatches / 23;
     eprintln!("dispatches per greedy step: {per_step} ({} layers)", layers);

@@ -39,7 +39,10 @@ pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')
         .map(|x| x.trim())
         .filter(|x| !x.is_empty())
-        .map(|x| x.parse::<u32>().map_err(|_| format!("invalid token id {x:?} (expected e.g. 5,17,99,0)")))
+        .map(|x| {
+            x.parse::<u32>()
+                .map_err(|_| format!("invalid token id {x:?} (expected e.g. 5,17,99,0)"))
+        })
         .collect()
 }
 

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use clap::Args;
-use serde_json::json;
 use seqbridge_models::{EarlyStopping, GenerateOptions};
+use serde_json::json;
 
 use crate::args::{Format, ModelArgs, parse_ids};
 use crate::output::{ids_line, stats_json, stats_line};
@@ -78,7 +78,11 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
         None
     } else {
         let tok = model.require_tokenizer()?;
-        Some(best.iter().map(|s| tok.decode(s)).collect::<seqbridge_models::Result<Vec<_>>>()?)
+        Some(
+            best.iter()
+                .map(|s| tok.decode(s))
+                .collect::<seqbridge_models::Result<Vec<_>>>()?,
+        )
     };
     match a.common.format {
         Format::Json => {
@@ -100,8 +104,20 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
         Format::Text => {
             for (i, hyps) in out.sequences.iter().enumerate() {
                 for (j, h) in hyps.iter().enumerate() {
-                    let score = out.scores.as_ref().map(|s| format!(" (score {:.4})", s[i][j])).unwrap_or_default();
-                    println!("source {i}{}: {}{score}", if hyps.len() > 1 { format!(" #{j}") } else { String::new() }, ids_line(h));
+                    let score = out
+                        .scores
+                        .as_ref()
+                        .map(|s| format!(" (score {:.4})", s[i][j]))
+                        .unwrap_or_default();
+                    println!(
+                        "source {i}{}: {}{score}",
+                        if hyps.len() > 1 {
+                            format!(" #{j}")
+                        } else {
+                            String::new()
+                        },
+                        ids_line(h)
+                    );
                 }
                 if let Some(t) = &texts {
                     println!("text {i}: {}", t[i]);

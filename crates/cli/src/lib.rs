@@ -12,7 +12,11 @@ mod output;
 mod score;
 
 #[derive(Parser)]
-#[command(name = "seqbridge", version, about = "Encoder-decoder transformers on the GPU (wgpu)")]
+#[command(
+    name = "seqbridge",
+    version,
+    about = "Encoder-decoder transformers on the GPU (wgpu)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

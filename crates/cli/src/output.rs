@@ -1,7 +1,7 @@
 //! Output helpers: stats as JSON, readable lines, one-line errors.
 
-use serde_json::{Value, json};
 use seqbridge_models::Stats;
+use serde_json::{Value, json};
 
 pub fn stats_json(s: &Stats) -> Value {
     json!({

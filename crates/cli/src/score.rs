@@ -20,7 +20,11 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
     let model = a.common.load()?;
     let sources = a.common.sources(&model)?;
     if a.target_ids.len() != sources.len() {
-        bail!("{} sources but {} --target-ids: give one target per source", sources.len(), a.target_ids.len());
+        bail!(
+            "{} sources but {} --target-ids: give one target per source",
+            sources.len(),
+            a.target_ids.len()
+        );
     }
     let out = model.score(&sources, &a.target_ids)?;
     match a.common.format {

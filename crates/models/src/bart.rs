@@ -36,7 +36,12 @@ pub struct BartAttention {
 impl BartAttention {
     fn load_self(ld: &Loader, vars: &Vars, d: usize, heads: usize) -> Result<BartAttention> {
         Ok(BartAttention {
-            in_proj: Linear::load_fused(ld, &[(vars, "q_proj"), (vars, "k_proj"), (vars, "v_proj")], d, d)?,
+            in_proj: Linear::load_fused(
+                ld,
+                &[(vars, "q_proj"), (vars, "k_proj"), (vars, "v_proj")],
+                d,
+                d,
+            )?,
             out_proj: Linear::load(ld, vars, "out_proj", d, d, true)?,
             num_heads: heads,
             head_dim: d / heads,
@@ -80,7 +85,16 @@ fn residual_block(
 }
 
 /// `fc1 → activation → fc2 (+ residual)`.
-fn feed_forward(rec: &mut Recorder, fc1: &Linear, fc2: &Linear, act: Activation, input: &Tensor, hidden: &Tensor, out: &Tensor, residual: &Tensor) -> Result<()> {
+fn feed_forward(
+    rec: &mut Recorder,
+    fc1: &Linear,
+    fc2: &Linear,
+    act: Activation,
+    input: &Tensor,
+    hidden: &Tensor,
+    out: &Tensor,
+    residual: &Tensor,
+) -> Result<()> {
     fc1.forward(rec, input, hidden, act, None, 0)?;
     fc2.forward(rec, hidden, out, Activation::None, Some(residual), 0)
 }
@@ -161,7 +175,12 @@ pub struct EncoderBuffers {
 }
 
 impl EncoderBuffers {
-    pub fn new(gpu: &Gpu, cfg: &ModelConfig, batch: usize, src_len: usize) -> Result<EncoderBuffers> {
+    pub fn new(
+        gpu: &Gpu,
+        cfg: &ModelConfig,
+        batch: usize,
+        src_len: usize,
+    ) -> Result<EncoderBuffers> {
         let (d, rows) = (cfg.d_model, batch * src_len);
         let f32s = |shape: &[usize]| gpu.empty(shape, DType::F32);
         Ok(EncoderBuffers {
@@ -205,7 +224,13 @@ pub struct DecoderBuffers {
 }
 
 impl DecoderBuffers {
-    pub fn new(gpu: &Gpu, cfg: &ModelConfig, rows: usize, q_len: usize, t_cap: usize) -> Result<DecoderBuffers> {
+    pub fn new(
+        gpu: &Gpu,
+        cfg: &ModelConfig,
+        rows: usize,
+        q_len: usize,
+        t_cap: usize,
+    ) -> Result<DecoderBuffers> {
         let (d, n) = (cfg.d_model, rows * q_len);
         let f32s = |shape: &[usize]| gpu.empty(shape, DType::F32);
         Ok(DecoderBuffers {
@@ -239,13 +264,21 @@ pub struct CrossInputs<'a> {
 
 impl BartForConditionalGeneration {
     /// Loads every weight (see the module doc for the fusions) and uploads it once.
-    pub fn load(ld: &Loader, vars: &Vars, cfg: &ModelConfig) -> Result<BartForConditionalGeneration> {
+    pub fn load(
+        ld: &Loader,
+        vars: &Vars,
+        cfg: &ModelConfig,
+    ) -> Result<BartForConditionalGeneration> {
         let d = cfg.d_model;
         let eps = cfg.layer_norm_eps;
         let model = vars.pp("model");
         let enc_v = model.pp("encoder");
         let dec_v = model.pp("decoder");
-        let embed_scale = if cfg.scale_embedding { (d as f32).sqrt() } else { 1.0 };
+        let embed_scale = if cfg.scale_embedding {
+            (d as f32).sqrt()
+        } else {
+            1.0
+        };
 
         // Token embeddings: `model.shared` (or the older per-side keys).
         let (enc_tokens, dec_tokens) = load_token_embeddings(ld, &model, cfg)?;
@@ -260,8 +293,12 @@ impl BartForConditionalGeneration {
                         max_positions: cfg.max_position_embeddings,
                     })
                 }
-                Positions::Sinusoidal => marian::MarianSinusoidalPositionalEmbedding::load(ld, v, cfg),
-                Positions::M2M100Sinusoidal => m2m_100::M2M100SinusoidalPositionalEmbedding::load(ld, cfg),
+                Positions::Sinusoidal => {
+                    marian::MarianSinusoidalPositionalEmbedding::load(ld, v, cfg)
+                }
+                Positions::M2M100Sinusoidal => {
+                    m2m_100::M2M100SinusoidalPositionalEmbedding::load(ld, cfg)
+                }
             }
         };
         let ln_opt = |v: &Vars, name: &str, on: bool| -> Result<Option<LayerNorm>> {
@@ -272,7 +309,12 @@ impl BartForConditionalGeneration {
         for l in 0..cfg.encoder_layers {
             let v = enc_v.pp(&format!("layers.{l}"));
             enc_layers.push(BartEncoderLayer {
-                self_attn: BartAttention::load_self(ld, &v.pp("self_attn"), d, cfg.encoder_attention_heads)?,
+                self_attn: BartAttention::load_self(
+                    ld,
+                    &v.pp("self_attn"),
+                    d,
+                    cfg.encoder_attention_heads,
+                )?,
                 self_attn_layer_norm: LayerNorm::load(ld, &v, "self_attn_layer_norm", d, eps)?,
                 fc1: Linear::load(ld, &v, "fc1", cfg.encoder_ffn_dim, d, true)?,
                 fc2: Linear::load(ld, &v, "fc2", d, cfg.encoder_ffn_dim, true)?,
@@ -289,12 +331,24 @@ impl BartForConditionalGeneration {
         };
 
         let mut dec_layers = Vec::with_capacity(cfg.decoder_layers);
-        let layer_vars: Vec<Vars> = (0..cfg.decoder_layers).map(|l| dec_v.pp(&format!("layers.{l}"))).collect();
+        let layer_vars: Vec<Vars> = (0..cfg.decoder_layers)
+            .map(|l| dec_v.pp(&format!("layers.{l}")))
+            .collect();
         for v in &layer_vars {
             dec_layers.push(BartDecoderLayer {
-                self_attn: BartAttention::load_self(ld, &v.pp("self_attn"), d, cfg.decoder_attention_heads)?,
+                self_attn: BartAttention::load_self(
+                    ld,
+                    &v.pp("self_attn"),
+                    d,
+                    cfg.decoder_attention_heads,
+                )?,
                 self_attn_layer_norm: LayerNorm::load(ld, v, "self_attn_layer_norm", d, eps)?,
-                encoder_attn: BartAttention::load_cross(ld, &v.pp("encoder_attn"), d, cfg.decoder_attention_heads)?,
+                encoder_attn: BartAttention::load_cross(
+                    ld,
+                    &v.pp("encoder_attn"),
+                    d,
+                    cfg.decoder_attention_heads,
+                )?,
                 encoder_attn_layer_norm: LayerNorm::load(ld, v, "encoder_attn_layer_norm", d, eps)?,
                 fc1: Linear::load(ld, v, "fc1", cfg.decoder_ffn_dim, d, true)?,
                 fc2: Linear::load(ld, v, "fc2", d, cfg.decoder_ffn_dim, true)?,
@@ -302,7 +356,10 @@ impl BartForConditionalGeneration {
             });
         }
         let cross_vars: Vec<Vars> = layer_vars.iter().map(|v| v.pp("encoder_attn")).collect();
-        let kv_parts: Vec<(&Vars, &str)> = cross_vars.iter().flat_map(|v| [(v, "k_proj"), (v, "v_proj")]).collect();
+        let kv_parts: Vec<(&Vars, &str)> = cross_vars
+            .iter()
+            .flat_map(|v| [(v, "k_proj"), (v, "v_proj")])
+            .collect();
         let encoder_attn_kv_proj = Linear::load_fused(ld, &kv_parts, d, d)?;
 
         // lm_head: tied to the decoder embeddings unless the config unties it and the
@@ -341,25 +398,47 @@ impl BartForConditionalGeneration {
     pub fn encode(&self, rec: &mut Recorder, buf: &mut EncoderBuffers) -> Result<()> {
         self.encoder.forward(rec, &self.config, buf)?;
         let out = buf.res.cur().clone();
-        self.decoder
-            .encoder_attn_kv_proj
-            .forward(rec, &out, &buf.cross_kv.reshape(&[buf.batch * buf.src_len, self.config.decoder_layers * 2 * self.config.d_model])?, Activation::None, None, 0)
+        self.decoder.encoder_attn_kv_proj.forward(
+            rec,
+            &out,
+            &buf.cross_kv.reshape(&[
+                buf.batch * buf.src_len,
+                self.config.decoder_layers * 2 * self.config.d_model,
+            ])?,
+            Activation::None,
+            None,
+            0,
+        )
     }
 
     /// Records a decoder pass over `buf.ids` (positions `t0 .. t0 + Q`) and the lm_head into
     /// `buf.logits`. `kv_rows`: the beam indirection table `[N, Tcap]` of the self-attention
     /// cache. `cross_probs`: per layer, f32 `[N, H, Q, S]` to receive the cross-attention
     /// probabilities.
-    pub fn decode(&self, rec: &mut Recorder, buf: &mut DecoderBuffers, t0: usize, cross: &CrossInputs, kv_rows: Option<&Tensor>, cross_probs: Option<&[Tensor]>) -> Result<()> {
-        self.decoder.forward(rec, &self.config, buf, t0, cross, kv_rows, cross_probs)?;
+    pub fn decode(
+        &self,
+        rec: &mut Recorder,
+        buf: &mut DecoderBuffers,
+        t0: usize,
+        cross: &CrossInputs,
+        kv_rows: Option<&Tensor>,
+        cross_probs: Option<&[Tensor]>,
+    ) -> Result<()> {
+        self.decoder
+            .forward(rec, &self.config, buf, t0, cross, kv_rows, cross_probs)?;
         let x = buf.res.cur().clone();
-        self.lm_head.forward(rec, &x, &buf.logits, Activation::None, None, 0)
+        self.lm_head
+            .forward(rec, &x, &buf.logits, Activation::None, None, 0)
     }
 }
 
 /// `model.shared` (or the older `encoder.embed_tokens` / `decoder.embed_tokens` keys);
 /// Marian with `share_encoder_decoder_embeddings: false` has one table per side.
-fn load_token_embeddings(ld: &Loader, model: &Vars, cfg: &ModelConfig) -> Result<(Embedding, Embedding)> {
+fn load_token_embeddings(
+    ld: &Loader,
+    model: &Vars,
+    cfg: &ModelConfig,
+) -> Result<(Embedding, Embedding)> {
     let d = cfg.d_model;
     let first = |candidates: &[&str], rows: usize| -> Result<Embedding> {
         let key = candidates
@@ -370,7 +449,10 @@ fn load_token_embeddings(ld: &Loader, model: &Vars, cfg: &ModelConfig) -> Result
         Embedding::from_host(ld, &w, rows, d)
     };
     if cfg.share_embeddings {
-        let e = first(&["shared", "encoder.embed_tokens", "decoder.embed_tokens"], cfg.vocab_size)?;
+        let e = first(
+            &["shared", "encoder.embed_tokens", "decoder.embed_tokens"],
+            cfg.vocab_size,
+        )?;
         Ok((e.clone(), e))
     } else {
         let enc = first(&["encoder.embed_tokens", "shared"], cfg.vocab_size)?;
@@ -380,10 +462,23 @@ fn load_token_embeddings(ld: &Loader, model: &Vars, cfg: &ModelConfig) -> Result
 }
 
 impl BartEncoder {
-    fn forward(&self, rec: &mut Recorder, cfg: &ModelConfig, buf: &mut EncoderBuffers) -> Result<()> {
+    fn forward(
+        &self,
+        rec: &mut Recorder,
+        cfg: &ModelConfig,
+        buf: &mut EncoderBuffers,
+    ) -> Result<()> {
         let (b, s, d) = (buf.batch, buf.src_len, cfg.d_model);
         buf.res.reset();
-        embed_tokens(rec, &buf.ids, &self.embed_tokens, &self.embed_positions, self.embed_scale, 0, &buf.res.cur().reshape(&[b, s, d])?)?;
+        embed_tokens(
+            rec,
+            &buf.ids,
+            &self.embed_tokens,
+            &self.embed_positions,
+            self.embed_scale,
+            0,
+            &buf.res.cur().reshape(&[b, s, d])?,
+        )?;
         if let Some(ln) = &self.layernorm_embedding {
             ln.forward(rec, buf.res.cur(), buf.res.other())?;
             buf.res.swap();
@@ -400,55 +495,114 @@ impl BartEncoder {
 }
 
 impl BartEncoderLayer {
-    fn forward(&self, rec: &mut Recorder, cfg: &ModelConfig, buf: &mut EncoderBuffers) -> Result<()> {
+    fn forward(
+        &self,
+        rec: &mut Recorder,
+        cfg: &ModelConfig,
+        buf: &mut EncoderBuffers,
+    ) -> Result<()> {
         let (b, s, d) = (buf.batch, buf.src_len, cfg.d_model);
-        let EncoderBuffers { res, normed, qkv, attn, ffn, lengths, .. } = buf;
+        let EncoderBuffers {
+            res,
+            normed,
+            qkv,
+            attn,
+            ffn,
+            lengths,
+            ..
+        } = buf;
         let (normed, qkv, attn, ffn, lengths) = (&*normed, &*qkv, &*attn, &*ffn, &*lengths);
         let sa = &self.self_attn;
-        residual_block(rec, cfg.normalize_before, &self.self_attn_layer_norm, res, normed, |rec, input, out, residual| {
-            sa.in_proj.forward(rec, input, qkv, Activation::None, None, 0)?;
-            let fused = |offset| SeqLayout { offset, batch_stride: s * 3 * d, row_stride: 3 * d };
-            attention(
-                rec,
-                &Attention {
-                    q: qkv,
-                    k: qkv,
-                    v: qkv,
-                    out: attn,
-                    q_layout: fused(0),
-                    k_layout: fused(d),
-                    v_layout: fused(2 * d),
-                    out_layout: SeqLayout::contiguous(s, d),
-                    batch: b,
-                    heads: sa.num_heads,
-                    head_dim: sa.head_dim,
-                    q_len: s,
-                    kv_len: s,
-                    kv_group: 1,
-                    key_lengths: Some(lengths),
-                    causal_offset: None,
-                    bias: None,
-                    kv_rows: None,
-                    kv_rows_stride: 0,
-                    probs: None,
-                    scale: sa.scaling(),
-                    imp: Default::default(),
-                },
-            )?;
-            sa.out_proj.forward(rec, attn, out, Activation::None, Some(residual), 0)
-        })?;
-        residual_block(rec, cfg.normalize_before, &self.final_layer_norm, res, normed, |rec, input, out, residual| {
-            feed_forward(rec, &self.fc1, &self.fc2, cfg.activation, input, ffn, out, residual)
-        })
+        residual_block(
+            rec,
+            cfg.normalize_before,
+            &self.self_attn_layer_norm,
+            res,
+            normed,
+            |rec, input, out, residual| {
+                sa.in_proj
+                    .forward(rec, input, qkv, Activation::None, None, 0)?;
+                let fused = |offset| SeqLayout {
+                    offset,
+                    batch_stride: s * 3 * d,
+                    row_stride: 3 * d,
+                };
+                attention(
+                    rec,
+                    &Attention {
+                        q: qkv,
+                        k: qkv,
+                        v: qkv,
+                        out: attn,
+                        q_layout: fused(0),
+                        k_layout: fused(d),
+                        v_layout: fused(2 * d),
+                        out_layout: SeqLayout::contiguous(s, d),
+                        batch: b,
+                        heads: sa.num_heads,
+                        head_dim: sa.head_dim,
+                        q_len: s,
+                        kv_len: s,
+                        kv_group: 1,
+                        key_lengths: Some(lengths),
+                        causal_offset: None,
+                        bias: None,
+                        kv_rows: None,
+                        kv_rows_stride: 0,
+                        probs: None,
+                        scale: sa.scaling(),
+                        imp: Default::default(),
+                    },
+                )?;
+                sa.out_proj
+                    .forward(rec, attn, out, Activation::None, Some(residual), 0)
+            },
+        )?;
+        residual_block(
+            rec,
+            cfg.normalize_before,
+            &self.final_layer_norm,
+            res,
+            normed,
+            |rec, input, out, residual| {
+                feed_forward(
+                    rec,
+                    &self.fc1,
+                    &self.fc2,
+                    cfg.activation,
+                    input,
+                    ffn,
+                    out,
+                    residual,
+                )
+            },
+        )
     }
 }
 
 impl BartDecoder {
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, rec: &mut Recorder, cfg: &ModelConfig, buf: &mut DecoderBuffers, t0: usize, cross: &CrossInputs, kv_rows: Option<&Tensor>, cross_probs: Option<&[Tensor]>) -> Result<()> {
+    fn forward(
+        &self,
+        rec: &mut Recorder,
+        cfg: &ModelConfig,
+        buf: &mut DecoderBuffers,
+        t0: usize,
+        cross: &CrossInputs,
+        kv_rows: Option<&Tensor>,
+        cross_probs: Option<&[Tensor]>,
+    ) -> Result<()> {
         let (n, q, d) = (buf.rows, buf.q_len, cfg.d_model);
         buf.res.reset();
-        embed_tokens(rec, &buf.ids, &self.embed_tokens, &self.embed_positions, self.embed_scale, t0, &buf.res.cur().reshape(&[n, q, d])?)?;
+        embed_tokens(
+            rec,
+            &buf.ids,
+            &self.embed_tokens,
+            &self.embed_positions,
+            self.embed_scale,
+            t0,
+            &buf.res.cur().reshape(&[n, q, d])?,
+        )?;
         if let Some(ln) = &self.layernorm_embedding {
             ln.forward(rec, buf.res.cur(), buf.res.other())?;
             buf.res.swap();
@@ -467,9 +621,27 @@ impl BartDecoder {
 
 impl BartDecoderLayer {
     #[allow(clippy::too_many_arguments)]
-    fn forward(&self, rec: &mut Recorder, cfg: &ModelConfig, buf: &mut DecoderBuffers, l: usize, t0: usize, cross: &CrossInputs, kv_rows: Option<&Tensor>, probs: Option<&Tensor>) -> Result<()> {
+    fn forward(
+        &self,
+        rec: &mut Recorder,
+        cfg: &ModelConfig,
+        buf: &mut DecoderBuffers,
+        l: usize,
+        t0: usize,
+        cross: &CrossInputs,
+        kv_rows: Option<&Tensor>,
+        probs: Option<&Tensor>,
+    ) -> Result<()> {
         let (n, q, t_cap, d) = (buf.rows, buf.q_len, buf.t_cap, cfg.d_model);
-        let DecoderBuffers { res, normed, attn, cross_q, ffn, self_qkv_cache, .. } = buf;
+        let DecoderBuffers {
+            res,
+            normed,
+            attn,
+            cross_q,
+            ffn,
+            self_qkv_cache,
+            ..
+        } = buf;
         let (normed, attn, cross_q, ffn) = (&*normed, &*attn, &*cross_q, &*ffn);
         let cache = &self_qkv_cache[l];
         // The in_proj writes Q/K/V of the new positions straight into the cache: one row per
@@ -480,74 +652,116 @@ impl BartDecoderLayer {
             (cache.reshape(&[n * t_cap, 3 * d])?, 0)
         };
         let sa = &self.self_attn;
-        residual_block(rec, cfg.normalize_before, &self.self_attn_layer_norm, res, normed, |rec, input, out, residual| {
-            sa.in_proj.forward(rec, input, &cache_out, Activation::None, None, col)?;
-            let at = |offset| SeqLayout { offset, batch_stride: t_cap * 3 * d, row_stride: 3 * d };
-            attention(
-                rec,
-                &Attention {
-                    q: cache,
-                    k: cache,
-                    v: cache,
-                    out: attn,
-                    q_layout: at(t0 * 3 * d),
-                    k_layout: at(d),
-                    v_layout: at(2 * d),
-                    out_layout: SeqLayout::contiguous(q, d),
-                    batch: n,
-                    heads: sa.num_heads,
-                    head_dim: sa.head_dim,
-                    q_len: q,
-                    kv_len: t0 + q,
-                    kv_group: 1,
-                    key_lengths: None,
-                    causal_offset: Some(t0),
-                    bias: None,
-                    kv_rows,
-                    kv_rows_stride: if kv_rows.is_some() { t_cap } else { 0 },
-                    probs: None,
-                    scale: sa.scaling(),
-                    imp: Default::default(),
-                },
-            )?;
-            sa.out_proj.forward(rec, attn, out, Activation::None, Some(residual), 0)
-        })?;
+        residual_block(
+            rec,
+            cfg.normalize_before,
+            &self.self_attn_layer_norm,
+            res,
+            normed,
+            |rec, input, out, residual| {
+                sa.in_proj
+                    .forward(rec, input, &cache_out, Activation::None, None, col)?;
+                let at = |offset| SeqLayout {
+                    offset,
+                    batch_stride: t_cap * 3 * d,
+                    row_stride: 3 * d,
+                };
+                attention(
+                    rec,
+                    &Attention {
+                        q: cache,
+                        k: cache,
+                        v: cache,
+                        out: attn,
+                        q_layout: at(t0 * 3 * d),
+                        k_layout: at(d),
+                        v_layout: at(2 * d),
+                        out_layout: SeqLayout::contiguous(q, d),
+                        batch: n,
+                        heads: sa.num_heads,
+                        head_dim: sa.head_dim,
+                        q_len: q,
+                        kv_len: t0 + q,
+                        kv_group: 1,
+                        key_lengths: None,
+                        causal_offset: Some(t0),
+                        bias: None,
+                        kv_rows,
+                        kv_rows_stride: if kv_rows.is_some() { t_cap } else { 0 },
+                        probs: None,
+                        scale: sa.scaling(),
+                        imp: Default::default(),
+                    },
+                )?;
+                sa.out_proj
+                    .forward(rec, attn, out, Activation::None, Some(residual), 0)
+            },
+        )?;
         let ca = &self.encoder_attn;
         let (s, layers) = (cross.src_len, cfg.decoder_layers);
-        residual_block(rec, cfg.normalize_before, &self.encoder_attn_layer_norm, res, normed, |rec, input, out, residual| {
-            ca.in_proj.forward(rec, input, cross_q, Activation::None, None, 0)?;
-            let at = |offset| SeqLayout { offset, batch_stride: s * layers * 2 * d, row_stride: layers * 2 * d };
-            attention(
-                rec,
-                &Attention {
-                    q: cross_q,
-                    k: cross.cross_kv,
-                    v: cross.cross_kv,
-                    out: attn,
-                    q_layout: SeqLayout::contiguous(q, d),
-                    k_layout: at(l * 2 * d),
-                    v_layout: at(l * 2 * d + d),
-                    out_layout: SeqLayout::contiguous(q, d),
-                    batch: n,
-                    heads: ca.num_heads,
-                    head_dim: ca.head_dim,
-                    q_len: q,
-                    kv_len: s,
-                    kv_group: cross.kv_group,
-                    key_lengths: Some(cross.lengths),
-                    causal_offset: None,
-                    bias: None,
-                    kv_rows: None,
-                    kv_rows_stride: 0,
-                    probs,
-                    scale: ca.scaling(),
-                    imp: Default::default(),
-                },
-            )?;
-            ca.out_proj.forward(rec, attn, out, Activation::None, Some(residual), 0)
-        })?;
-        residual_block(rec, cfg.normalize_before, &self.final_layer_norm, res, normed, |rec, input, out, residual| {
-            feed_forward(rec, &self.fc1, &self.fc2, cfg.activation, input, ffn, out, residual)
-        })
+        residual_block(
+            rec,
+            cfg.normalize_before,
+            &self.encoder_attn_layer_norm,
+            res,
+            normed,
+            |rec, input, out, residual| {
+                ca.in_proj
+                    .forward(rec, input, cross_q, Activation::None, None, 0)?;
+                let at = |offset| SeqLayout {
+                    offset,
+                    batch_stride: s * layers * 2 * d,
+                    row_stride: layers * 2 * d,
+                };
+                attention(
+                    rec,
+                    &Attention {
+                        q: cross_q,
+                        k: cross.cross_kv,
+                        v: cross.cross_kv,
+                        out: attn,
+                        q_layout: SeqLayout::contiguous(q, d),
+                        k_layout: at(l * 2 * d),
+                        v_layout: at(l * 2 * d + d),
+                        out_layout: SeqLayout::contiguous(q, d),
+                        batch: n,
+                        heads: ca.num_heads,
+                        head_dim: ca.head_dim,
+                        q_len: q,
+                        kv_len: s,
+                        kv_group: cross.kv_group,
+                        key_lengths: Some(cross.lengths),
+                        causal_offset: None,
+                        bias: None,
+                        kv_rows: None,
+                        kv_rows_stride: 0,
+                        probs,
+                        scale: ca.scaling(),
+                        imp: Default::default(),
+                    },
+                )?;
+                ca.out_proj
+                    .forward(rec, attn, out, Activation::None, Some(residual), 0)
+            },
+        )?;
+        residual_block(
+            rec,
+            cfg.normalize_before,
+            &self.final_layer_norm,
+            res,
+            normed,
+            |rec, input, out, residual| {
+                feed_forward(
+                    rec,
+                    &self.fc1,
+                    &self.fc2,
+                    cfg.activation,
+                    input,
+                    ffn,
+                    out,
+                    residual,
+                )
+            },
+        )
     }
 }

@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use seqbridge_gpu::ops::matmul::Activation;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -122,10 +122,9 @@ impl Fields<'_> {
     fn usize_opt(&self, key: &str) -> Result<Option<usize>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(|n| Some(n as usize))
-                .ok_or_else(|| self.err(format!("{key} must be a non-negative integer, found {v}"))),
+            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                self.err(format!("{key} must be a non-negative integer, found {v}"))
+            }),
         }
     }
     fn usize(&self, key: &str) -> Result<usize> {
@@ -163,10 +162,11 @@ impl Fields<'_> {
                 .collect::<Option<Vec<_>>>()
                 .map(Some)
                 .ok_or_else(|| self.err(format!("{key} must be a list of token ids"))),
-            Some(v) => v
-                .as_u64()
-                .map(|n| Some(vec![n as u32]))
-                .ok_or_else(|| self.err(format!("{key} must be a token id or a list of ids, found {v}"))),
+            Some(v) => v.as_u64().map(|n| Some(vec![n as u32])).ok_or_else(|| {
+                self.err(format!(
+                    "{key} must be a token id or a list of ids, found {v}"
+                ))
+            }),
         }
     }
 }
@@ -204,7 +204,13 @@ impl ModelConfig {
                 });
             }
         };
-        let (normalize_before, layernorm_embedding, final_layer_norm, positions, has_final_logits_bias) = match model_type {
+        let (
+            normalize_before,
+            layernorm_embedding,
+            final_layer_norm,
+            positions,
+            has_final_logits_bias,
+        ) = match model_type {
             ModelType::Bart => (false, true, false, Positions::Learned, true),
             ModelType::MBart => (true, true, true, Positions::Learned, true),
             ModelType::Marian => (false, false, false, Positions::Sinusoidal, true),
@@ -220,7 +226,8 @@ impl ModelConfig {
         let d_model = f.usize("d_model")?;
         let vocab_size = f.usize("vocab_size")?;
         let share_embeddings = model_type != ModelType::Marian
-            || f.bool_opt("share_encoder_decoder_embeddings")?.unwrap_or(true);
+            || f.bool_opt("share_encoder_decoder_embeddings")?
+                .unwrap_or(true);
         let decoder_vocab_size = if share_embeddings {
             vocab_size
         } else {
@@ -260,7 +267,9 @@ impl ModelConfig {
             ("decoder_attention_heads", cfg.decoder_attention_heads),
         ] {
             if heads == 0 || d_model % heads != 0 {
-                return Err(f.err(format!("d_model {d_model} is not divisible by {name} {heads}")));
+                return Err(f.err(format!(
+                    "d_model {d_model} is not divisible by {name} {heads}"
+                )));
             }
         }
         if d_model == 0 || cfg.vocab_size == 0 || cfg.decoder_vocab_size == 0 {
@@ -326,7 +335,9 @@ impl GenerationConfig {
             Some(Value::Bool(false)) => Some(EarlyStopping::False),
             Some(Value::String(s)) if s == "never" => Some(EarlyStopping::Never),
             Some(other) => {
-                return Err(f.err(format!("early_stopping must be true, false or \"never\", found {other}")));
+                return Err(f.err(format!(
+                    "early_stopping must be true, false or \"never\", found {other}"
+                )));
             }
         };
         let bad_words_ids = match f.get("bad_words_ids") {
@@ -335,13 +346,22 @@ impl GenerationConfig {
                 words
                     .iter()
                     .map(|w| {
-                        w.as_array()
-                            .and_then(|a| a.iter().map(|x| x.as_u64().map(|n| n as u32)).collect::<Option<Vec<_>>>())
+                        w.as_array().and_then(|a| {
+                            a.iter()
+                                .map(|x| x.as_u64().map(|n| n as u32))
+                                .collect::<Option<Vec<_>>>()
+                        })
                     })
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| f.err("bad_words_ids must be a list of lists of token ids".into()))?,
+                    .ok_or_else(|| {
+                        f.err("bad_words_ids must be a list of lists of token ids".into())
+                    })?,
             ),
-            Some(other) => return Err(f.err(format!("bad_words_ids must be a list of lists, found {other}"))),
+            Some(other) => {
+                return Err(f.err(format!(
+                    "bad_words_ids must be a list of lists, found {other}"
+                )));
+            }
         };
         Ok(GenerationConfig {
             max_length: f.usize_opt("max_length")?,
@@ -384,7 +404,10 @@ impl GenerationConfig {
         g.decoder_start_token_id = g.decoder_start_token_id.or(model.decoder_start_token_id);
         if !path.exists() {
             g.forced_bos_token_id = g.forced_bos_token_id.or(model.forced_bos_token_id);
-            g.forced_eos_token_id = g.forced_eos_token_id.take().or_else(|| model.forced_eos_token_id.clone());
+            g.forced_eos_token_id = g
+                .forced_eos_token_id
+                .take()
+                .or_else(|| model.forced_eos_token_id.clone());
         }
         Ok(g)
     }
@@ -439,7 +462,12 @@ mod tests {
         assert!(cfg(v).unwrap_err().to_string().contains("mish"));
         let mut v = base("bart");
         v["decoder_attention_heads"] = json!(3);
-        assert!(cfg(v).unwrap_err().to_string().contains("decoder_attention_heads 3"));
+        assert!(
+            cfg(v)
+                .unwrap_err()
+                .to_string()
+                .contains("decoder_attention_heads 3")
+        );
     }
 
     #[test]
@@ -448,7 +476,10 @@ mod tests {
         v["share_encoder_decoder_embeddings"] = json!(false);
         v["decoder_vocab_size"] = json!(77);
         let m = cfg(v).unwrap();
-        assert_eq!((m.vocab_size, m.decoder_vocab_size, m.share_embeddings), (99, 77, false));
+        assert_eq!(
+            (m.vocab_size, m.decoder_vocab_size, m.share_embeddings),
+            (99, 77, false)
+        );
     }
 
     #[test]
@@ -461,6 +492,11 @@ mod tests {
         assert_eq!(g.bad_words_ids, Some(vec![vec![5], vec![6, 7]]));
         assert_eq!(g.forced_eos_token_id, Some(vec![2]));
         let bad = json!({"early_stopping": "sometimes"});
-        assert!(GenerationConfig::from_json(Path::new("g.json"), &bad).unwrap_err().to_string().contains("sometimes"));
+        assert!(
+            GenerationConfig::from_json(Path::new("g.json"), &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("sometimes")
+        );
     }
 }

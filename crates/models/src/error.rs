@@ -13,7 +13,9 @@ pub enum Error {
     #[error("{path}: {msg}")]
     Config { path: PathBuf, msg: String },
     /// config.json names a model_type this crate does not implement.
-    #[error("{path}: unknown model_type {model_type:?} (supported: marian, bart, mbart, pegasus, m2m_100)")]
+    #[error(
+        "{path}: unknown model_type {model_type:?} (supported: marian, bart, mbart, pegasus, m2m_100)"
+    )]
     UnknownModelType { path: PathBuf, model_type: String },
     /// A safetensors file (or the shard index) is truncated or corrupt.
     #[error("{path}: not a valid safetensors file: {msg}")]

@@ -39,7 +39,12 @@ impl Loader<'_> {
     }
 
     /// `[rows, cols]` split into row chunks that each fit one binding: (first row, tensor).
-    pub fn upload_rows(&self, data: &HostData, rows: usize, cols: usize) -> Result<Vec<(usize, Tensor)>> {
+    pub fn upload_rows(
+        &self,
+        data: &HostData,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<(usize, Tensor)>> {
         let elem = match data {
             HostData::F32(_) => 4,
             HostData::F16(_) => 2,
@@ -75,7 +80,13 @@ pub struct Linear {
 
 impl Linear {
     /// Builds from host data (weight `[out, in]`, optional bias `[out]`).
-    pub fn from_host(ld: &Loader, weight: &HostData, bias: Option<&[f32]>, out_features: usize, in_features: usize) -> Result<Linear> {
+    pub fn from_host(
+        ld: &Loader,
+        weight: &HostData,
+        bias: Option<&[f32]>,
+        out_features: usize,
+        in_features: usize,
+    ) -> Result<Linear> {
         let chunks = ld
             .upload_rows(weight, out_features, in_features)?
             .into_iter()
@@ -84,23 +95,47 @@ impl Linear {
                 let bias = bias
                     .map(|b| ld.upload_f32(&b[row_start..row_start + rows], &[rows]))
                     .transpose()?;
-                Ok(LinearChunk { row_start, weight: w, bias })
+                Ok(LinearChunk {
+                    row_start,
+                    weight: w,
+                    bias,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Linear { in_features, out_features, chunks })
+        Ok(Linear {
+            in_features,
+            out_features,
+            chunks,
+        })
     }
 
     /// Loads `{name}.weight` and (when `bias`) `{name}.bias`.
-    pub fn load(ld: &Loader, vars: &Vars, name: &str, out_features: usize, in_features: usize, bias: bool) -> Result<Linear> {
+    pub fn load(
+        ld: &Loader,
+        vars: &Vars,
+        name: &str,
+        out_features: usize,
+        in_features: usize,
+        bias: bool,
+    ) -> Result<Linear> {
         let v = vars.pp(name);
         let w = v.matrix("weight", &[out_features, in_features])?;
-        let b = if bias { Some(v.f32("bias", &[out_features])?) } else { None };
+        let b = if bias {
+            Some(v.f32("bias", &[out_features])?)
+        } else {
+            None
+        };
         Linear::from_host(ld, &w, b.as_deref(), out_features, in_features)
     }
 
     /// Several linears of the same input stacked along the output features (fused Q/K/V,
     /// every layer's cross-attention K/V).
-    pub fn load_fused(ld: &Loader, parts: &[(&Vars, &str)], out_each: usize, in_features: usize) -> Result<Linear> {
+    pub fn load_fused(
+        ld: &Loader,
+        parts: &[(&Vars, &str)],
+        out_each: usize,
+        in_features: usize,
+    ) -> Result<Linear> {
         let mut w: Option<HostData> = None;
         let mut b = Vec::with_capacity(parts.len() * out_each);
         for (vars, name) in parts {
@@ -118,7 +153,15 @@ impl Linear {
 
     /// `out[.., out_col_offset + n] = act(x · Wᵀ + b)[n] (+ residual)`. `x` f32 `[M, in]`,
     /// `out` f32 `[M, W]` with W ≥ out_col_offset + out_features.
-    pub fn forward(&self, rec: &mut Recorder, x: &Tensor, out: &Tensor, act: Activation, residual: Option<&Tensor>, out_col_offset: usize) -> Result<()> {
+    pub fn forward(
+        &self,
+        rec: &mut Recorder,
+        x: &Tensor,
+        out: &Tensor,
+        act: Activation,
+        residual: Option<&Tensor>,
+        out_col_offset: usize,
+    ) -> Result<()> {
         for c in &self.chunks {
             let opts = MatmulOptions {
                 trans_b: true,
@@ -186,10 +229,18 @@ impl Embedding {
                 let bias = bias
                     .map(|b| ld.upload_f32(&b[*row_start..row_start + rows], &[rows]))
                     .transpose()?;
-                Ok(LinearChunk { row_start: *row_start, weight: w.clone(), bias })
+                Ok(LinearChunk {
+                    row_start: *row_start,
+                    weight: w.clone(),
+                    bias,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Linear { in_features: self.dim, out_features: self.vocab, chunks })
+        Ok(Linear {
+            in_features: self.dim,
+            out_features: self.vocab,
+            chunks,
+        })
     }
 }
 
@@ -202,7 +253,15 @@ pub struct PositionTable {
 }
 
 /// Token embedding (times `scale`) plus positions `t0 ..` for ids `[B, T]` into out `[B, T, D]`.
-pub fn embed_tokens(rec: &mut Recorder, ids: &Tensor, table: &Embedding, positions: &PositionTable, scale: f32, t0: usize, out: &Tensor) -> Result<()> {
+pub fn embed_tokens(
+    rec: &mut Recorder,
+    ids: &Tensor,
+    table: &Embedding,
+    positions: &PositionTable,
+    scale: f32,
+    t0: usize,
+    out: &Tensor,
+) -> Result<()> {
     for (row_start, chunk) in &table.chunks {
         let opts = EmbedOptions {
             scale,
@@ -224,7 +283,10 @@ pub struct Residual {
 
 impl Residual {
     pub fn new(a: Tensor, b: Tensor) -> Residual {
-        Residual { bufs: [a, b], cur: 0 }
+        Residual {
+            bufs: [a, b],
+            cur: 0,
+        }
     }
     /// The buffer holding the current hidden state.
     pub fn cur(&self) -> &Tensor {

@@ -108,7 +108,11 @@ impl Model {
             gpu,
             weight_bytes: &weight_bytes,
         };
-        let net = BartForConditionalGeneration::load(&ld, &Vars::root(&ckpt, opts.weight_dtype), &config)?;
+        let net = BartForConditionalGeneration::load(
+            &ld,
+            &Vars::root(&ckpt, opts.weight_dtype),
+            &config,
+        )?;
         gpu.check_errors()?;
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = if tok_path.exists() {
@@ -147,7 +151,10 @@ impl Model {
     /// The tokenizer, or an error naming the directory.
     pub fn require_tokenizer(&self) -> Result<&Tokenizer> {
         self.tokenizer.as_ref().ok_or_else(|| {
-            Error::Tokenizer(format!("{}: no tokenizer.json in the model directory", self.dir.display()))
+            Error::Tokenizer(format!(
+                "{}: no tokenizer.json in the model directory",
+                self.dir.display()
+            ))
         })
     }
 
@@ -182,7 +189,11 @@ impl Model {
             if s.is_empty() {
                 return Err(Error::Input(format!("source {i} is empty")));
             }
-            if let Some((p, t)) = s.iter().enumerate().find(|(_, t)| **t as usize >= cfg.vocab_size) {
+            if let Some((p, t)) = s
+                .iter()
+                .enumerate()
+                .find(|(_, t)| **t as usize >= cfg.vocab_size)
+            {
                 return Err(Error::Input(format!(
                     "source {i}: token id {t} at position {p} is outside the vocabulary (vocab_size {})",
                     cfg.vocab_size
@@ -228,7 +239,12 @@ impl Model {
     /// Generates for every source, honouring generation_config.json under `opts`, and calls
     /// `on_token(source, token)` for each new token: during greedy search as each step
     /// finishes, for beam search once the search is over (with the best hypothesis).
-    pub fn generate_with(&self, sources: &[Vec<u32>], opts: &GenerateOptions, on_token: &mut dyn FnMut(usize, u32)) -> Result<Generation> {
+    pub fn generate_with(
+        &self,
+        sources: &[Vec<u32>],
+        opts: &GenerateOptions,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<Generation> {
         let search = SearchConfig::resolve(self.config(), &self.generation_config, opts)?;
         self.check_sources(sources)?;
         let mut call = self.begin();
@@ -249,9 +265,16 @@ impl Model {
 
     /// Tokenizes `texts`, generates, and decodes the best hypothesis of each (special tokens
     /// skipped). Returns the generation and the texts.
-    pub fn generate_text(&self, texts: &[&str], opts: &GenerateOptions) -> Result<(Generation, Vec<String>)> {
+    pub fn generate_text(
+        &self,
+        texts: &[&str],
+        opts: &GenerateOptions,
+    ) -> Result<(Generation, Vec<String>)> {
         let tok = self.require_tokenizer()?;
-        let sources = texts.iter().map(|t| tok.encode(t)).collect::<Result<Vec<_>>>()?;
+        let sources = texts
+            .iter()
+            .map(|t| tok.encode(t))
+            .collect::<Result<Vec<_>>>()?;
         let g = self.generate(&sources, opts)?;
         let out = g
             .sequences
@@ -262,7 +285,8 @@ impl Model {
     }
 
     fn edits_tensor(&self, search: &SearchConfig, rows: usize) -> Result<Tensor> {
-        let per_row = 2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
+        let per_row =
+            2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
         let cap = rows * per_row.min(self.config().decoder_vocab_size);
         Ok(self.gpu.empty(&[cap.max(1), 3], DType::U32)?)
     }
@@ -277,7 +301,13 @@ impl Model {
     }
 
     #[allow(clippy::type_complexity)]
-    fn greedy(&self, search: &SearchConfig, enc: &EncoderBuffers, on_token: &mut dyn FnMut(usize, u32), stats: &mut Stats) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
+    fn greedy(
+        &self,
+        search: &SearchConfig,
+        enc: &EncoderBuffers,
+        on_token: &mut dyn FnMut(usize, u32),
+        stats: &mut Stats,
+    ) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
         let cfg = self.config();
         let (b, vocab) = (enc.batch, cfg.decoder_vocab_size);
         let t_cap = search.max_length - 1;
@@ -327,14 +357,24 @@ impl Model {
                 break;
             }
             for (row, tok) in tokens.iter_mut().enumerate() {
-                *tok = if state.unfinished[row] { next[row] } else { search.pad_token_id };
+                *tok = if state.unfinished[row] {
+                    next[row]
+                } else {
+                    search.pad_token_id
+                };
             }
         }
         Ok((state.sequences.into_iter().map(|s| vec![s]).collect(), None))
     }
 
     #[allow(clippy::type_complexity)]
-    fn beam(&self, search: &SearchConfig, enc: &EncoderBuffers, on_token: &mut dyn FnMut(usize, u32), stats: &mut Stats) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
+    fn beam(
+        &self,
+        search: &SearchConfig,
+        enc: &EncoderBuffers,
+        on_token: &mut dyn FnMut(usize, u32),
+        stats: &mut Stats,
+    ) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
         let cfg = self.config();
         let (b, nb, vocab) = (enc.batch, search.num_beams, cfg.decoder_vocab_size);
         let n = b * nb;
@@ -343,7 +383,10 @@ impl Model {
         let mut dec = DecoderBuffers::new(&self.gpu, cfg, n, 1, t_cap)?;
         let gpu = &self.gpu;
         // Beam search state on the GPU (named; allocated once per call).
-        let kv_rows = [gpu.empty(&[n, t_cap], DType::U32)?, gpu.empty(&[n, t_cap], DType::U32)?]; // u32 [N, Tcap] ping-pong
+        let kv_rows = [
+            gpu.empty(&[n, t_cap], DType::U32)?,
+            gpu.empty(&[n, t_cap], DType::U32)?,
+        ]; // u32 [N, Tcap] ping-pong
         let parents = gpu.empty(&[n], DType::U32)?; // u32 [N]
         let beam_scores = gpu.empty(&[n], DType::F32)?; // f32 [N]
         let top_values = gpu.empty(&[n, k], DType::F32)?; // f32 [N, K]
@@ -367,7 +410,8 @@ impl Model {
             let (old, new) = (&kv_rows[(t + 1) % 2], &kv_rows[t % 2]);
             let mut rec = Recorder::new(gpu);
             reorder_rows_table(&mut rec, &parents, old, new, t)?;
-            self.net.decode(&mut rec, &mut dec, t, &cross, Some(new), None)?;
+            self.net
+                .decode(&mut rec, &mut dec, t, &cross, Some(new), None)?;
             let candidates = if let Some(forced) = forced_tokens(search, cur_len) {
                 rec.submit();
                 state.forced_candidates(&forced)
@@ -379,7 +423,14 @@ impl Model {
                 if ne > 0 {
                     edit_logits(&mut rec, &dec.logits, &edits, ne, penalty)?;
                 }
-                topk(&mut rec, &dec.logits, Some(&beam_scores), k, &top_values, &top_ids)?;
+                topk(
+                    &mut rec,
+                    &dec.logits,
+                    Some(&beam_scores),
+                    k,
+                    &top_values,
+                    &top_ids,
+                )?;
                 let rv = rec.read_back(&top_values)?;
                 let ri = rec.read_back(&top_ids)?;
                 rec.submit();
@@ -389,7 +440,11 @@ impl Model {
                         (0..nb * k)
                             .map(|j| {
                                 let (beam, r) = (j / k, (src * nb + j / k) * k + j % k);
-                                Candidate { score: values[r], beam, token: ids[r] }
+                                Candidate {
+                                    score: values[r],
+                                    beam,
+                                    token: ids[r],
+                                }
                             })
                             .collect()
                     })
@@ -411,21 +466,35 @@ impl Model {
                 }
             }
         }
-        let scores = results.iter().map(|h| h.iter().map(|(_, s)| *s).collect()).collect();
-        let seqs = results.into_iter().map(|h| h.into_iter().map(|(s, _)| s).collect()).collect();
+        let scores = results
+            .iter()
+            .map(|h| h.iter().map(|(_, s)| *s).collect())
+            .collect();
+        let seqs = results
+            .into_iter()
+            .map(|h| h.into_iter().map(|(s, _)| s).collect())
+            .collect();
         Ok((seqs, Some(scores)))
     }
 
     fn check_targets(&self, sources: &[Vec<u32>], targets: &[Vec<u32>]) -> Result<()> {
         let cfg = self.config();
         if sources.len() != targets.len() {
-            return Err(Error::Input(format!("{} sources but {} targets", sources.len(), targets.len())));
+            return Err(Error::Input(format!(
+                "{} sources but {} targets",
+                sources.len(),
+                targets.len()
+            )));
         }
         for (i, t) in targets.iter().enumerate() {
             if t.is_empty() {
                 return Err(Error::Input(format!("target {i} is empty")));
             }
-            if let Some((p, id)) = t.iter().enumerate().find(|(_, x)| **x as usize >= cfg.decoder_vocab_size) {
+            if let Some((p, id)) = t
+                .iter()
+                .enumerate()
+                .find(|(_, x)| **x as usize >= cfg.decoder_vocab_size)
+            {
                 return Err(Error::Input(format!(
                     "target {i}: token id {id} at position {p} is outside the vocabulary (vocab_size {})",
                     cfg.decoder_vocab_size
@@ -444,13 +513,17 @@ impl Model {
 
     /// The decoder start token of this model.
     fn decoder_start(&self) -> Result<u32> {
-        Ok(SearchConfig::resolve(self.config(), &self.generation_config, &GenerateOptions::default())
-            .map(|s| s.decoder_start_token_id)
-            .or_else(|_| {
-                self.generation_config
-                    .decoder_start_token_id
-                    .ok_or_else(|| Error::Options("decoder_start_token_id is not defined".into()))
-            })?)
+        Ok(SearchConfig::resolve(
+            self.config(),
+            &self.generation_config,
+            &GenerateOptions::default(),
+        )
+        .map(|s| s.decoder_start_token_id)
+        .or_else(|_| {
+            self.generation_config
+                .decoder_start_token_id
+                .ok_or_else(|| Error::Options("decoder_start_token_id is not defined".into()))
+        })?)
     }
 
     /// Teacher-forced log-probabilities of `targets` given `sources` (CTranslate2's
@@ -479,7 +552,13 @@ impl Model {
                     self.gpu.max_binding()
                 )));
             }
-            logprobs.extend(self.score_batch(&sources[i..j], &targets[i..j], t, start, &mut call.own)?);
+            logprobs.extend(self.score_batch(
+                &sources[i..j],
+                &targets[i..j],
+                t,
+                start,
+                &mut call.own,
+            )?);
             i = j;
         }
         self.gpu.check_errors()?;
@@ -489,7 +568,14 @@ impl Model {
         })
     }
 
-    fn score_batch(&self, sources: &[Vec<u32>], targets: &[Vec<u32>], t: usize, start: u32, stats: &mut Stats) -> Result<Vec<Vec<f32>>> {
+    fn score_batch(
+        &self,
+        sources: &[Vec<u32>],
+        targets: &[Vec<u32>],
+        t: usize,
+        start: u32,
+        stats: &mut Stats,
+    ) -> Result<Vec<Vec<f32>>> {
         let cfg = self.config();
         let b = sources.len();
         let enc = self.encode(sources, stats)?;
@@ -519,17 +605,29 @@ impl Model {
         rec.submit();
         let v = rb.wait_f32()?;
         stats.decoder_steps += 1;
-        Ok(targets.iter().enumerate().map(|(i, tgt)| v[i * t..i * t + tgt.len()].to_vec()).collect())
+        Ok(targets
+            .iter()
+            .enumerate()
+            .map(|(i, tgt)| v[i * t..i * t + tgt.len()].to_vec())
+            .collect())
     }
 
     /// Cross-attention probabilities of a teacher-forced pass over `decoder_input_ids` (as
     /// given, decoder start included): per decoder layer, `[heads, T, S]` row-major.
-    pub fn cross_attentions(&self, source: &[u32], decoder_input_ids: &[u32]) -> Result<Vec<Vec<f32>>> {
+    pub fn cross_attentions(
+        &self,
+        source: &[u32],
+        decoder_input_ids: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
         let sources = [source.to_vec()];
         self.check_sources(&sources)?;
         self.check_targets(&sources, &[decoder_input_ids.to_vec()])?;
         let cfg = self.config();
-        let (t, s, h) = (decoder_input_ids.len(), source.len(), cfg.decoder_attention_heads);
+        let (t, s, h) = (
+            decoder_input_ids.len(),
+            source.len(),
+            cfg.decoder_attention_heads,
+        );
         let mut own = Stats::default();
         let enc = self.encode(&sources, &mut own)?;
         let mut dec = DecoderBuffers::new(&self.gpu, cfg, 1, t, t)?;
@@ -544,15 +642,21 @@ impl Model {
             kv_group: 1,
         };
         let mut rec = Recorder::new(&self.gpu);
-        self.net.decode(&mut rec, &mut dec, 0, &cross, None, Some(&probs))?;
-        let rbs = probs.iter().map(|p| rec.read_back(p)).collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        self.net
+            .decode(&mut rec, &mut dec, 0, &cross, None, Some(&probs))?;
+        let rbs = probs
+            .iter()
+            .map(|p| rec.read_back(p))
+            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
         rec.submit();
         let out = rbs
             .into_iter()
-            .map(|rb| rb.wait_f32().map(|mut v| {
-                v.truncate(h * t * s);
-                v
-            }))
+            .map(|rb| {
+                rb.wait_f32().map(|mut v| {
+                    v.truncate(h * t * s);
+                    v
+                })
+            })
             .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
         self.gpu.check_errors()?;
         Ok(out)

@@ -52,7 +52,11 @@ pub struct SearchConfig {
 impl SearchConfig {
     /// Resolves `opts` over the model's generation config, as `GenerationMixin.generate` does
     /// (`_prepare_generation_config`, `_prepare_special_tokens`, `_prepare_generated_length`).
-    pub fn resolve(model: &ModelConfig, gc: &GenerationConfig, opts: &GenerateOptions) -> Result<SearchConfig> {
+    pub fn resolve(
+        model: &ModelConfig,
+        gc: &GenerationConfig,
+        opts: &GenerateOptions,
+    ) -> Result<SearchConfig> {
         let eos_token_id = opts
             .eos_token_id
             .clone()
@@ -66,7 +70,9 @@ impl SearchConfig {
             .decoder_start_token_id
             .or(gc.decoder_start_token_id)
             .or(gc.bos_token_id)
-            .ok_or_else(|| Error::Options("decoder_start_token_id or bos_token_id has to be defined".into()))?;
+            .ok_or_else(|| {
+                Error::Options("decoder_start_token_id or bos_token_id has to be defined".into())
+            })?;
         // max_length: max_new_tokens wins; an explicit max_length stays; otherwise 20 new
         // tokens, capped by max_position_embeddings.
         let explicit_max = opts.max_length.or(gc.max_length);
@@ -83,10 +89,22 @@ impl SearchConfig {
             min_length: opts.min_length.or(gc.min_length).unwrap_or(0),
             min_new_tokens,
             length_penalty: opts.length_penalty.or(gc.length_penalty).unwrap_or(1.0),
-            early_stopping: opts.early_stopping.or(gc.early_stopping).unwrap_or_default(),
-            num_return_sequences: opts.num_return_sequences.or(gc.num_return_sequences).unwrap_or(1),
-            no_repeat_ngram_size: opts.no_repeat_ngram_size.or(gc.no_repeat_ngram_size).unwrap_or(0),
-            repetition_penalty: opts.repetition_penalty.or(gc.repetition_penalty).unwrap_or(1.0),
+            early_stopping: opts
+                .early_stopping
+                .or(gc.early_stopping)
+                .unwrap_or_default(),
+            num_return_sequences: opts
+                .num_return_sequences
+                .or(gc.num_return_sequences)
+                .unwrap_or(1),
+            no_repeat_ngram_size: opts
+                .no_repeat_ngram_size
+                .or(gc.no_repeat_ngram_size)
+                .unwrap_or(0),
+            repetition_penalty: opts
+                .repetition_penalty
+                .or(gc.repetition_penalty)
+                .unwrap_or(1.0),
             bad_words_ids: opts
                 .bad_words_ids
                 .clone()
@@ -96,7 +114,10 @@ impl SearchConfig {
                 .filter(|w| !(w.len() == 1 && eos_token_id.contains(&w[0])))
                 .collect(),
             forced_bos_token_id: opts.forced_bos_token_id.or(gc.forced_bos_token_id),
-            forced_eos_token_id: opts.forced_eos_token_id.clone().or_else(|| gc.forced_eos_token_id.clone()),
+            forced_eos_token_id: opts
+                .forced_eos_token_id
+                .clone()
+                .or_else(|| gc.forced_eos_token_id.clone()),
             eos_token_id,
             pad_token_id,
             decoder_start_token_id,
@@ -132,7 +153,10 @@ impl SearchConfig {
             ));
         }
         if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
-            return err(format!("repetition_penalty must be > 0, got {}", self.repetition_penalty));
+            return err(format!(
+                "repetition_penalty must be > 0, got {}",
+                self.repetition_penalty
+            ));
         }
         if self.bad_words_ids.iter().any(Vec::is_empty) {
             return err("bad_words_ids holds an empty sequence".into());
@@ -144,11 +168,21 @@ impl SearchConfig {
             .map(|&t| ("bad_words_ids", t))
             .chain(self.eos_token_id.iter().map(|&t| ("eos_token_id", t)))
             .chain(self.forced_bos_token_id.map(|t| ("forced_bos_token_id", t)))
-            .chain(self.forced_eos_token_id.iter().flatten().map(|&t| ("forced_eos_token_id", t)))
-            .chain(std::iter::once(("decoder_start_token_id", self.decoder_start_token_id)));
+            .chain(
+                self.forced_eos_token_id
+                    .iter()
+                    .flatten()
+                    .map(|&t| ("forced_eos_token_id", t)),
+            )
+            .chain(std::iter::once((
+                "decoder_start_token_id",
+                self.decoder_start_token_id,
+            )));
         for (what, t) in ids {
             if t as usize >= vocab {
-                return err(format!("{what} holds token {t}, outside the target vocabulary of {vocab}"));
+                return err(format!(
+                    "{what} holds token {t}, outside the target vocabulary of {vocab}"
+                ));
             }
         }
         Ok(())
@@ -177,27 +211,80 @@ mod tests {
     #[test]
     fn lengths_follow_transformers() {
         let m = model();
-        let g = GenerationConfig { eos_token_id: Some(vec![0]), decoder_start_token_id: Some(99), ..Default::default() };
+        let g = GenerationConfig {
+            eos_token_id: Some(vec![0]),
+            decoder_start_token_id: Some(99),
+            ..Default::default()
+        };
         let c = SearchConfig::resolve(&m, &g, &GenerateOptions::default()).unwrap();
         assert_eq!(c.max_length, 21);
-        let c = SearchConfig::resolve(&m, &g, &GenerateOptions { max_new_tokens: Some(5), max_length: Some(50), ..Default::default() }).unwrap();
+        let c = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                max_new_tokens: Some(5),
+                max_length: Some(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(c.max_length, 6);
-        let g2 = GenerationConfig { max_length: Some(40), ..g.clone() };
-        assert_eq!(SearchConfig::resolve(&m, &g2, &GenerateOptions::default()).unwrap().max_length, 40);
-        let e = SearchConfig::resolve(&m, &g, &GenerateOptions { max_new_tokens: Some(100), ..Default::default() }).unwrap_err();
-        assert!(e.to_string().contains("max_position_embeddings is 64"), "{e}");
+        let g2 = GenerationConfig {
+            max_length: Some(40),
+            ..g.clone()
+        };
+        assert_eq!(
+            SearchConfig::resolve(&m, &g2, &GenerateOptions::default())
+                .unwrap()
+                .max_length,
+            40
+        );
+        let e = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                max_new_tokens: Some(100),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("max_position_embeddings is 64"),
+            "{e}"
+        );
     }
 
     #[test]
     fn eos_bad_word_is_dropped_and_ids_checked() {
         let m = model();
-        let g = GenerationConfig { eos_token_id: Some(vec![0]), decoder_start_token_id: Some(99), bad_words_ids: Some(vec![vec![0], vec![99], vec![0, 5]]), ..Default::default() };
+        let g = GenerationConfig {
+            eos_token_id: Some(vec![0]),
+            decoder_start_token_id: Some(99),
+            bad_words_ids: Some(vec![vec![0], vec![99], vec![0, 5]]),
+            ..Default::default()
+        };
         let c = SearchConfig::resolve(&m, &g, &GenerateOptions::default()).unwrap();
         assert_eq!(c.bad_words_ids, vec![vec![99], vec![0, 5]]);
         assert_eq!(c.pad_token_id, 0);
-        let e = SearchConfig::resolve(&m, &g, &GenerateOptions { bad_words_ids: Some(vec![vec![100]]), ..Default::default() }).unwrap_err();
+        let e = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                bad_words_ids: Some(vec![vec![100]]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("token 100"), "{e}");
-        let e = SearchConfig::resolve(&m, &g, &GenerateOptions { num_return_sequences: Some(2), ..Default::default() }).unwrap_err();
+        let e = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                num_return_sequences: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("num_return_sequences"), "{e}");
     }
 }

@@ -217,12 +217,18 @@ impl BeamSearch {
 
     /// Running scores of every row (the top-k addend of the next step).
     pub fn row_scores(&self) -> Vec<f32> {
-        self.items.iter().flat_map(|i| i.running_scores.iter().copied()).collect()
+        self.items
+            .iter()
+            .flat_map(|i| i.running_scores.iter().copied())
+            .collect()
     }
 
     /// Histories of every row, for the processors.
     pub fn histories(&self) -> Vec<&[u32]> {
-        self.items.iter().flat_map(|i| i.running.iter().map(Vec::as_slice)).collect()
+        self.items
+            .iter()
+            .flat_map(|i| i.running.iter().map(Vec::as_slice))
+            .collect()
     }
 
     /// Candidates of a forced step: each beam extends with each forced token at its own score
@@ -234,7 +240,13 @@ impl BeamSearch {
                 it.running_scores
                     .iter()
                     .enumerate()
-                    .flat_map(|(beam, &s)| forced.iter().map(move |&token| Candidate { score: s, beam, token }))
+                    .flat_map(|(beam, &s)| {
+                        forced.iter().map(move |&token| Candidate {
+                            score: s,
+                            beam,
+                            token,
+                        })
+                    })
                     .collect()
             })
             .collect()
@@ -243,7 +255,12 @@ impl BeamSearch {
     /// One step of `_beam_search` given each source's candidates (at least `beams_to_keep`
     /// unless the vocabulary is smaller; any order: they are sorted here). Returns the
     /// parents and tokens of the next running rows.
-    pub fn step(&mut self, cfg: &SearchConfig, vocab: usize, mut candidates: Vec<Vec<Candidate>>) -> BeamStep {
+    pub fn step(
+        &mut self,
+        cfg: &SearchConfig,
+        vocab: usize,
+        mut candidates: Vec<Vec<Candidate>>,
+    ) -> BeamStep {
         let nb = cfg.num_beams;
         let k = cfg.beams_to_keep();
         let cur_len = self.cur_len;
@@ -255,7 +272,11 @@ impl BeamSearch {
             sort_candidates(cands, vocab);
             // Pad with impossible continuations if the vocabulary is tiny.
             while cands.len() < k {
-                cands.push(Candidate { score: f32::NEG_INFINITY, beam: 0, token: 0 });
+                cands.push(Candidate {
+                    score: f32::NEG_INFINITY,
+                    beam: 0,
+                    token: 0,
+                });
             }
             cands.truncate(k);
             let seqs: Vec<Vec<u32>> = cands
@@ -303,7 +324,12 @@ impl BeamSearch {
                     s
                 })
                 .collect();
-            let merged_scores: Vec<f32> = item.finished_scores.iter().copied().chain(fin_lp.iter().copied()).collect();
+            let merged_scores: Vec<f32> = item
+                .finished_scores
+                .iter()
+                .copied()
+                .chain(fin_lp.iter().copied())
+                .collect();
             let pick = topk_indices(&merged_scores, nb);
             let (mut fs, mut fsc, mut ff) = (Vec::new(), Vec::new(), Vec::new());
             for &i in &pick {
@@ -331,7 +357,11 @@ impl BeamSearch {
         let div = (best_len as f64).powf(cfg.length_penalty) as f32;
         for item in &mut self.items {
             let best_possible = item.running_scores[0] / div;
-            let min_finished = item.finished_scores.iter().copied().fold(f32::INFINITY, f32::min);
+            let min_finished = item
+                .finished_scores
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min);
             let improvable = item
                 .is_finished
                 .iter()
@@ -400,7 +430,11 @@ mod tests {
         // history 9 3 5 3 : bigram prefix (3) seen before followed by 5 → ban 5.
         let e = row_edits(&c, &[9, 3, 5, 3], 10);
         assert_eq!(e.get(&9), Some(&LogitEdit::Penalize));
-        assert_eq!(e.get(&5), Some(&LogitEdit::Ban), "no-repeat bigram wins over the penalty");
+        assert_eq!(
+            e.get(&5),
+            Some(&LogitEdit::Ban),
+            "no-repeat bigram wins over the penalty"
+        );
         assert_eq!(e.get(&4), Some(&LogitEdit::Ban), "bad word [3, 4] after 3");
         assert_eq!(e.get(&7), Some(&LogitEdit::Ban));
         assert_eq!(e.get(&0), Some(&LogitEdit::Ban), "min_length bans eos");
@@ -445,10 +479,26 @@ mod tests {
         let mut bs = BeamSearch::new(1, &c);
         // Step 1: only beam 0 matters (beam 1 starts at -1e9).
         let cands = vec![vec![
-            Candidate { score: -0.1, beam: 0, token: 1 },
-            Candidate { score: -0.5, beam: 0, token: 0 },
-            Candidate { score: -2.0, beam: 0, token: 2 },
-            Candidate { score: NEG - 0.1, beam: 1, token: 1 },
+            Candidate {
+                score: -0.1,
+                beam: 0,
+                token: 1,
+            },
+            Candidate {
+                score: -0.5,
+                beam: 0,
+                token: 0,
+            },
+            Candidate {
+                score: -2.0,
+                beam: 0,
+                token: 2,
+            },
+            Candidate {
+                score: NEG - 0.1,
+                beam: 1,
+                token: 1,
+            },
         ]];
         let st = bs.step(&c, 3, cands);
         // eos candidate -0.5 is in the top 2 → finished with score -0.5/1.
@@ -462,10 +512,26 @@ mod tests {
         assert!(!bs.done(&c));
         // Step 2: both continuations end.
         let cands = vec![vec![
-            Candidate { score: -0.3, beam: 0, token: 0 },
-            Candidate { score: -2.5, beam: 1, token: 0 },
-            Candidate { score: -3.0, beam: 0, token: 2 },
-            Candidate { score: -4.0, beam: 1, token: 1 },
+            Candidate {
+                score: -0.3,
+                beam: 0,
+                token: 0,
+            },
+            Candidate {
+                score: -2.5,
+                beam: 1,
+                token: 0,
+            },
+            Candidate {
+                score: -3.0,
+                beam: 0,
+                token: 2,
+            },
+            Candidate {
+                score: -4.0,
+                beam: 1,
+                token: 1,
+            },
         ]];
         bs.step(&c, 3, cands);
         assert_eq!(bs.items[0].finished[0], vec![9, 1, 0]);

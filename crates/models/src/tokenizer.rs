@@ -12,8 +12,9 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| Error::Tokenizer(format!("{}: cannot load tokenizer: {e}", path.display())))?;
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+            Error::Tokenizer(format!("{}: cannot load tokenizer: {e}", path.display()))
+        })?;
         Ok(Tokenizer {
             inner,
             path: path.to_path_buf(),
@@ -22,17 +23,22 @@ impl Tokenizer {
 
     /// Ids of `text` with the special tokens the tokenizer adds (as `tokenizer(text)` does).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, true)
-            .map_err(|e| Error::Tokenizer(format!("{}: cannot encode {text:?}: {e}", self.path.display())))?;
+        let enc = self.inner.encode(text, true).map_err(|e| {
+            Error::Tokenizer(format!(
+                "{}: cannot encode {text:?}: {e}",
+                self.path.display()
+            ))
+        })?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Text of `ids` without special tokens (`tokenizer.decode(ids, skip_special_tokens=True)`).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, true)
-            .map_err(|e| Error::Tokenizer(format!("{}: cannot decode {ids:?}: {e}", self.path.display())))
+        self.inner.decode(ids, true).map_err(|e| {
+            Error::Tokenizer(format!(
+                "{}: cannot decode {ids:?}: {e}",
+                self.path.display()
+            ))
+        })
     }
 }

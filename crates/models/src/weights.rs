@@ -103,10 +103,11 @@ impl Checkpoint {
             vec![single]
         } else if index_path.exists() {
             let text = std::fs::read_to_string(&index_path).map_err(|e| io_err(&index_path, e))?;
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Safetensors {
-                path: index_path.clone(),
-                msg: format!("invalid index JSON: {e}"),
-            })?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::Safetensors {
+                    path: index_path.clone(),
+                    msg: format!("invalid index JSON: {e}"),
+                })?;
             let map = v
                 .get("weight_map")
                 .and_then(|m| m.as_object())
@@ -114,14 +115,18 @@ impl Checkpoint {
                     path: index_path.clone(),
                     msg: "no weight_map object".into(),
                 })?;
-            let mut files: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
+            let mut files: Vec<String> = map
+                .values()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
             files.sort();
             files.dedup();
             files.into_iter().map(|f| dir.join(f)).collect()
         } else {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
-                msg: "no model.safetensors or model.safetensors.index.json in this directory".into(),
+                msg: "no model.safetensors or model.safetensors.index.json in this directory"
+                    .into(),
             });
         };
         let mut ck = Checkpoint {
@@ -132,7 +137,10 @@ impl Checkpoint {
             let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
             let (n, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::Safetensors {
                 path: path.clone(),
-                msg: format!("{e:?} (truncated or corrupt; {} bytes on disk)", bytes.len()),
+                msg: format!(
+                    "{e:?} (truncated or corrupt; {} bytes on disk)",
+                    bytes.len()
+                ),
             })?;
             let base = 8 + n;
             let file = ck.files.len();
@@ -208,7 +216,10 @@ impl Checkpoint {
         if bytes.len() != n * elem {
             return Err(Error::Safetensors {
                 path: path.clone(),
-                msg: format!("tensor {key} holds {} bytes for shape {shape:?}", bytes.len()),
+                msg: format!(
+                    "tensor {key} holds {} bytes for shape {shape:?}",
+                    bytes.len()
+                ),
             });
         }
         let f32s = |b: &[u8]| -> Vec<f32> {
@@ -216,21 +227,37 @@ impl Checkpoint {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect()
         };
-        let halves = |b: &[u8]| -> Vec<u16> { b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect() };
+        let halves = |b: &[u8]| -> Vec<u16> {
+            b.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect()
+        };
         Ok(match (e.dtype, dtype) {
-            (Dtype::F32, WeightDtype::F16) => HostData::F16(f32s(bytes).into_iter().map(f16::from_f32).collect()),
-            (Dtype::F32, _) => HostData::F32(f32s(bytes)),
-            (Dtype::F16, WeightDtype::F32) => {
-                HostData::F32(halves(bytes).into_iter().map(|h| f16::from_bits(h).to_f32()).collect())
+            (Dtype::F32, WeightDtype::F16) => {
+                HostData::F16(f32s(bytes).into_iter().map(f16::from_f32).collect())
             }
-            (Dtype::F16, _) => HostData::F16(halves(bytes).into_iter().map(f16::from_bits).collect()),
+            (Dtype::F32, _) => HostData::F32(f32s(bytes)),
+            (Dtype::F16, WeightDtype::F32) => HostData::F32(
+                halves(bytes)
+                    .into_iter()
+                    .map(|h| f16::from_bits(h).to_f32())
+                    .collect(),
+            ),
+            (Dtype::F16, _) => {
+                HostData::F16(halves(bytes).into_iter().map(f16::from_bits).collect())
+            }
             (Dtype::BF16, WeightDtype::F16) => HostData::F16(
                 halves(bytes)
                     .into_iter()
                     .map(|h| f16::from_f32(bf16::from_bits(h).to_f32()))
                     .collect(),
             ),
-            (Dtype::BF16, _) => HostData::F32(halves(bytes).into_iter().map(|h| bf16::from_bits(h).to_f32()).collect()),
+            (Dtype::BF16, _) => HostData::F32(
+                halves(bytes)
+                    .into_iter()
+                    .map(|h| bf16::from_bits(h).to_f32())
+                    .collect(),
+            ),
             _ => return Err(dtype_err()),
         })
     }
@@ -312,7 +339,8 @@ mod tests {
     }
 
     fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("seqbridge-weights-{name}-{}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("seqbridge-weights-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -321,9 +349,18 @@ mod tests {
     #[test]
     fn dtypes_convert_and_keys_resolve() {
         let d = tmp("dtypes");
-        let f32b: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-        let f16b: Vec<u8> = [f16::from_f32(0.5), f16::from_f32(-3.0)].iter().flat_map(|x| x.to_le_bytes()).collect();
-        let bf16b: Vec<u8> = [bf16::from_f32(1.0), bf16::from_f32(-0.25)].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let f32b: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let f16b: Vec<u8> = [f16::from_f32(0.5), f16::from_f32(-3.0)]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let bf16b: Vec<u8> = [bf16::from_f32(1.0), bf16::from_f32(-0.25)]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         write(
             &d,
             "model.safetensors",
@@ -336,11 +373,31 @@ mod tests {
         let ck = Checkpoint::open(&d).unwrap();
         assert_eq!(ck.load_f32("a", &[2]).unwrap(), vec![1.5, -2.0]);
         assert_eq!(ck.load_f32("model.b", &[2]).unwrap(), vec![0.5, -3.0]);
-        assert!(matches!(ck.load("b", &[2], WeightDtype::Auto).unwrap(), HostData::F16(_)));
-        assert_eq!(ck.load("model.c", &[1, 2], WeightDtype::Auto).unwrap().to_f32(), vec![1.0, -0.25]);
-        let e = ck.load("model.c", &[2, 1], WeightDtype::Auto).unwrap_err().to_string();
-        assert!(e.contains("model.c") && e.contains("[1, 2]") && e.contains("[2, 1]") && e.contains("model.safetensors"), "{e}");
-        let e = ck.load("model.zz", &[1], WeightDtype::Auto).unwrap_err().to_string();
+        assert!(matches!(
+            ck.load("b", &[2], WeightDtype::Auto).unwrap(),
+            HostData::F16(_)
+        ));
+        assert_eq!(
+            ck.load("model.c", &[1, 2], WeightDtype::Auto)
+                .unwrap()
+                .to_f32(),
+            vec![1.0, -0.25]
+        );
+        let e = ck
+            .load("model.c", &[2, 1], WeightDtype::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.c")
+                && e.contains("[1, 2]")
+                && e.contains("[2, 1]")
+                && e.contains("model.safetensors"),
+            "{e}"
+        );
+        let e = ck
+            .load("model.zz", &[1], WeightDtype::Auto)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing tensor model.zz"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -349,7 +406,11 @@ mod tests {
     fn sharded_and_truncated() {
         let d = tmp("shards");
         let b: Vec<u8> = 7.0f32.to_le_bytes().to_vec();
-        write(&d, "a.safetensors", &[("x", Dtype::F32, vec![1], b.clone())]);
+        write(
+            &d,
+            "a.safetensors",
+            &[("x", Dtype::F32, vec![1], b.clone())],
+        );
         write(&d, "b.safetensors", &[("y", Dtype::F32, vec![1], b)]);
         std::fs::write(
             d.join("model.safetensors.index.json"),
@@ -361,7 +422,10 @@ mod tests {
         let bytes = std::fs::read(d.join("b.safetensors")).unwrap();
         std::fs::write(d.join("b.safetensors"), &bytes[..bytes.len() - 2]).unwrap();
         let e = Checkpoint::open(&d).err().unwrap().to_string();
-        assert!(e.contains("b.safetensors") && e.contains("not a valid safetensors"), "{e}");
+        assert!(
+            e.contains("b.safetensors") && e.contains("not a valid safetensors"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }
