@@ -87,8 +87,7 @@ fn residual_block(
 /// `fc1 → activation → fc2 (+ residual)`.
 fn feed_forward(
     rec: &mut Recorder,
-    fc1: &Linear,
-    fc2: &Linear,
+    (fc1, fc2): (&Linear, &Linear),
     act: Activation,
     input: &Tensor,
     hidden: &Tensor,
@@ -567,8 +566,7 @@ impl BartEncoderLayer {
             |rec, input, out, residual| {
                 feed_forward(
                     rec,
-                    &self.fc1,
-                    &self.fc2,
+                    (&self.fc1, &self.fc2),
                     cfg.activation,
                     input,
                     ffn,
@@ -753,8 +751,7 @@ impl BartDecoderLayer {
             |rec, input, out, residual| {
                 feed_forward(
                     rec,
-                    &self.fc1,
-                    &self.fc2,
+                    (&self.fc1, &self.fc2),
                     cfg.activation,
                     input,
                     ffn,

@@ -511,19 +511,12 @@ impl Model {
         Ok(())
     }
 
-    /// The decoder start token of this model.
+    /// The decoder start token of this model (generation config, else bos).
     fn decoder_start(&self) -> Result<u32> {
-        Ok(SearchConfig::resolve(
-            self.config(),
-            &self.generation_config,
-            &GenerateOptions::default(),
-        )
-        .map(|s| s.decoder_start_token_id)
-        .or_else(|_| {
-            self.generation_config
-                .decoder_start_token_id
-                .ok_or_else(|| Error::Options("decoder_start_token_id is not defined".into()))
-        })?)
+        let g = &self.generation_config;
+        g.decoder_start_token_id.or(g.bos_token_id).ok_or_else(|| {
+            Error::Options("decoder_start_token_id or bos_token_id has to be defined".into())
+        })
     }
 
     /// Teacher-forced log-probabilities of `targets` given `sources` (CTranslate2's

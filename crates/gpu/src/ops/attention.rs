@@ -88,7 +88,7 @@ pub fn attention(rec: &mut Recorder, args: &Attention) -> Result<()> {
     let a = args;
     let bad = |msg: String| shape_err::<()>("attention", msg);
     let f32s = [a.q, a.k, a.v, a.out].iter().all(|t| t.dtype() == DType::F32);
-    if !f32s || a.heads == 0 || a.head_dim == 0 || a.kv_group == 0 || a.batch % a.kv_group != 0 {
+    if !f32s || a.heads == 0 || a.head_dim == 0 || a.kv_group == 0 || !a.batch.is_multiple_of(a.kv_group) {
         return bad(format!(
             "q {:?} k {:?} v {:?} out {:?} must be f32; heads {} head_dim {} kv_group {} batch {}",
             a.q.shape(), a.k.shape(), a.v.shape(), a.out.shape(), a.heads, a.head_dim, a.kv_group, a.batch
