@@ -11,7 +11,8 @@
 //               otherwise shared-memory trees.
 //   INPLACE     log_softmax reads and writes `xio` instead of reading `x` and writing `out`.
 //   HAS_ADDEND  top-k adds addend[row] to every value of the row.
-//   KL          top-k local list length (the k the kernel was built for; 1 when unused).
+//   CAP         topk_threshold's candidate capacity (1 for the other kernels).
+//   UNROLL      argmax and topk_threshold scan four strided elements per iteration.
 //
 // Each entry point uses its own binding numbers, so one module serves them all.
 
@@ -169,7 +170,42 @@ fn init(l: u32) {
 
 // ---------------------------------------------------------------------------------------
 // argmax: ids[row] = first index of the row's maximum. Each invocation scans a stride of
-// the row keeping its best pair (indices rise, so a strict > keeps the first maximum).
+// the row keeping its best pair, then one workgroup reduction.
+
+// The first best pair of x[base + j] + add over this invocation's stride j = lid + m WG.
+fn stride_best(base: u32, v: u32, add: f32) -> Best {
+    var bv = params.neg_inf;
+    var bi = NONE;
+    var i = lid;
+//#if UNROLL
+    // Four independent chains over i, i + WG, i + 2 WG, i + 3 WG (more loads in flight, no
+    // branches). Indices rise along each chain, so strict > keeps its first maximum; a chain
+    // takes its first element unconditionally.
+    var cv = vec4<f32>(params.neg_inf);
+    var ci = vec4<u32>(NONE);
+    let offs = vec4<u32>(0u, WG, 2u * WG, 3u * WG);
+    for (; i + 3u * WG < v; i += 4u * WG) {
+        let a = vec4<f32>(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]) + add;
+        let up = (a > cv) | (ci == vec4<u32>(NONE));
+        cv = select(cv, a, up);
+        ci = select(ci, vec4<u32>(i) + offs, up);
+    }
+    for (var c = 0u; c < 4u; c++) {
+        if better(cv[c], ci[c], bv, bi) {
+            bv = cv[c];
+            bi = ci[c];
+        }
+    }
+//#endif
+    for (; i < v; i += WG) {
+        let val = x[base + i] + add;
+        if better(val, i, bv, bi) {
+            bv = val;
+            bi = i;
+        }
+    }
+    return Best(bv, bi);
+}
 
 @compute @workgroup_size(WG)
 fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -190,16 +226,8 @@ fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     let v = params.v;
     let base = row * v;
-    var bv = params.neg_inf;
-    var bi = NONE;
-    for (var i = lid; i < v; i += WG) {
-        let val = x[base + i];
-        if better(val, i, bv, bi) {
-            bv = val;
-            bi = i;
-        }
-    }
-    let b = wg_best(bv, bi);
+    let t = stride_best(base, v, 0.0);
+    let b = wg_best(t.v, t.i);
     if lid == 0u {
         argmax_ids[row] = b.i;
     }
@@ -294,9 +322,11 @@ fn log_softmax_gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 // top-k of x[row, :] + addend[row], sorted. Two kernels:
 //   topk_plain: k rounds; round j scans the row for the best pair after the one round j-1
 //               chose. Any k, no per-invocation state: the reference kernel.
-//   topk_local: each invocation keeps the KL best pairs of its stride in a sorted private
-//               list while scanning the row once, then k rounds of a workgroup reduction
-//               over the lists' heads pop the winners (k <= KL).
+//   topk_local: a first scan finds each invocation's maximum and k reduction rounds the
+//               k-th largest of those, a threshold no answer is below; a second scan keeps
+//               each invocation's KL best pairs >= threshold in a sorted private list
+//               (rarely touched); k reduction rounds over the lists' heads pop the winners
+//               (k <= KL).
 
 fn row_addend(row: u32) -> f32 {
 //#if HAS_ADDEND
@@ -349,12 +379,29 @@ fn topk_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
+// Candidates of topk_threshold: pairs >= the threshold, in arrival order.
+var<workgroup> cand_v: array<f32, CAP>;
+var<workgroup> cand_i: array<u32, CAP>;
+var<workgroup> cand_n: atomic<u32>;
+var<workgroup> cand_count: u32;
+var<workgroup> thr_shared: f32;
+
+fn push_candidate(val: f32, i: u32, thr: f32) {
+    if val >= thr {
+        let s = atomicAdd(&cand_n, 1u);
+        if s < CAP {
+            cand_v[s] = val;
+            cand_i[s] = i;
+        }
+    }
+}
+
 @compute @workgroup_size(WG)
-fn topk_local(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) l: u32,
+fn topk_threshold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) l: u32,
 //#if SUBGROUPS
-              @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-              @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
+                  @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+                  @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
 //#endif
 ) {
 //#if SUBGROUPS
@@ -370,38 +417,95 @@ fn topk_local(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let k = params.k;
     let base = row * v;
     let add = row_addend(row);
-    var lv: array<f32, KL>;
-    var li: array<u32, KL>;
-    for (var j = 0u; j < KL; j++) {
-        lv[j] = params.neg_inf;
-        li[j] = NONE;
+    let m = stride_best(base, v, add);
+
+    // Pass 1: each invocation's best pair m; thr, the k-th best of those, bounds the answer:
+    // k invocations hold a value >= thr, so every pair of the top k is >= thr. Each
+    // invocation ranks its own pair against all WG (pairs are distinct by index); fewer than
+    // k pairs (k > WG) leave thr at -inf, where every entry qualifies.
+    red_v[lid] = m.v;
+    red_i[lid] = m.i;
+    if lid == 0u {
+        atomicStore(&cand_n, 0u);
+        thr_shared = params.neg_inf;
     }
-    for (var i = lid; i < v; i += WG) {
-        let val = x[base + i] + add;
-        // Indices rise along the scan, so a new pair goes after every equal value.
-        if better(val, i, lv[KL - 1u], li[KL - 1u]) {
-            var p = KL - 1u;
-            loop {
-                if p == 0u || !better(val, i, lv[p - 1u], li[p - 1u]) {
-                    break;
-                }
-                lv[p] = lv[p - 1u];
-                li[p] = li[p - 1u];
-                p -= 1u;
+    workgroupBarrier();
+    var rank = 0u;
+    for (var t = 0u; t < WG; t++) {
+        rank += u32(better(red_v[t], red_i[t], m.v, m.i));
+    }
+    if rank == k - 1u && m.i != NONE {
+        thr_shared = m.v;
+    }
+    workgroupBarrier();
+    let thr = thr_shared;
+
+    // Pass 2: the pairs >= thr (usually a few more than k) go to workgroup memory.
+    var i = lid;
+//#if UNROLL
+    for (; i + 3u * WG < v; i += 4u * WG) {
+        let a = vec4<f32>(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]) + add;
+        if any(a >= vec4<f32>(thr)) {
+            for (var c = 0u; c < 4u; c++) {
+                push_candidate(a[c], i + c * WG, thr);
             }
-            lv[p] = val;
-            li[p] = i;
         }
     }
-    var head = 0u;
-    for (var j = 0u; j < k; j++) {
-        let h = min(head, KL - 1u);
-        let hv = select(params.neg_inf, lv[h], head < KL);
-        let hi = select(NONE, li[h], head < KL);
-        let b = wg_best(hv, hi);
-        if hi == b.i && hi != NONE {
-            head += 1u;
+//#endif
+    for (; i < v; i += WG) {
+        push_candidate(x[base + i] + add, i, thr);
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        cand_count = atomicLoad(&cand_n);
+    }
+    let n = workgroupUniformLoad(&cand_count);
+
+    if n <= WG {
+        // Few candidates: each ranks its own against all n and lands in its output slot.
+        if lid < n {
+            let cv = cand_v[lid];
+            let ci = cand_i[lid];
+            var r = 0u;
+            for (var t = 0u; t < n; t++) {
+                r += u32(better(cand_v[t], cand_i[t], cv, ci));
+            }
+            if r < k {
+                topk_values[row * k + r] = cv;
+                topk_ids[row * k + r] = ci;
+            }
         }
+        return;
+    }
+
+    // Many candidates: k rounds, each choosing the best pair after the previous round's,
+    // over the candidates, or over the row's entries >= thr when they overflowed CAP
+    // (massive ties at thr).
+    let from_cand = n <= CAP;
+    let len = select(v, n, from_cand);
+    var pv = 0.0;
+    var pi = 0u;
+    for (var j = 0u; j < k; j++) {
+        var bv = params.neg_inf;
+        var bi = NONE;
+        for (var s = lid; s < len; s += WG) {
+            var cv: f32;
+            var ci: u32;
+            if from_cand {
+                cv = cand_v[s];
+                ci = cand_i[s];
+            } else {
+                cv = x[base + s] + add;
+                ci = s;
+            }
+            if cv >= thr && (j == 0u || better(pv, pi, cv, ci)) && better(cv, ci, bv, bi) {
+                bv = cv;
+                bi = ci;
+            }
+        }
+        let b = wg_best(bv, bi);
+        pv = b.v;
+        pi = b.i;
         if lid == 0u {
             topk_values[row * k + j] = b.v;
             topk_ids[row * k + j] = b.i;

@@ -5,7 +5,7 @@
 
 use half::f16;
 use rand::Rng;
-use seqbridge::gpu::ops::embedding::{self, EmbedOptions};
+use seqbridge::gpu::ops::embedding::{self, EmbedImpl, EmbedOptions};
 use seqbridge::gpu::{DType, Recorder, Tensor};
 
 use crate::common::{assert_close, gpu, randn, rng};
@@ -55,10 +55,17 @@ fn embed_matches_reference() {
         (2, 7, 13, 50, 0, true),
         (3, 5, 64, 40, 20, true),
         (5, 1, 257, 61, 0, false),
+        (3, 2, 4, 9, 0, true),
+        (2, 3, 12, 30, 5, true),
         (2, 31, 255, 30, 100, false),
         (4, 3, 1024, 11, 3, true),
     ];
-    for f16_table in [false, true] {
+    for (imp, f16_table) in [
+        (EmbedImpl::Plain, false),
+        (EmbedImpl::Plain, true),
+        (EmbedImpl::Vec4, false),
+        (EmbedImpl::Vec4, true),
+    ] {
         for (b, t, d, v, row_start, with_pos) in cases {
             let table_f32: Vec<f32> = randn(&mut r, v * d, 1.0)
                 .into_iter()
@@ -105,7 +112,7 @@ fn embed_matches_reference() {
                 table_row_start: row_start,
             };
             let mut rec = Recorder::new(gpu);
-            embedding::embed(&mut rec, &tids, &table, &out, &opts).unwrap();
+            embedding::embed_with(&mut rec, &tids, &table, &out, &opts, imp).unwrap();
             rec.submit();
             let got = out.to_vec_f32().unwrap();
             let dt = if f16_table { "f16" } else { "f32" };

@@ -71,7 +71,7 @@ const ARGMAX_SHAPES: [(usize, usize); 11] = [
 fn argmax_first_maximum() {
     let gpu = gpu();
     let mut r = rng(21);
-    for imp in [ArgmaxImpl::Plain, ArgmaxImpl::Subgroups] {
+    for imp in [ArgmaxImpl::Plain, ArgmaxImpl::Fast] {
         for (rows, v) in ARGMAX_SHAPES {
             let mut x = logits(&mut r, rows, v);
             if rows > 1 {
@@ -108,7 +108,10 @@ fn topk_ref(x: &[f32], add: Option<&[f32]>, v: usize, k: usize) -> (Vec<f32>, Ve
 fn topk_sorted_with_ties_and_banned_entries() {
     let gpu = gpu();
     let mut r = rng(22);
-    // (rows, V, k, addend): k = 1, k = V for small V, k above the local auto limit, wide rows.
+    // (rows, V, k, addend): k = 1, k = V for small V, large k, wide rows. The threshold
+    // kernel (WG = 256 on lavapipe and llvmpipe) ranks few candidates in one step (most
+    // cases), runs rounds over up to CAP = 1024 of them (k = 300 > WG: every entry is a
+    // candidate), or over the row (topk_massive_ties).
     let cases = [
         (1, 1, 1, false),
         (3, 7, 7, true),
@@ -116,11 +119,12 @@ fn topk_sorted_with_ties_and_banned_entries() {
         (4, 257, 16, true),
         (1, 1000, 64, false),
         (2, 300, 33, true),
+        (2, 700, 300, false),
         (5, 58101, 10, true),
         (1, 128112, 4, false),
         (70, 19, 3, true),
     ];
-    for imp in [TopkImpl::Plain, TopkImpl::Local, TopkImpl::Auto] {
+    for imp in [TopkImpl::Plain, TopkImpl::Threshold, TopkImpl::Auto] {
         for (rows, v, k, with_add) in cases {
             let mut x = logits(&mut r, rows, v);
             // Quantised values in one row: many ties below the maximum.
@@ -159,7 +163,7 @@ fn topk_more_than_finite_entries() {
     let k = 8;
     let (want_v, want_i) = topk_ref(&x, None, v, k);
     assert_eq!(&want_i[..k], &[17, 400, 5, 0, 1, 2, 3, 4]);
-    for imp in [TopkImpl::Plain, TopkImpl::Local] {
+    for imp in [TopkImpl::Plain, TopkImpl::Threshold] {
         let tx = gpu.upload(&x, &[2, v]).unwrap();
         let vals = gpu.empty(&[2, k], DType::F32).unwrap();
         let ids = gpu.empty(&[2, k], DType::U32).unwrap();
@@ -176,6 +180,41 @@ fn topk_more_than_finite_entries() {
             want_v,
             "topk {imp:?} 2x{v} k={k} mostly -inf"
         );
+    }
+}
+
+#[test]
+fn topk_massive_ties() {
+    // Thousands of entries equal to the threshold (more than the threshold kernel's
+    // candidate capacity): its rounds fall back to scanning the row. Ties go to lower ids.
+    let gpu = gpu();
+    let v = 5003;
+    let mut x = vec![1.0f32; 3 * v];
+    x[v..2 * v].fill(f32::NEG_INFINITY);
+    for j in (0..v).step_by(3) {
+        x[2 * v + j] = -2.0;
+    }
+    x[2 * v + 4000] = 3.0;
+    for k in [1, 7] {
+        let (want_v, want_i) = topk_ref(&x, None, v, k);
+        for imp in [TopkImpl::Plain, TopkImpl::Threshold] {
+            let tx = gpu.upload(&x, &[3, v]).unwrap();
+            let vals = gpu.empty(&[3, k], DType::F32).unwrap();
+            let ids = gpu.empty(&[3, k], DType::U32).unwrap();
+            let mut rec = Recorder::new(gpu);
+            sampling::topk_with(&mut rec, &tx, None, k, &vals, &ids, imp).unwrap();
+            rec.submit();
+            assert_eq!(
+                ids.to_vec_u32().unwrap(),
+                want_i,
+                "topk {imp:?} 3x{v} k={k} ties"
+            );
+            assert_eq!(
+                vals.to_vec_f32().unwrap(),
+                want_v,
+                "topk {imp:?} 3x{v} k={k} ties"
+            );
+        }
     }
 }
 
@@ -375,4 +414,106 @@ fn sampling_rejects_bad_shapes() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("penalty"), "{err}");
+}
+
+/// Wall-clock timing at decode sizes (not part of the suite):
+/// `cargo test --release --test kernels decode_timings -- --ignored --nocapture --test-threads 1`.
+/// Each figure is one submit of `REPS` dispatches, best of 5, divided by `REPS`.
+#[test]
+#[ignore]
+fn decode_timings() {
+    use seqbridge::gpu::ops::embedding;
+    use seqbridge::gpu::ops::norm::{self, NormImpl};
+    use std::time::Instant;
+    const REPS: usize = 50;
+    let gpu = gpu();
+    let mut r = rng(99);
+    // TIMING_FILTER=topk (a substring of the names below) times only those.
+    let filter = std::env::var("TIMING_FILTER").unwrap_or_default();
+    let time = |name: &str, f: &dyn Fn(&mut Recorder)| {
+        if !name.contains(&filter) {
+            return;
+        }
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let mut rec = Recorder::new(gpu);
+            for _ in 0..REPS {
+                f(&mut rec);
+            }
+            let t0 = Instant::now();
+            rec.submit();
+            gpu.wait_idle().unwrap();
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        eprintln!("{name:48} {:9.1} us", best / REPS as f64 * 1e6);
+    };
+    for rows in [1, 5] {
+        let v = 58101;
+        let x = logits(&mut r, rows, v);
+        let tx = gpu.upload(&x, &[rows, v]).unwrap();
+        let ids = gpu.empty(&[rows], DType::U32).unwrap();
+        for imp in [ArgmaxImpl::Plain, ArgmaxImpl::Fast] {
+            time(&format!("argmax {imp:?} {rows}x{v}"), &|rec| {
+                sampling::argmax_with(rec, &tx, &ids, imp).unwrap()
+            });
+        }
+        let add = gpu.upload(&randn(&mut r, rows, 1.0), &[rows]).unwrap();
+        for k in [4, 10, 16] {
+            let vals = gpu.empty(&[rows, k], DType::F32).unwrap();
+            let tid = gpu.empty(&[rows, k], DType::U32).unwrap();
+            for imp in [TopkImpl::Plain, TopkImpl::Threshold] {
+                time(&format!("topk {imp:?} {rows}x{v} k={k}"), &|rec| {
+                    sampling::topk_with(rec, &tx, Some(&add), k, &vals, &tid, imp).unwrap()
+                });
+            }
+        }
+        let out = gpu.empty(&[rows, v], DType::F32).unwrap();
+        time(&format!("log_softmax {rows}x{v}"), &|rec| {
+            sampling::log_softmax(rec, &tx, &out).unwrap()
+        });
+    }
+    for (rows, d) in [(5, 512), (5, 1024), (640, 512)] {
+        let x = gpu
+            .upload(&randn(&mut r, rows * d, 1.0), &[rows, d])
+            .unwrap();
+        let g = gpu.upload(&randn(&mut r, d, 1.0), &[d]).unwrap();
+        let out = gpu.empty(&[rows, d], DType::F32).unwrap();
+        for imp in [NormImpl::Plain, NormImpl::Registers] {
+            time(&format!("layer_norm {imp:?} {rows}x{d}"), &|rec| {
+                norm::layer_norm_with(rec, &x, &g, &g, &out, 1e-5, imp).unwrap()
+            });
+        }
+    }
+    for (b, t, d, f16_table) in [(5, 1, 512, false), (5, 1, 512, true), (8, 64, 1024, true)] {
+        let vocab = 58101;
+        let table = if f16_table {
+            let h: Vec<half::f16> = (0..vocab * d)
+                .map(|i| half::f16::from_f32((i % 97) as f32))
+                .collect();
+            gpu.upload(&h, &[vocab, d]).unwrap()
+        } else {
+            gpu.upload(&vec![0.5f32; vocab * d], &[vocab, d]).unwrap()
+        };
+        let ids: Vec<u32> = (0..b * t)
+            .map(|_| r.random_range(0..vocab as u32))
+            .collect();
+        let tids = gpu.upload(&ids, &[b, t]).unwrap();
+        let pos = gpu
+            .upload(&vec![0.25f32; (t + 8) * d], &[t + 8, d])
+            .unwrap();
+        let out = gpu.empty(&[b, t, d], DType::F32).unwrap();
+        let opts = embedding::EmbedOptions {
+            scale: 2.0,
+            positions: Some(&pos),
+            position_offset: 7,
+            table_row_start: 0,
+        };
+        for imp in [embedding::EmbedImpl::Plain, embedding::EmbedImpl::Vec4] {
+            let dt = if f16_table { "f16" } else { "f32" };
+            time(&format!("embed {imp:?} {dt} {b}x{t}x{d}"), &|rec| {
+                embedding::embed_with(rec, &tids, &table, &out, &opts, imp).unwrap()
+            });
+        }
+    }
+    gpu.check_errors().unwrap();
 }

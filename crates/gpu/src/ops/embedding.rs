@@ -1,7 +1,9 @@
 //! Launcher for `shaders/embedding.wgsl`: token embedding gather plus positions.
 //!
-//! One invocation per output element; the table is read as u32 words whatever its dtype
-//! (`W_F16` selects the f16 unpacking), so one kernel source serves f32 and f16 tables.
+//! The table is read as u32 words whatever its dtype (`W_F16` selects the f16 unpacking), so
+//! one kernel source serves f32 and f16 tables. Two kernels: [`EmbedImpl::Plain`], one
+//! invocation per output element (any D), and [`EmbedImpl::Vec4`], four columns per
+//! invocation (D % 4 == 0), which `Auto` picks whenever it applies.
 
 use std::sync::Arc;
 
@@ -37,6 +39,18 @@ const POS_BINDINGS: Bindings = &[
     (4, Access::ReadWrite),
 ];
 
+/// Which kernel runs. `Auto` picks `Vec4` when D % 4 == 0; the others force one (tests,
+/// benches); `Vec4` falls back to `Plain` for other widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum EmbedImpl {
+    #[default]
+    Auto,
+    /// One invocation per output element.
+    Plain,
+    /// Four consecutive columns per invocation.
+    Vec4,
+}
+
 /// Options of [`embed`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EmbedOptions<'a> {
@@ -62,6 +76,18 @@ pub fn embed(
     table: &Tensor,
     out: &Tensor,
     opts: &EmbedOptions,
+) -> Result<()> {
+    embed_with(rec, ids, table, out, opts, EmbedImpl::Auto)
+}
+
+/// [`embed`] with a chosen kernel.
+pub fn embed_with(
+    rec: &mut Recorder,
+    ids: &Tensor,
+    table: &Tensor,
+    out: &Tensor,
+    opts: &EmbedOptions,
+    imp: EmbedImpl,
 ) -> Result<()> {
     let op = "embed";
     if ids.dtype() != DType::U32 || ids.shape().len() != 2 {
@@ -157,7 +183,9 @@ pub fn embed(
     if out.numel() == 0 {
         return Ok(());
     }
-    let key = KernelKey::new(Family::Embedding, "embed")
+    let vec4 = imp != EmbedImpl::Plain && d % 4 == 0;
+    let entry = if vec4 { "embed_vec4" } else { "embed" };
+    let key = KernelKey::new(Family::Embedding, entry)
         .u32("WG", WG)
         .flag("W_F16", table.dtype() == DType::F16)
         .flag("POSITIONS", opts.positions.is_some());
@@ -176,7 +204,8 @@ pub fn embed(
         pos_offset: opts.position_offset as u32,
         scale: opts.scale,
     };
-    let groups = grid(rec.gpu(), (out.numel() as u32).div_ceil(WG));
+    let invocations = if vec4 { out.numel() / 4 } else { out.numel() };
+    let groups = grid(rec.gpu(), (invocations as u32).div_ceil(WG));
     match opts.positions {
         Some(p) => rec.dispatch(&kernel, &params, &[ids, table, p, out], groups),
         None => rec.dispatch(&kernel, &params, &[ids, table, out], groups),

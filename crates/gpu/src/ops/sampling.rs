@@ -31,33 +31,32 @@ crate::wgsl_params! {
     }
 }
 
-/// Which argmax kernel runs. `Auto` picks by the adapter; the others force one.
+/// Which argmax kernel runs. `Auto` picks `Fast`; the others force one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ArgmaxImpl {
     #[default]
     Auto,
     /// Strided scan and a shared-memory tree: the reference kernel.
     Plain,
-    /// Strided scan and subgroup reductions; the same as `Plain` on adapters without subgroups.
-    Subgroups,
+    /// Four strided elements per iteration in independent chains, subgroup reductions where
+    /// the adapter has them.
+    Fast,
 }
 
-/// Which top-k kernel runs. `Auto` picks [`TopkImpl::Local`] for k ≤ [`TOPK_LOCAL_AUTO_K`].
+/// Which top-k kernel runs. `Auto` picks [`TopkImpl::Threshold`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum TopkImpl {
     #[default]
     Auto,
     /// k scans of the row, each finding the next pair: any k, the reference kernel.
     Plain,
-    /// One scan keeping a sorted list of k per invocation, then k workgroup reductions over
-    /// the lists' heads. For k ≤ [`TOPK_LOCAL_MAX_K`]; larger k falls back to `Plain`.
-    Local,
+    /// A scan for each invocation's maximum and k reductions for a threshold (the k-th
+    /// largest of those maxima, below which no answer lies); a second scan gathers the
+    /// entries ≥ threshold in workgroup memory; k reductions over those pick the answer.
+    /// Reads the row twice whatever k is; with massive ties at the threshold (more than
+    /// the candidate capacity) the k rounds scan the row instead, as `Plain` does.
+    Threshold,
 }
-
-/// Largest k [`TopkImpl::Local`] handles (its per-invocation lists hold k pairs).
-pub const TOPK_LOCAL_MAX_K: usize = 64;
-/// Largest k for which `Auto` picks [`TopkImpl::Local`].
-pub const TOPK_LOCAL_AUTO_K: usize = 32;
 
 const ARGMAX_BINDINGS: Bindings = &[(1, Access::Read), (2, Access::ReadWrite)];
 const LOG_SOFTMAX_BINDINGS: Bindings = &[(1, Access::Read), (3, Access::ReadWrite)];
@@ -86,7 +85,8 @@ struct Variant {
     subgroups: bool,
     inplace: bool,
     addend: bool,
-    kl: u32,
+    unroll: bool,
+    cap: u32,
 }
 
 impl Variant {
@@ -96,17 +96,19 @@ impl Variant {
             subgroups,
             inplace: false,
             addend: false,
-            kl: 1,
+            unroll: false,
+            cap: 1,
         }
     }
 
     fn key(&self, gpu: &Gpu) -> KernelKey {
         KernelKey::new(Family::Sampling, self.entry)
             .u32("WG", wg(gpu))
-            .u32("KL", self.kl)
+            .u32("CAP", self.cap)
             .flag("SUBGROUPS", self.subgroups && gpu.caps().subgroups)
             .flag("INPLACE", self.inplace)
             .flag("HAS_ADDEND", self.addend)
+            .flag("UNROLL", self.unroll)
     }
 }
 
@@ -117,6 +119,20 @@ fn wg(gpu: &Gpu) -> u32 {
         .max_compute_invocations_per_workgroup
         .clamp(1, 256);
     1 << (31 - n.leading_zeros())
+}
+
+/// Candidates `topk_threshold` keeps in workgroup memory: 4 per invocation, less if the
+/// adapter's workgroup storage is small (a power of two, at least 1).
+fn topk_capacity(gpu: &Gpu) -> u32 {
+    let wg = wg(gpu);
+    // Two WG-wide reduction arrays, two words of counters, 8 bytes per candidate.
+    let free = gpu
+        .limits()
+        .max_compute_workgroup_storage_size
+        .saturating_sub(8 * wg + 16)
+        / 8;
+    let cap = free.clamp(1, 4 * wg);
+    1 << (31 - cap.leading_zeros())
 }
 
 fn params(rows: usize, v: usize) -> SamplingParams {
@@ -205,8 +221,10 @@ pub fn argmax_with(rec: &mut Recorder, x: &Tensor, ids: &Tensor, imp: ArgmaxImpl
     let (rows, v) = check_rows("argmax", x)?;
     check_out("argmax", "ids", ids, DType::U32, rows, x)?;
     check_distinct("argmax", &[("ids", ids)], &[("x", x), ("ids", ids)])?;
-    let subgroups = imp != ArgmaxImpl::Plain;
-    let key = Variant::new("argmax", subgroups).key(rec.gpu());
+    let fast = imp != ArgmaxImpl::Plain;
+    let mut variant = Variant::new("argmax", fast);
+    variant.unroll = fast;
+    let key = variant.key(rec.gpu());
     let kernel = rec.gpu().kernel::<SamplingParams>(&key, ARGMAX_BINDINGS)?;
     let groups = grid(rec.gpu(), rows as u32);
     rec.dispatch(&kernel, &params(rows, v), &[x, ids], groups)
@@ -291,17 +309,14 @@ pub fn topk_with(
     all.extend(addend.map(|a| ("addend", a)));
     check_distinct("topk", &[("values", values), ("ids", ids)], &all)?;
 
-    let local = match imp {
-        TopkImpl::Auto => k <= TOPK_LOCAL_AUTO_K,
-        TopkImpl::Local => k <= TOPK_LOCAL_MAX_K,
-        TopkImpl::Plain => false,
-    };
-    let mut variant = if local {
-        let mut v = Variant::new("topk_local", true);
-        v.kl = k as u32;
-        v
-    } else {
-        Variant::new("topk_plain", false)
+    let mut variant = match imp {
+        TopkImpl::Auto | TopkImpl::Threshold => {
+            let mut v = Variant::new("topk_threshold", true);
+            v.cap = topk_capacity(rec.gpu());
+            v.unroll = true;
+            v
+        }
+        TopkImpl::Plain => Variant::new("topk_plain", false),
     };
     variant.addend = addend.is_some();
     let key = variant.key(rec.gpu());
