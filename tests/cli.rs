@@ -155,3 +155,31 @@ fn errors_exit_nonzero_with_one_line() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn generate_text_json_matches_reference() {
+    let r = reference("marian");
+    let case = r["text"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["kwargs"].get("num_beams").is_none()))
+        .expect("a greedy text case");
+    let mut args = vec![
+        "generate".to_string(),
+        "--model".into(),
+        fixture("marian").display().to_string(),
+        "--text".into(),
+        case["text"].as_str().unwrap().into(),
+        "--num-beams".into(),
+        "1".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    if let Some(n) = case["kwargs"].get("max_new_tokens") {
+        args.extend(["--max-new-tokens".into(), n.to_string()]);
+    }
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "generate --text failed: {stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["sequences"][0], case["sequence"]);
+    assert_eq!(v["text"][0], case["decoded"]);
+}

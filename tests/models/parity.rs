@@ -3,7 +3,11 @@
 
 use serde_json::Value;
 
-use crate::common::{assert_close, floats, id_lists, ids, load, options, reference};
+use seqbridge::models::{LoadOptions, Model};
+
+use crate::common::{
+    assert_close, fixture_dir, floats, gpu, id_lists, ids, load, options, reference,
+};
 
 /// Tolerances (absolute, relative): log-probabilities and beam scores 1e-3; attention
 /// probabilities 1e-4 + 1e-3·p (f32 summation order differs from torch's; the tiny random
@@ -12,8 +16,12 @@ const LOGPROB_TOL: (f32, f32) = (1e-3, 0.0);
 const PROB_TOL: (f32, f32) = (1e-4, 1e-3);
 
 fn check_family(family: &str) {
-    let model = load(family);
-    let r = reference(family);
+    check_model(family, family, load(family));
+}
+
+/// Runs every case of fixture `fixture`'s reference.json; `family` names the run in messages.
+fn check_model(fixture: &str, family: &str, model: Model) {
+    let r = reference(fixture);
     let mut cases = 0;
     for case in r["generate"].as_array().expect("generate cases") {
         let name = format!("{family}/{}", case["name"].as_str().unwrap_or("?"));
@@ -160,4 +168,16 @@ fn m2m100() {
 #[test]
 fn nllb() {
     check_family("nllb");
+}
+
+/// Weights split in row chunks of at most 1 KiB (embeddings, lm_head, fused cross K/V, fc1):
+/// the path large vocabularies take on 128 MiB bindings gives the same results.
+#[test]
+fn marian_chunked_weights() {
+    let opts = LoadOptions {
+        max_chunk_bytes: Some(1024),
+        ..Default::default()
+    };
+    let model = Model::load_with(fixture_dir("marian"), gpu(), &opts).expect("load");
+    check_model("marian", "marian (1 KiB chunks)", model);
 }

@@ -16,6 +16,9 @@ use crate::weights::{HostData, Vars};
 pub struct Loader<'a> {
     pub gpu: &'a Gpu,
     pub weight_bytes: &'a AtomicU64,
+    /// Largest weight chunk in bytes: the adapter's binding limit, or less (tests force
+    /// chunking with tiny models).
+    pub max_chunk_bytes: u64,
 }
 
 impl Loader<'_> {
@@ -34,7 +37,7 @@ impl Loader<'_> {
 
     /// Rows per chunk so that one chunk of a `[rows, cols]` matrix fits one binding.
     fn rows_per_chunk(&self, rows: usize, cols: usize, elem: usize) -> usize {
-        let max = self.gpu.max_binding() as usize;
+        let max = self.max_chunk_bytes.min(self.gpu.max_binding()) as usize;
         (max / (cols * elem).max(1)).clamp(1, rows.max(1))
     }
 

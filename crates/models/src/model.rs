@@ -31,6 +31,9 @@ use crate::weights::{Checkpoint, Vars, WeightDtype};
 pub struct LoadOptions {
     /// How matrices are stored on the GPU (norms, biases and positions are always f32).
     pub weight_dtype: WeightDtype,
+    /// Split weights into row chunks of at most this many bytes (`None`: the adapter's
+    /// largest binding). Chunks are what lets a 128112-row vocabulary run on 128 MiB bindings.
+    pub max_chunk_bytes: Option<u64>,
 }
 
 /// Work done by one call (model load excluded).
@@ -107,6 +110,7 @@ impl Model {
         let ld = Loader {
             gpu,
             weight_bytes: &weight_bytes,
+            max_chunk_bytes: opts.max_chunk_bytes.unwrap_or(u64::MAX),
         };
         let net = BartForConditionalGeneration::load(
             &ld,
