@@ -75,12 +75,13 @@ fn generate_json_matches_reference() {
     args.extend([
         "--max-new-tokens".into(),
         case["kwargs"]["max_new_tokens"].to_string(),
-        "--num-beams".into(),
-        "1".into(),
         "--stats".into(),
         "--format".into(),
         "json".into(),
     ]);
+    if let Some(n) = case["kwargs"].get("num_beams") {
+        args.extend(["--num-beams".into(), n.to_string()]);
+    }
     let (ok, stdout, stderr) = run(&args);
     assert!(ok, "generate failed: {stderr}");
     let v: Value = serde_json::from_str(stdout.trim())
@@ -169,13 +170,16 @@ fn generate_text_json_matches_reference() {
         fixture("marian").display().to_string(),
         "--text".into(),
         case["text"].as_str().unwrap().into(),
-        "--num-beams".into(),
-        "1".into(),
         "--format".into(),
         "json".into(),
     ];
-    if let Some(n) = case["kwargs"].get("max_new_tokens") {
-        args.extend(["--max-new-tokens".into(), n.to_string()]);
+    for (kw, flag) in [
+        ("max_new_tokens", "--max-new-tokens"),
+        ("num_beams", "--num-beams"),
+    ] {
+        if let Some(n) = case["kwargs"].get(kw) {
+            args.extend([flag.into(), n.to_string()]);
+        }
     }
     let (ok, stdout, stderr) = run(&args);
     assert!(ok, "generate --text failed: {stderr}");
