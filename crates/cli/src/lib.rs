@@ -1,4 +1,67 @@
-//! The seqbridge command line.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The seqbridge command line: a small dispatcher over one module per subcommand.
+//!
+//! Errors end the process with a non-zero status and one line on stderr.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod generate;
+mod output;
+mod score;
+
+#[derive(Parser)]
+#[command(
+    name = "seqbridge",
+    version,
+    about = "Encoder-decoder transformers on the GPU (wgpu)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate (greedy or beam search) from token ids or text.
+    Generate(generate::GenerateArgs),
+    /// Teacher-forced log-probabilities of target ids given sources.
+    Score(score::ScoreArgs),
+}
+
+/// Runs the command line; the root package's `main` calls this.
+pub fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer connects to the window system just to rank devices,
+    // and prints to stderr when there is none (headless machines, CI). wgpu ranks adapters
+    // itself, so the layer is not needed.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{} (see --help)", first.trim());
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Generate(a) => generate::run(&a),
+        Command::Score(a) => score::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error_line(&e);
+            ExitCode::FAILURE
+        }
+    }
 }

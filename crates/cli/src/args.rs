@@ -1,0 +1,85 @@
+//! Arguments shared by the subcommands.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use seqbridge_gpu::{Gpu, GpuOptions, wgpu};
+use seqbridge_models::Model;
+
+/// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set; otherwise the native APIs
+/// (Vulkan, Metal, DX12) first, so that GL's window-system probing (and its stderr chatter)
+/// only happens when nothing else is there.
+pub fn open_gpu() -> Result<Gpu> {
+    let opts = GpuOptions::from_env();
+    if opts.backends.is_none() {
+        let native = GpuOptions {
+            backends: Some(wgpu::Backends::PRIMARY),
+            ..opts.clone()
+        };
+        if let Ok(gpu) = Gpu::with_options(&native) {
+            return Ok(gpu);
+        }
+    }
+    Gpu::with_options(&opts).context("no usable GPU adapter")
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable lines.
+    #[default]
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// A comma-separated list of token ids, e.g. `5,17,99,0`.
+pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
+    s.split(',')
+        .map(|x| x.trim())
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            x.parse::<u32>()
+                .map_err(|_| format!("invalid token id {x:?} (expected e.g. 5,17,99,0)"))
+        })
+        .collect()
+}
+
+/// The model and the sources.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// Model directory (config.json, generation_config.json, model.safetensors, tokenizer.json).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Source token ids, comma-separated; repeat once per source.
+    #[arg(long = "input-ids", value_name = "IDS", value_parser = parse_ids)]
+    pub input_ids: Vec<Vec<u32>>,
+    /// Source text (needs tokenizer.json); repeat once per source.
+    #[arg(long, value_name = "TEXT", conflicts_with = "input_ids")]
+    pub text: Vec<String>,
+    /// Add the call's work counters to the output.
+    #[arg(long)]
+    pub stats: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> Result<Model> {
+        let gpu = open_gpu()?;
+        Model::load(&self.model, &gpu).with_context(|| format!("loading {}", self.model.display()))
+    }
+
+    /// Source ids: given, or tokenized from --text.
+    pub fn sources(&self, model: &Model) -> Result<Vec<Vec<u32>>> {
+        if !self.text.is_empty() {
+            let tok = model.require_tokenizer()?;
+            return self.text.iter().map(|t| Ok(tok.encode(t)?)).collect();
+        }
+        if self.input_ids.is_empty() {
+            bail!("give the sources with --input-ids IDS or --text TEXT");
+        }
+        Ok(self.input_ids.clone())
+    }
+}

@@ -1,0 +1,132 @@
+//! `seqbridge generate`: greedy or beam search from token ids or text.
+
+use anyhow::Result;
+use clap::Args;
+use seqbridge_models::{EarlyStopping, GenerateOptions};
+use serde_json::json;
+
+use crate::args::{Format, ModelArgs, parse_ids};
+use crate::output::{ids_line, stats_json, stats_line};
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub common: ModelArgs,
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    #[arg(long)]
+    pub min_length: Option<usize>,
+    #[arg(long)]
+    pub num_beams: Option<usize>,
+    #[arg(long)]
+    pub num_return_sequences: Option<usize>,
+    #[arg(long)]
+    pub length_penalty: Option<f64>,
+    /// true, false or never.
+    #[arg(long, value_parser = parse_early_stopping)]
+    pub early_stopping: Option<EarlyStopping>,
+    #[arg(long)]
+    pub no_repeat_ngram_size: Option<usize>,
+    #[arg(long)]
+    pub repetition_penalty: Option<f64>,
+    /// A banned token sequence, comma-separated; repeat for more.
+    #[arg(long = "bad-words-ids", value_parser = parse_ids)]
+    pub bad_words_ids: Vec<Vec<u32>>,
+    #[arg(long)]
+    pub forced_bos_token_id: Option<u32>,
+    #[arg(long, value_parser = parse_ids)]
+    pub forced_eos_token_id: Option<Vec<u32>>,
+}
+
+fn parse_early_stopping(s: &str) -> Result<EarlyStopping, String> {
+    match s {
+        "true" => Ok(EarlyStopping::True),
+        "false" => Ok(EarlyStopping::False),
+        "never" => Ok(EarlyStopping::Never),
+        _ => Err(format!("{s:?} is not one of true, false, never")),
+    }
+}
+
+impl GenerateArgs {
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            num_beams: self.num_beams,
+            max_new_tokens: self.max_new_tokens,
+            max_length: self.max_length,
+            min_length: self.min_length,
+            length_penalty: self.length_penalty,
+            early_stopping: self.early_stopping,
+            num_return_sequences: self.num_return_sequences,
+            no_repeat_ngram_size: self.no_repeat_ngram_size,
+            repetition_penalty: self.repetition_penalty,
+            bad_words_ids: (!self.bad_words_ids.is_empty()).then(|| self.bad_words_ids.clone()),
+            forced_bos_token_id: self.forced_bos_token_id,
+            forced_eos_token_id: self.forced_eos_token_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn run(a: &GenerateArgs) -> Result<()> {
+    let model = a.common.load()?;
+    let sources = a.common.sources(&model)?;
+    let out = model.generate(&sources, &a.options())?;
+    let best: Vec<&Vec<u32>> = out.sequences.iter().filter_map(|h| h.first()).collect();
+    let texts = if a.common.text.is_empty() {
+        None
+    } else {
+        let tok = model.require_tokenizer()?;
+        Some(
+            best.iter()
+                .map(|s| tok.decode(s))
+                .collect::<seqbridge_models::Result<Vec<_>>>()?,
+        )
+    };
+    match a.common.format {
+        Format::Json => {
+            let mut v = json!({ "sequences": best });
+            if out.sequences.iter().any(|h| h.len() > 1) {
+                v["all_sequences"] = json!(out.sequences);
+            }
+            if let Some(s) = &out.scores {
+                v["sequences_scores"] = json!(s);
+            }
+            if let Some(t) = &texts {
+                v["text"] = json!(t);
+            }
+            if a.common.stats {
+                v["stats"] = stats_json(&out.stats);
+            }
+            println!("{v}");
+        }
+        Format::Text => {
+            for (i, hyps) in out.sequences.iter().enumerate() {
+                for (j, h) in hyps.iter().enumerate() {
+                    let score = out
+                        .scores
+                        .as_ref()
+                        .map(|s| format!(" (score {:.4})", s[i][j]))
+                        .unwrap_or_default();
+                    println!(
+                        "source {i}{}: {}{score}",
+                        if hyps.len() > 1 {
+                            format!(" #{j}")
+                        } else {
+                            String::new()
+                        },
+                        ids_line(h)
+                    );
+                }
+                if let Some(t) = &texts {
+                    println!("text {i}: {}", t[i]);
+                }
+            }
+            if a.common.stats {
+                println!("{}", stats_line(&out.stats));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The one error type of the model crate. Every message names the file, tensor, shape or
+//! token at fault.
+
+use std::path::PathBuf;
+
+/// Everything loading, encoding, generating or scoring can report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("{path}: {msg}")]
+    Io { path: PathBuf, msg: String },
+    /// config.json / generation_config.json is malformed or inconsistent.
+    #[error("{path}: {msg}")]
+    Config { path: PathBuf, msg: String },
+    /// config.json names a model_type this crate does not implement.
+    #[error(
+        "{path}: unknown model_type {model_type:?} (supported: marian, bart, mbart, pegasus, m2m_100)"
+    )]
+    UnknownModelType { path: PathBuf, model_type: String },
+    /// A safetensors file (or the shard index) is truncated or corrupt.
+    #[error("{path}: not a valid safetensors file: {msg}")]
+    Safetensors { path: PathBuf, msg: String },
+    /// A tensor the architecture needs is absent from every checkpoint file.
+    #[error("missing tensor {key} (not found in {files})")]
+    MissingTensor { key: String, files: String },
+    /// A tensor has the wrong shape.
+    #[error("tensor {key} in {path} has shape {got:?}, expected {expected:?}")]
+    TensorShape {
+        key: String,
+        path: PathBuf,
+        got: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    /// A tensor is stored in a dtype this crate cannot convert.
+    #[error("tensor {key} in {path} has dtype {dtype}; supported: F32, F16, BF16")]
+    TensorDtype {
+        key: String,
+        path: PathBuf,
+        dtype: String,
+    },
+    /// The caller's input cannot be run (token outside the vocabulary, too long, empty...).
+    #[error("{0}")]
+    Input(String),
+    /// Generation options that transformers would reject.
+    #[error("invalid generation options: {0}")]
+    Options(String),
+    /// Tokenizer loading, encoding or decoding failed.
+    #[error("{0}")]
+    Tokenizer(String),
+    /// The GPU runtime failed.
+    #[error(transparent)]
+    Gpu(#[from] seqbridge_gpu::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,31 @@
+//! M2M100 and NLLB, after `transformers/models/m2m_100/modeling_m2m_100.py`: BART with
+//! pre-norm blocks, final encoder/decoder layer norms, `scale_embedding`, no
+//! `final_logits_bias`, and its own sinusoidal positions derived from padding.
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::layers::{Loader, PositionTable};
+use crate::positions::m2m100_sinusoidal;
+
+/// `M2M100SinusoidalPositionalEmbedding`: a computed (never stored) `[max_positions + 2, D]`
+/// table whose row `padding_idx` is zero. transformers numbers the non-pad tokens of a
+/// sequence `padding_idx + 1, padding_idx + 2, ...` (`create_position_ids_from_input_ids`);
+/// with right padding and no pad token inside a sequence that is position t at row
+/// `padding_idx + 1 + t`, which is what we use. (Pad positions themselves are masked keys,
+/// and their outputs are never read.)
+pub struct M2M100SinusoidalPositionalEmbedding;
+
+impl M2M100SinusoidalPositionalEmbedding {
+    pub fn load(ld: &Loader, cfg: &ModelConfig) -> Result<PositionTable> {
+        let pad = cfg.pad_token_id as usize;
+        let d = cfg.d_model;
+        let rows = cfg.max_position_embeddings + 2;
+        let rows = rows.max(pad + 1 + cfg.max_position_embeddings);
+        let table = m2m100_sinusoidal(rows, d, Some(pad));
+        Ok(PositionTable {
+            table: ld.upload_f32(&table, &[rows, d])?,
+            offset: pad + 1,
+            max_positions: cfg.max_position_embeddings,
+        })
+    }
+}

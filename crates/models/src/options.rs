@@ -1,0 +1,290 @@
+//! Per-call generation options and their resolution against generation_config.json, with
+//! transformers' precedence: call options > generation_config.json > global defaults.
+
+use crate::config::{EarlyStopping, GenerationConfig, ModelConfig};
+use crate::error::{Error, Result};
+
+/// Per-call overrides of generation_config.json. `None` keeps the model's value (or
+/// transformers' default when the model has none).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GenerateOptions {
+    pub num_beams: Option<usize>,
+    /// Takes precedence over `max_length` (max_length = 1 + max_new_tokens).
+    pub max_new_tokens: Option<usize>,
+    /// Total decoder length, decoder start token included.
+    pub max_length: Option<usize>,
+    /// Minimum decoder length (start token included) before EOS may be chosen.
+    pub min_length: Option<usize>,
+    pub min_new_tokens: Option<usize>,
+    pub length_penalty: Option<f64>,
+    pub early_stopping: Option<EarlyStopping>,
+    pub num_return_sequences: Option<usize>,
+    pub no_repeat_ngram_size: Option<usize>,
+    pub repetition_penalty: Option<f64>,
+    pub bad_words_ids: Option<Vec<Vec<u32>>>,
+    pub forced_bos_token_id: Option<u32>,
+    pub forced_eos_token_id: Option<Vec<u32>>,
+    pub eos_token_id: Option<Vec<u32>>,
+    pub decoder_start_token_id: Option<u32>,
+}
+
+/// Fully resolved search parameters of one call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchConfig {
+    pub num_beams: usize,
+    pub max_length: usize,
+    pub min_length: usize,
+    pub min_new_tokens: usize,
+    pub length_penalty: f64,
+    pub early_stopping: EarlyStopping,
+    pub num_return_sequences: usize,
+    pub no_repeat_ngram_size: usize,
+    pub repetition_penalty: f64,
+    /// Bad word sequences, without the single-token `[eos]` entries (transformers drops them).
+    pub bad_words_ids: Vec<Vec<u32>>,
+    pub forced_bos_token_id: Option<u32>,
+    pub forced_eos_token_id: Option<Vec<u32>>,
+    pub eos_token_id: Vec<u32>,
+    pub pad_token_id: u32,
+    pub decoder_start_token_id: u32,
+}
+
+impl SearchConfig {
+    /// Resolves `opts` over the model's generation config, as `GenerationMixin.generate` does
+    /// (`_prepare_generation_config`, `_prepare_special_tokens`, `_prepare_generated_length`).
+    pub fn resolve(
+        model: &ModelConfig,
+        gc: &GenerationConfig,
+        opts: &GenerateOptions,
+    ) -> Result<SearchConfig> {
+        let eos_token_id = opts
+            .eos_token_id
+            .clone()
+            .or_else(|| gc.eos_token_id.clone())
+            .unwrap_or_default();
+        let pad_token_id = gc
+            .pad_token_id
+            .or_else(|| eos_token_id.first().copied())
+            .unwrap_or(model.pad_token_id);
+        let decoder_start_token_id = opts
+            .decoder_start_token_id
+            .or(gc.decoder_start_token_id)
+            .or(gc.bos_token_id)
+            .ok_or_else(|| {
+                Error::Options("decoder_start_token_id or bos_token_id has to be defined".into())
+            })?;
+        // max_length: max_new_tokens wins; an explicit max_length stays; otherwise 20 new
+        // tokens, capped by max_position_embeddings.
+        let explicit_max = opts.max_length.or(gc.max_length);
+        let max_new = opts.max_new_tokens.or(gc.max_new_tokens);
+        let max_length = match (max_new, explicit_max) {
+            (Some(n), _) => n + 1,
+            (None, Some(m)) => m,
+            (None, None) => (20 + 1).min(model.max_position_embeddings),
+        };
+        let min_new_tokens = opts.min_new_tokens.or(gc.min_new_tokens).unwrap_or(0);
+        let cfg = SearchConfig {
+            num_beams: opts.num_beams.or(gc.num_beams).unwrap_or(1),
+            max_length,
+            min_length: opts.min_length.or(gc.min_length).unwrap_or(0),
+            min_new_tokens,
+            length_penalty: opts.length_penalty.or(gc.length_penalty).unwrap_or(1.0),
+            early_stopping: opts
+                .early_stopping
+                .or(gc.early_stopping)
+                .unwrap_or_default(),
+            num_return_sequences: opts
+                .num_return_sequences
+                .or(gc.num_return_sequences)
+                .unwrap_or(1),
+            no_repeat_ngram_size: opts
+                .no_repeat_ngram_size
+                .or(gc.no_repeat_ngram_size)
+                .unwrap_or(0),
+            repetition_penalty: opts
+                .repetition_penalty
+                .or(gc.repetition_penalty)
+                .unwrap_or(1.0),
+            bad_words_ids: opts
+                .bad_words_ids
+                .clone()
+                .or_else(|| gc.bad_words_ids.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|w| !(w.len() == 1 && eos_token_id.contains(&w[0])))
+                .collect(),
+            forced_bos_token_id: opts.forced_bos_token_id.or(gc.forced_bos_token_id),
+            forced_eos_token_id: opts
+                .forced_eos_token_id
+                .clone()
+                .or_else(|| gc.forced_eos_token_id.clone()),
+            eos_token_id,
+            pad_token_id,
+            decoder_start_token_id,
+        };
+        cfg.validate(model)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, model: &ModelConfig) -> Result<()> {
+        let err = |m: String| Err(Error::Options(m));
+        let vocab = model.decoder_vocab_size;
+        if self.num_beams == 0 {
+            return err("num_beams must be at least 1".into());
+        }
+        if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams {
+            return err(format!(
+                "num_return_sequences ({}) must be between 1 and num_beams ({})",
+                self.num_return_sequences, self.num_beams
+            ));
+        }
+        if self.max_length < 2 {
+            return err(format!(
+                "max_length is {}, but the decoder input already has 1 token (set max_new_tokens ≥ 1)",
+                self.max_length
+            ));
+        }
+        if self.max_length - 1 > model.max_position_embeddings {
+            return err(format!(
+                "max_length {} needs {} decoder positions, but max_position_embeddings is {}",
+                self.max_length,
+                self.max_length - 1,
+                model.max_position_embeddings
+            ));
+        }
+        if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
+            return err(format!(
+                "repetition_penalty must be > 0, got {}",
+                self.repetition_penalty
+            ));
+        }
+        if self.bad_words_ids.iter().any(Vec::is_empty) {
+            return err("bad_words_ids holds an empty sequence".into());
+        }
+        let ids = self
+            .bad_words_ids
+            .iter()
+            .flatten()
+            .map(|&t| ("bad_words_ids", t))
+            .chain(self.eos_token_id.iter().map(|&t| ("eos_token_id", t)))
+            .chain(self.forced_bos_token_id.map(|t| ("forced_bos_token_id", t)))
+            .chain(
+                self.forced_eos_token_id
+                    .iter()
+                    .flatten()
+                    .map(|&t| ("forced_eos_token_id", t)),
+            )
+            .chain(std::iter::once((
+                "decoder_start_token_id",
+                self.decoder_start_token_id,
+            )));
+        for (what, t) in ids {
+            if t as usize >= vocab {
+                return err(format!(
+                    "{what} holds token {t}, outside the target vocabulary of {vocab}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Candidates kept per source at each beam step: `max(2, 1 + #eos) * num_beams`.
+    pub fn beams_to_keep(&self) -> usize {
+        2usize.max(1 + self.eos_token_id.len()) * self.num_beams
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn model() -> ModelConfig {
+        let v = json!({"model_type": "marian", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
+               "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 8,
+               "decoder_ffn_dim": 8, "vocab_size": 100, "max_position_embeddings": 64,
+               "eos_token_id": 0, "pad_token_id": 99, "decoder_start_token_id": 99});
+        ModelConfig::from_json(Path::new("config.json"), &v).unwrap()
+    }
+
+    #[test]
+    fn lengths_follow_transformers() {
+        let m = model();
+        let g = GenerationConfig {
+            eos_token_id: Some(vec![0]),
+            decoder_start_token_id: Some(99),
+            ..Default::default()
+        };
+        let c = SearchConfig::resolve(&m, &g, &GenerateOptions::default()).unwrap();
+        assert_eq!(c.max_length, 21);
+        let c = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                max_new_tokens: Some(5),
+                max_length: Some(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.max_length, 6);
+        let g2 = GenerationConfig {
+            max_length: Some(40),
+            ..g.clone()
+        };
+        assert_eq!(
+            SearchConfig::resolve(&m, &g2, &GenerateOptions::default())
+                .unwrap()
+                .max_length,
+            40
+        );
+        let e = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                max_new_tokens: Some(100),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("max_position_embeddings is 64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn eos_bad_word_is_dropped_and_ids_checked() {
+        let m = model();
+        let g = GenerationConfig {
+            eos_token_id: Some(vec![0]),
+            decoder_start_token_id: Some(99),
+            bad_words_ids: Some(vec![vec![0], vec![99], vec![0, 5]]),
+            ..Default::default()
+        };
+        let c = SearchConfig::resolve(&m, &g, &GenerateOptions::default()).unwrap();
+        assert_eq!(c.bad_words_ids, vec![vec![99], vec![0, 5]]);
+        assert_eq!(c.pad_token_id, 0);
+        let e = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                bad_words_ids: Some(vec![vec![100]]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("token 100"), "{e}");
+        let e = SearchConfig::resolve(
+            &m,
+            &g,
+            &GenerateOptions {
+                num_return_sequences: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("num_return_sequences"), "{e}");
+    }
+}

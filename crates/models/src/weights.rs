@@ -1,0 +1,431 @@
+//! Checkpoint reading: one `model.safetensors` or a sharded `model.safetensors.index.json`,
+//! f32 / f16 / bf16 tensors, the older key spellings of published checkpoints, and a prefix
+//! builder ([`Vars`]) whose errors name the exact key, shape and file.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+
+/// One tensor's place in a checkpoint file.
+#[derive(Clone, Debug)]
+struct Entry {
+    file: usize,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Byte range inside the file.
+    start: usize,
+    end: usize,
+}
+
+struct ShardFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+/// How weights are stored on the GPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightDtype {
+    /// f16 checkpoints stay f16; f32 and bf16 (exactly) become f32.
+    #[default]
+    Auto,
+    F32,
+    F16,
+}
+
+/// Host copy of one matrix, in its GPU storage dtype.
+#[derive(Clone, Debug)]
+pub enum HostData {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+}
+
+impl HostData {
+    pub fn len(&self) -> usize {
+        match self {
+            HostData::F32(v) => v.len(),
+            HostData::F16(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends `other` (same dtype, or widened to f32).
+    pub fn extend(&mut self, other: HostData) {
+        match (self, other) {
+            (HostData::F32(a), HostData::F32(b)) => a.extend(b),
+            (HostData::F16(a), HostData::F16(b)) => a.extend(b),
+            (HostData::F32(a), HostData::F16(b)) => a.extend(b.iter().map(|x| x.to_f32())),
+            (s @ HostData::F16(_), HostData::F32(b)) => {
+                let mut v = s.to_f32();
+                v.extend(b);
+                *s = HostData::F32(v);
+            }
+        }
+    }
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            HostData::F32(v) => v.clone(),
+            HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+        }
+    }
+    /// Elements `start .. start + n`.
+    pub fn slice(&self, start: usize, n: usize) -> HostData {
+        match self {
+            HostData::F32(v) => HostData::F32(v[start..start + n].to_vec()),
+            HostData::F16(v) => HostData::F16(v[start..start + n].to_vec()),
+        }
+    }
+}
+
+/// The tensors of a model directory, read into memory once.
+pub struct Checkpoint {
+    files: Vec<ShardFile>,
+    index: HashMap<String, Entry>,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    }
+}
+
+impl Checkpoint {
+    /// Opens `dir/model.safetensors`, or the shards listed by `dir/model.safetensors.index.json`.
+    pub fn open(dir: &Path) -> Result<Checkpoint> {
+        let single = dir.join("model.safetensors");
+        let index_path = dir.join("model.safetensors.index.json");
+        let paths: Vec<PathBuf> = if single.exists() {
+            vec![single]
+        } else if index_path.exists() {
+            let text = std::fs::read_to_string(&index_path).map_err(|e| io_err(&index_path, e))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::Safetensors {
+                    path: index_path.clone(),
+                    msg: format!("invalid index JSON: {e}"),
+                })?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| Error::Safetensors {
+                    path: index_path.clone(),
+                    msg: "no weight_map object".into(),
+                })?;
+            let mut files: Vec<String> = map
+                .values()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
+            files.sort();
+            files.dedup();
+            files.into_iter().map(|f| dir.join(f)).collect()
+        } else {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                msg: "no model.safetensors or model.safetensors.index.json in this directory"
+                    .into(),
+            });
+        };
+        let mut ck = Checkpoint {
+            files: Vec::new(),
+            index: HashMap::new(),
+        };
+        for path in paths {
+            let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+            let (n, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::Safetensors {
+                path: path.clone(),
+                msg: format!(
+                    "{e:?} (truncated or corrupt; {} bytes on disk)",
+                    bytes.len()
+                ),
+            })?;
+            let base = 8 + n;
+            let file = ck.files.len();
+            for (name, info) in meta.tensors() {
+                ck.index.insert(
+                    name,
+                    Entry {
+                        file,
+                        dtype: info.dtype,
+                        shape: info.shape.clone(),
+                        start: base + info.data_offsets.0,
+                        end: base + info.data_offsets.1,
+                    },
+                );
+            }
+            ck.files.push(ShardFile { path, bytes });
+        }
+        Ok(ck)
+    }
+
+    /// The stored key for `key`, trying the spellings of older checkpoints: with or without
+    /// the `model.` prefix.
+    fn resolve(&self, key: &str) -> Option<(&str, &Entry)> {
+        let stripped = key.strip_prefix("model.");
+        let prefixed = format!("model.{key}");
+        [Some(key), stripped, Some(prefixed.as_str())]
+            .into_iter()
+            .flatten()
+            .find_map(|k| self.index.get_key_value(k).map(|(k, e)| (k.as_str(), e)))
+    }
+
+    /// Whether the checkpoint has `key` (in any spelling).
+    pub fn contains(&self, key: &str) -> bool {
+        self.resolve(key).is_some()
+    }
+
+    /// Names of the files read, for error messages.
+    pub fn file_names(&self) -> String {
+        self.files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The tensor `key`, checked against `shape`, converted to the storage dtype.
+    pub fn load(&self, key: &str, shape: &[usize], dtype: WeightDtype) -> Result<HostData> {
+        let (_, e) = self.resolve(key).ok_or_else(|| Error::MissingTensor {
+            key: key.to_string(),
+            files: self.file_names(),
+        })?;
+        let path = &self.files[e.file].path;
+        if e.shape != shape {
+            return Err(Error::TensorShape {
+                key: key.to_string(),
+                path: path.clone(),
+                got: e.shape.clone(),
+                expected: shape.to_vec(),
+            });
+        }
+        let bytes = &self.files[e.file].bytes[e.start..e.end];
+        let n: usize = shape.iter().product();
+        let dtype_err = || Error::TensorDtype {
+            key: key.to_string(),
+            path: path.clone(),
+            dtype: format!("{:?}", e.dtype),
+        };
+        let elem = match e.dtype {
+            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::BF16 => 2,
+            _ => return Err(dtype_err()),
+        };
+        if bytes.len() != n * elem {
+            return Err(Error::Safetensors {
+                path: path.clone(),
+                msg: format!(
+                    "tensor {key} holds {} bytes for shape {shape:?}",
+                    bytes.len()
+                ),
+            });
+        }
+        let f32s = |b: &[u8]| -> Vec<f32> {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let halves = |b: &[u8]| -> Vec<u16> {
+            b.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect()
+        };
+        Ok(match (e.dtype, dtype) {
+            (Dtype::F32, WeightDtype::F16) => {
+                HostData::F16(f32s(bytes).into_iter().map(f16::from_f32).collect())
+            }
+            (Dtype::F32, _) => HostData::F32(f32s(bytes)),
+            (Dtype::F16, WeightDtype::F32) => HostData::F32(
+                halves(bytes)
+                    .into_iter()
+                    .map(|h| f16::from_bits(h).to_f32())
+                    .collect(),
+            ),
+            (Dtype::F16, _) => {
+                HostData::F16(halves(bytes).into_iter().map(f16::from_bits).collect())
+            }
+            (Dtype::BF16, WeightDtype::F16) => HostData::F16(
+                halves(bytes)
+                    .into_iter()
+                    .map(|h| f16::from_f32(bf16::from_bits(h).to_f32()))
+                    .collect(),
+            ),
+            (Dtype::BF16, _) => HostData::F32(
+                halves(bytes)
+                    .into_iter()
+                    .map(|h| bf16::from_bits(h).to_f32())
+                    .collect(),
+            ),
+            _ => return Err(dtype_err()),
+        })
+    }
+
+    /// The tensor `key` as f32 (norms, biases, position tables).
+    pub fn load_f32(&self, key: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        Ok(match self.load(key, shape, WeightDtype::F32)? {
+            HostData::F32(v) => v,
+            HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+        })
+    }
+}
+
+/// A prefix builder over a checkpoint: `vars.pp("encoder").pp("layers.0").matrix("fc1.weight", ..)`.
+/// Errors name the full key, the expected and found shapes, and the file.
+pub struct Vars<'a> {
+    ckpt: &'a Checkpoint,
+    prefix: String,
+    dtype: WeightDtype,
+}
+
+impl<'a> Vars<'a> {
+    pub fn root(ckpt: &'a Checkpoint, dtype: WeightDtype) -> Vars<'a> {
+        Vars {
+            ckpt,
+            prefix: String::new(),
+            dtype,
+        }
+    }
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+impl<'a> Vars<'a> {
+    pub fn pp(&self, name: &str) -> Vars<'a> {
+        Vars {
+            ckpt: self.ckpt,
+            prefix: join(&self.prefix, name),
+            dtype: self.dtype,
+        }
+    }
+    /// The full key of `name` under this prefix.
+    pub fn key(&self, name: &str) -> String {
+        join(&self.prefix, name)
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.ckpt.contains(&self.key(name))
+    }
+    /// A matrix in the storage dtype.
+    pub fn matrix(&self, name: &str, shape: &[usize]) -> Result<HostData> {
+        self.ckpt.load(&self.key(name), shape, self.dtype)
+    }
+    /// A vector or table in f32.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.ckpt.load_f32(&self.key(name), shape)
+    }
+    pub fn dtype(&self) -> WeightDtype {
+        self.dtype
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use safetensors::tensor::TensorView;
+
+    fn write(dir: &Path, file: &str, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) {
+        let views: Vec<(String, TensorView)> = tensors
+            .iter()
+            .map(|(n, d, s, b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize_to_file(views, None, &dir.join(file)).unwrap();
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("seqbridge-weights-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn dtypes_convert_and_keys_resolve() {
+        let d = tmp("dtypes");
+        let f32b: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let f16b: Vec<u8> = [f16::from_f32(0.5), f16::from_f32(-3.0)]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let bf16b: Vec<u8> = [bf16::from_f32(1.0), bf16::from_f32(-0.25)]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        write(
+            &d,
+            "model.safetensors",
+            &[
+                ("model.a", Dtype::F32, vec![2], f32b),
+                ("b", Dtype::F16, vec![2], f16b),
+                ("model.c", Dtype::BF16, vec![1, 2], bf16b),
+            ],
+        );
+        let ck = Checkpoint::open(&d).unwrap();
+        assert_eq!(ck.load_f32("a", &[2]).unwrap(), vec![1.5, -2.0]);
+        assert_eq!(ck.load_f32("model.b", &[2]).unwrap(), vec![0.5, -3.0]);
+        assert!(matches!(
+            ck.load("b", &[2], WeightDtype::Auto).unwrap(),
+            HostData::F16(_)
+        ));
+        assert_eq!(
+            ck.load("model.c", &[1, 2], WeightDtype::Auto)
+                .unwrap()
+                .to_f32(),
+            vec![1.0, -0.25]
+        );
+        let e = ck
+            .load("model.c", &[2, 1], WeightDtype::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.c")
+                && e.contains("[1, 2]")
+                && e.contains("[2, 1]")
+                && e.contains("model.safetensors"),
+            "{e}"
+        );
+        let e = ck
+            .load("model.zz", &[1], WeightDtype::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing tensor model.zz"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn sharded_and_truncated() {
+        let d = tmp("shards");
+        let b: Vec<u8> = 7.0f32.to_le_bytes().to_vec();
+        write(
+            &d,
+            "a.safetensors",
+            &[("x", Dtype::F32, vec![1], b.clone())],
+        );
+        write(&d, "b.safetensors", &[("y", Dtype::F32, vec![1], b)]);
+        std::fs::write(
+            d.join("model.safetensors.index.json"),
+            r#"{"metadata": {}, "weight_map": {"x": "a.safetensors", "y": "b.safetensors"}}"#,
+        )
+        .unwrap();
+        let ck = Checkpoint::open(&d).unwrap();
+        assert_eq!(ck.load_f32("y", &[1]).unwrap(), vec![7.0]);
+        let bytes = std::fs::read(d.join("b.safetensors")).unwrap();
+        std::fs::write(d.join("b.safetensors"), &bytes[..bytes.len() - 2]).unwrap();
+        let e = Checkpoint::open(&d).err().unwrap().to_string();
+        assert!(
+            e.contains("b.safetensors") && e.contains("not a valid safetensors"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

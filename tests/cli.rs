@@ -1,0 +1,189 @@
+//! The `seqbridge` binary: generate / score JSON on a fixture match reference.json, errors
+//! exit non-zero with one line on stderr.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fixture(family: &str) -> PathBuf {
+    let root = std::env::var_os("SEQBRIDGE_MODEL_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models"));
+    let dir = root.join(family);
+    assert!(
+        dir.join("config.json").exists(),
+        "fixture {} is missing",
+        dir.display()
+    );
+    dir
+}
+
+fn reference(family: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(family).join("reference.json")).unwrap())
+        .unwrap()
+}
+
+fn ids_arg(v: &Value) -> String {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn run(args: &[String]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_seqbridge"))
+        .args(args)
+        .output()
+        .expect("run seqbridge");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first single-source greedy case without options beyond max_new_tokens.
+#[test]
+fn generate_json_matches_reference() {
+    let r = reference("marian");
+    let case = r["generate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["kwargs"]
+                .get("num_beams")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                == 1
+                && c["kwargs"].get("max_new_tokens").is_some()
+                && c["kwargs"].get("min_length").is_none()
+                && c["kwargs"].get("repetition_penalty").is_none()
+        })
+        .expect("a greedy case");
+    let mut args = vec![
+        "generate".to_string(),
+        "--model".into(),
+        fixture("marian").display().to_string(),
+    ];
+    for src in case["input_ids"].as_array().unwrap() {
+        args.extend(["--input-ids".to_string(), ids_arg(src)]);
+    }
+    args.extend([
+        "--max-new-tokens".into(),
+        case["kwargs"]["max_new_tokens"].to_string(),
+        "--stats".into(),
+        "--format".into(),
+        "json".into(),
+    ]);
+    if let Some(n) = case["kwargs"].get("num_beams") {
+        args.extend(["--num-beams".into(), n.to_string()]);
+    }
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "generate failed: {stderr}");
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object: {e}: {stdout}"));
+    assert_eq!(v["sequences"], case["sequences"], "case {}", case["name"]);
+    assert_eq!(v["stats"]["encoder_runs"], 1);
+    assert_eq!(v["stats"]["weight_bytes_uploaded"], 0);
+}
+
+#[test]
+fn score_json_matches_reference() {
+    let r = reference("marian");
+    let case = &r["score"][0];
+    let mut args = vec![
+        "score".to_string(),
+        "--model".into(),
+        fixture("marian").display().to_string(),
+    ];
+    for (src, tgt) in case["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(case["target_ids"].as_array().unwrap())
+    {
+        args.extend([
+            "--input-ids".to_string(),
+            ids_arg(src),
+            "--target-ids".into(),
+            ids_arg(tgt),
+        ]);
+    }
+    args.extend(["--format".into(), "json".into()]);
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "score failed: {stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let got = v["logprobs"].as_array().unwrap();
+    let want = case["logprobs"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        for (a, b) in g.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
+            assert!(
+                (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-3,
+                "{g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn errors_exit_nonzero_with_one_line() {
+    let dir = fixture("marian").display().to_string();
+    for args in [
+        vec![
+            "generate",
+            "--model",
+            "/nonexistent/model",
+            "--input-ids",
+            "1,2",
+        ],
+        vec!["generate", "--model", &dir, "--input-ids", "1,99999999"],
+        vec!["generate", "--model", &dir, "--input-ids", "1,x"],
+        vec!["score", "--model", &dir, "--input-ids", "1,2"],
+    ] {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (ok, _, stderr) = run(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: stderr {stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn generate_text_json_matches_reference() {
+    let r = reference("marian");
+    let case = r["text"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["kwargs"].get("num_beams").is_none()))
+        .expect("a greedy text case");
+    let mut args = vec![
+        "generate".to_string(),
+        "--model".into(),
+        fixture("marian").display().to_string(),
+        "--text".into(),
+        case["text"].as_str().unwrap().into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for (kw, flag) in [
+        ("max_new_tokens", "--max-new-tokens"),
+        ("num_beams", "--num-beams"),
+    ] {
+        if let Some(n) = case["kwargs"].get(kw) {
+            args.extend([flag.into(), n.to_string()]);
+        }
+    }
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "generate --text failed: {stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["sequences"][0], case["sequence"]);
+    assert_eq!(v["text"][0], case["decoded"]);
+}

@@ -1,0 +1,138 @@
+//! Broken model directories and bad inputs get one clear error naming the culprit.
+
+use std::path::Path;
+
+use seqbridge::models::{GenerateOptions, Model};
+
+use crate::common::{fixture_dir, gpu, load};
+
+/// A copy of the marian fixture in a temp dir.
+fn copy_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for e in std::fs::read_dir(fixture_dir("marian")).expect("fixture") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+    }
+    dir
+}
+
+fn load_err(dir: &Path) -> String {
+    match Model::load(dir, gpu()) {
+        Ok(_) => panic!("{} loaded, but it is broken", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Rewrites model.safetensors through `edit(name, shape) -> Some(new shape) | None (drop)`.
+fn rewrite(dir: &Path, edit: impl Fn(&str, &[usize]) -> Option<Vec<usize>>) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+    let mut kept = Vec::new();
+    for (name, view) in st.tensors() {
+        if let Some(shape) = edit(&name, view.shape()) {
+            kept.push((
+                name,
+                safetensors::tensor::TensorView::new(view.dtype(), shape, view.data())
+                    .expect("view"),
+            ));
+        }
+    }
+    let data = safetensors::serialize(kept, None).expect("serialize");
+    std::fs::write(&path, data).expect("write");
+}
+
+const KEY: &str = "model.decoder.layers.1.fc2.weight";
+
+#[test]
+fn missing_tensor_is_named() {
+    let dir = copy_fixture();
+    rewrite(dir.path(), |name, shape| {
+        (name != KEY).then(|| shape.to_vec())
+    });
+    let e = load_err(dir.path());
+    assert!(e.contains(KEY) && e.contains("missing"), "{e}");
+}
+
+#[test]
+fn wrong_shape_is_named() {
+    let dir = copy_fixture();
+    rewrite(dir.path(), |name, shape| {
+        Some(if name == KEY {
+            vec![shape[1], shape[0]]
+        } else {
+            shape.to_vec()
+        })
+    });
+    let e = load_err(dir.path());
+    assert!(
+        e.contains(KEY) && e.contains("shape") && e.contains("model.safetensors"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_model_type_is_named() {
+    let dir = copy_fixture();
+    let path = dir.path().join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["model_type"] = serde_json::json!("gpt2");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let e = load_err(dir.path());
+    assert!(e.contains("\"gpt2\"") && e.contains("config.json"), "{e}");
+}
+
+#[test]
+fn truncated_safetensors_is_named() {
+    let dir = copy_fixture();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load_err(dir.path());
+    assert!(
+        e.contains("model.safetensors") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let model = load("marian");
+    let cfg = model.config().clone();
+    let opts = GenerateOptions {
+        max_new_tokens: Some(2),
+        ..Default::default()
+    };
+    let too_big = cfg.vocab_size as u32 + 7;
+    let e = model
+        .generate(&[vec![5, too_big, 0]], &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&too_big.to_string()) && e.contains("vocab"),
+        "{e}"
+    );
+    let long = vec![5u32; cfg.max_position_embeddings + 1];
+    let e = model
+        .generate(&[vec![5, 0], long], &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("source 1") && e.contains("max_position_embeddings"),
+        "{e}"
+    );
+    let e = model
+        .generate(&[vec![5, 0], vec![]], &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("source 1 is empty"), "{e}");
+    let e = model
+        .score(&[vec![5, 0]], &[vec![too_big]])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("target 0") && e.contains(&too_big.to_string()),
+        "{e}"
+    );
+}

@@ -1,0 +1,9 @@
+//! Real Hugging Face checkpoints of the BART family against transformers' outputs stored in
+//! `tests/fixtures/models/<family>/reference.json` (written once by tools/make_fixtures.py;
+//! no Python here). Runs on whatever adapter `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` select.
+//! A missing adapter or fixture is a loud failure, never a skip.
+
+mod common;
+mod errors;
+mod parity;
+mod stats;
