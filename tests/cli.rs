@@ -187,3 +187,73 @@ fn generate_text_json_matches_reference() {
     assert_eq!(v["sequences"][0], case["sequence"]);
     assert_eq!(v["text"][0], case["decoded"]);
 }
+
+/// `seqbridge bench` reports every documented field with sane values.
+#[test]
+fn bench_tiny_reports_every_field() {
+    for extra in [
+        &[][..],
+        &[
+            "--beams",
+            "2",
+            "--batch",
+            "3",
+            "--new-tokens",
+            "5",
+            "--warmup",
+            "0",
+        ][..],
+    ] {
+        let mut args: Vec<String> = [
+            "bench", "--config", "tiny", "--iters", "2", "--format", "json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let (ok, out, err) = run(&args);
+        assert!(ok, "bench failed: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        let num = |k: &str| {
+            v[k].as_f64()
+                .unwrap_or_else(|| panic!("field {k} missing or not a number in {v}"))
+        };
+        for k in [
+            "tokens_per_s",
+            "load_ms",
+            "encoder_ms",
+            "step_ms_median",
+            "host_ms_per_step",
+            "dispatches_per_step",
+        ] {
+            assert!(num(k) > 0.0, "{k} = {} in {v}", num(k));
+        }
+        assert!(num("step_ms_p90") >= num("step_ms_median"), "{v}");
+        assert!(num("host_ms_per_step") <= num("step_ms_p90"), "{v}");
+        // One submit per decode step, and at least the 2 decoder layers' dispatches.
+        assert_eq!(num("submits_per_step"), 1.0, "{v}");
+        assert!(num("dispatches_per_step") >= 2.0 * 9.0, "{v}");
+        assert!(v["gpu_bytes_allocated"].as_u64().unwrap_or(0) > 0, "{v}");
+        match &v["gpu_ms_by_kernel"] {
+            Value::Null => {}
+            Value::Object(m) => {
+                for family in ["matmul", "attention", "norm", "embedding", "sampling"] {
+                    assert!(
+                        m.get(family)
+                            .and_then(Value::as_f64)
+                            .is_some_and(|t| t >= 0.0),
+                        "{family} in {v}"
+                    );
+                }
+            }
+            other => panic!("gpu_ms_by_kernel is {other}"),
+        }
+        for k in ["adapter", "backend", "engine", "config", "dtype"] {
+            assert!(v[k].as_str().is_some_and(|s| !s.is_empty()), "{k} in {v}");
+        }
+        let beams = if extra.is_empty() { 1 } else { 2 };
+        assert_eq!(v["beams"], beams);
+        assert_eq!(v["iters"], 2);
+        assert_eq!(v["config"], "tiny");
+    }
+}

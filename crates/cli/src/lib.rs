@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod args;
+mod bench;
 mod generate;
 mod output;
 mod score;
@@ -28,6 +29,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Teacher-forced log-probabilities of target ids given sources.
     Score(score::ScoreArgs),
+    /// Benchmark generation on a model directory or on built-in shapes with random weights.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line; the root package's `main` calls this.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(a) => generate::run(&a),
         Command::Score(a) => score::run(&a),
+        Command::Bench(a) => bench::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

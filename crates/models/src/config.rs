@@ -390,11 +390,23 @@ impl GenerationConfig {
     /// Special tokens missing from generation_config.json are taken from config.json.
     pub fn for_model(dir: &Path, model: &ModelConfig) -> Result<GenerationConfig> {
         let path: PathBuf = dir.join("generation_config.json");
-        let mut g = if path.exists() {
+        let own_file = path.exists();
+        let g = if own_file {
             GenerationConfig::from_file(&path)?
         } else {
             GenerationConfig::from_file(&dir.join("config.json"))?
         };
+        Ok(g.completed_from(model, own_file))
+    }
+
+    /// Special tokens missing here are taken from the model config; without a
+    /// generation_config.json of its own, the forced tokens too.
+    pub(crate) fn completed_from(
+        mut self,
+        model: &ModelConfig,
+        own_file: bool,
+    ) -> GenerationConfig {
+        let g = &mut self;
         g.eos_token_id = g
             .eos_token_id
             .take()
@@ -402,14 +414,14 @@ impl GenerationConfig {
         g.pad_token_id = g.pad_token_id.or(Some(model.pad_token_id));
         g.bos_token_id = g.bos_token_id.or(model.bos_token_id);
         g.decoder_start_token_id = g.decoder_start_token_id.or(model.decoder_start_token_id);
-        if !path.exists() {
+        if !own_file {
             g.forced_bos_token_id = g.forced_bos_token_id.or(model.forced_bos_token_id);
             g.forced_eos_token_id = g
                 .forced_eos_token_id
                 .take()
                 .or_else(|| model.forced_eos_token_id.clone());
         }
-        Ok(g)
+        self
     }
 }
 

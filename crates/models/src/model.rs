@@ -22,6 +22,7 @@ use crate::config::{GenerationConfig, ModelConfig};
 use crate::error::{Error, Result};
 use crate::layers::Loader;
 use crate::options::{GenerateOptions, SearchConfig};
+use crate::profile::{Probe, Profile};
 use crate::search::{BeamSearch, Candidate, Greedy, edit_triples, forced_tokens};
 use crate::tokenizer::Tokenizer;
 use crate::weights::{Checkpoint, Vars, WeightDtype};
@@ -106,24 +107,34 @@ impl Model {
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let generation_config = GenerationConfig::for_model(dir, &config)?;
         let ckpt = Checkpoint::open(dir)?;
-        let weight_bytes = AtomicU64::new(0);
-        let ld = Loader {
-            gpu,
-            weight_bytes: &weight_bytes,
-            max_chunk_bytes: opts.max_chunk_bytes.unwrap_or(u64::MAX),
-        };
-        let net = BartForConditionalGeneration::load(
-            &ld,
-            &Vars::root(&ckpt, opts.weight_dtype),
-            &config,
-        )?;
-        gpu.check_errors()?;
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = if tok_path.exists() {
             Some(Tokenizer::from_file(&tok_path)?)
         } else {
             None
         };
+        Model::build(dir, config, generation_config, &ckpt, tokenizer, gpu, opts)
+    }
+
+    /// Uploads the network described by `config` from `ckpt`.
+    fn build(
+        dir: &Path,
+        config: ModelConfig,
+        generation_config: GenerationConfig,
+        ckpt: &Checkpoint,
+        tokenizer: Option<Tokenizer>,
+        gpu: &Gpu,
+        opts: &LoadOptions,
+    ) -> Result<Model> {
+        let weight_bytes = AtomicU64::new(0);
+        let ld = Loader {
+            gpu,
+            weight_bytes: &weight_bytes,
+            max_chunk_bytes: opts.max_chunk_bytes.unwrap_or(u64::MAX),
+        };
+        let net =
+            BartForConditionalGeneration::load(&ld, &Vars::root(ckpt, opts.weight_dtype), &config)?;
+        gpu.check_errors()?;
         Ok(Model {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
@@ -132,6 +143,30 @@ impl Model {
             tokenizer,
             weight_bytes,
         })
+    }
+
+    /// A model of the shape that `config_json` (a Hugging Face config.json) describes, with
+    /// random weights drawn on the fly: benchmarks on real shapes with nothing to download.
+    /// `name` stands for the directory in messages.
+    pub fn random(
+        name: &str,
+        config_json: &str,
+        gpu: &Gpu,
+        opts: &LoadOptions,
+        seed: u64,
+    ) -> Result<Model> {
+        let path = Path::new(name);
+        let v: serde_json::Value =
+            serde_json::from_str(config_json).map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                msg: format!("invalid JSON: {e}"),
+            })?;
+        let config = ModelConfig::from_json(path, &v)?;
+        let generation_config =
+            GenerationConfig::from_json(path, &v)?.completed_from(&config, false);
+        let std = v.get("init_std").and_then(|x| x.as_f64()).unwrap_or(0.02) as f32;
+        let ckpt = Checkpoint::random(seed, std);
+        Model::build(path, config, generation_config, &ckpt, None, gpu, opts)
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -215,7 +250,13 @@ impl Model {
     }
 
     /// Runs the encoder and the cross K/V projection of every decoder layer (one submit).
-    fn encode(&self, sources: &[Vec<u32>], stats: &mut Stats) -> Result<EncoderBuffers> {
+    fn encode(
+        &self,
+        sources: &[Vec<u32>],
+        stats: &mut Stats,
+        probe: &mut Probe,
+    ) -> Result<EncoderBuffers> {
+        probe.start();
         let cfg = self.config();
         let s = sources.iter().map(Vec::len).max().unwrap_or(1);
         let mut enc = EncoderBuffers::new(&self.gpu, cfg, sources.len(), s)?;
@@ -227,9 +268,10 @@ impl Model {
         let lengths: Vec<u32> = sources.iter().map(|x| x.len() as u32).collect();
         self.gpu.write(&enc.ids, &ids)?;
         self.gpu.write(&enc.lengths, &lengths)?;
-        let mut rec = Recorder::new(&self.gpu);
+        let mut rec = probe.recorder(&self.gpu);
         self.net.encode(&mut rec, &mut enc)?;
-        rec.submit();
+        probe.submit(rec)?;
+        probe.end_encoder(&self.gpu)?;
         stats.encoder_runs += 1;
         stats.cross_kv_computes += cfg.decoder_layers as u64;
         Ok(enc)
@@ -249,14 +291,43 @@ impl Model {
         opts: &GenerateOptions,
         on_token: &mut dyn FnMut(usize, u32),
     ) -> Result<Generation> {
+        self.generate_inner(sources, opts, on_token, &mut Probe::off())
+    }
+
+    /// [`Model::generate`] with timings of the encoder and of every step (host and wall
+    /// time, dispatches, submits) and, with `timestamps`, GPU time per kernel family. The
+    /// profiled call waits for the GPU after the encoder, so it runs a little slower.
+    pub fn generate_profiled(
+        &self,
+        sources: &[Vec<u32>],
+        opts: &GenerateOptions,
+        timestamps: bool,
+    ) -> Result<(Generation, Profile)> {
+        let mut profile = Profile::default();
+        let g = self.generate_inner(
+            sources,
+            opts,
+            &mut |_, _| {},
+            &mut Probe::on(&mut profile, timestamps),
+        )?;
+        Ok((g, profile))
+    }
+
+    fn generate_inner(
+        &self,
+        sources: &[Vec<u32>],
+        opts: &GenerateOptions,
+        on_token: &mut dyn FnMut(usize, u32),
+        probe: &mut Probe,
+    ) -> Result<Generation> {
         let search = SearchConfig::resolve(self.config(), &self.generation_config, opts)?;
         self.check_sources(sources)?;
         let mut call = self.begin();
-        let enc = self.encode(sources, &mut call.own)?;
+        let enc = self.encode(sources, &mut call.own, probe)?;
         let result = if search.num_beams == 1 {
-            self.greedy(&search, &enc, on_token, &mut call.own)?
+            self.greedy(&search, &enc, on_token, &mut call.own, probe)?
         } else {
-            self.beam(&search, &enc, on_token, &mut call.own)?
+            self.beam(&search, &enc, on_token, &mut call.own, probe)?
         };
         self.gpu.check_errors()?;
         let (sequences, scores) = result;
@@ -311,6 +382,7 @@ impl Model {
         enc: &EncoderBuffers,
         on_token: &mut dyn FnMut(usize, u32),
         stats: &mut Stats,
+        probe: &mut Probe,
     ) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
         let cfg = self.config();
         let (b, vocab) = (enc.batch, cfg.decoder_vocab_size);
@@ -330,11 +402,12 @@ impl Model {
         let mut triples = Vec::new();
         for t in 0..t_cap {
             let cur_len = t + 1;
+            probe.start();
             self.gpu.write(&dec.ids, &tokens)?;
-            let mut rec = Recorder::new(&self.gpu);
+            let mut rec = probe.recorder(&self.gpu);
             self.net.decode(&mut rec, &mut dec, t, &cross, None, None)?;
             let next = if let Some(forced) = forced_tokens(search, cur_len) {
-                rec.submit();
+                probe.submit(rec)?;
                 vec![forced[0]; b]
             } else {
                 let hist: Vec<&[u32]> = state
@@ -350,9 +423,10 @@ impl Model {
                 }
                 argmax(&mut rec, &dec.logits, &next_ids)?;
                 let rb = rec.read_back(&next_ids)?;
-                rec.submit();
+                probe.submit(rec)?;
                 rb.wait_u32()?
             };
+            probe.end_step();
             stats.decoder_steps += 1;
             for (row, tok) in state.advance(search, &next[..b]) {
                 on_token(row, tok);
@@ -378,6 +452,7 @@ impl Model {
         enc: &EncoderBuffers,
         on_token: &mut dyn FnMut(usize, u32),
         stats: &mut Stats,
+        probe: &mut Probe,
     ) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
         let cfg = self.config();
         let (b, nb, vocab) = (enc.batch, search.num_beams, cfg.decoder_vocab_size);
@@ -409,15 +484,16 @@ impl Model {
         let mut triples = Vec::new();
         for t in 0..t_cap {
             let cur_len = t + 1;
+            probe.start();
             gpu.write(&dec.ids, &tokens)?;
             gpu.write(&parents, &parent_rows)?;
             let (old, new) = (&kv_rows[(t + 1) % 2], &kv_rows[t % 2]);
-            let mut rec = Recorder::new(gpu);
+            let mut rec = probe.recorder(gpu);
             reorder_rows_table(&mut rec, &parents, old, new, t)?;
             self.net
                 .decode(&mut rec, &mut dec, t, &cross, Some(new), None)?;
             let candidates = if let Some(forced) = forced_tokens(search, cur_len) {
-                rec.submit();
+                probe.submit(rec)?;
                 state.forced_candidates(&forced)
             } else {
                 gpu.write(&beam_scores, &state.row_scores())?;
@@ -437,7 +513,7 @@ impl Model {
                 )?;
                 let rv = rec.read_back(&top_values)?;
                 let ri = rec.read_back(&top_ids)?;
-                rec.submit();
+                probe.submit(rec)?;
                 let (values, ids) = (rv.wait_f32()?, ri.wait_u32()?);
                 (0..b)
                     .map(|src| {
@@ -454,6 +530,7 @@ impl Model {
                     })
                     .collect()
             };
+            probe.end_step();
             stats.decoder_steps += 1;
             let step = state.step(search, vocab, candidates);
             if state.done(search) {
@@ -575,7 +652,7 @@ impl Model {
     ) -> Result<Vec<Vec<f32>>> {
         let cfg = self.config();
         let b = sources.len();
-        let enc = self.encode(sources, stats)?;
+        let enc = self.encode(sources, stats, &mut Probe::off())?;
         let mut dec = DecoderBuffers::new(&self.gpu, cfg, b, t, t)?;
         let mut inputs = Vec::with_capacity(b * t);
         let mut gold = Vec::with_capacity(b * t);
@@ -626,7 +703,7 @@ impl Model {
             cfg.decoder_attention_heads,
         );
         let mut own = Stats::default();
-        let enc = self.encode(&sources, &mut own)?;
+        let enc = self.encode(&sources, &mut own, &mut Probe::off())?;
         let mut dec = DecoderBuffers::new(&self.gpu, cfg, 1, t, t)?;
         self.gpu.write(&dec.ids, decoder_input_ids)?;
         let probs = (0..cfg.decoder_layers)

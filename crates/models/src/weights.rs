@@ -85,6 +85,48 @@ impl HostData {
 pub struct Checkpoint {
     files: Vec<ShardFile>,
     index: HashMap<String, Entry>,
+    /// Set for a checkpoint of random weights made on the fly (benchmarks).
+    random: Option<RandomWeights>,
+}
+
+/// Weights drawn on demand for any key and shape: uniform with the std of transformers'
+/// `init_std`, layer norms at weight 1 and bias 0, seeded per key so they are reproducible.
+#[derive(Clone, Copy, Debug)]
+struct RandomWeights {
+    seed: u64,
+    std: f32,
+}
+
+/// SplitMix64: a small, fast, well-mixed generator for reproducible random weights.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl RandomWeights {
+    fn values(&self, key: &str, n: usize) -> Vec<f32> {
+        let norm = key.contains("layer_norm") || key.contains("layernorm");
+        if norm && key.ends_with(".weight") {
+            return vec![1.0; n];
+        }
+        if norm && key.ends_with(".bias") {
+            return vec![0.0; n];
+        }
+        let mut state = key.bytes().fold(self.seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        // Uniform on [-a, a) has std a/sqrt(3).
+        let a = self.std * 3f32.sqrt();
+        (0..n)
+            .map(|_| {
+                let u = (splitmix64(&mut state) >> 40) as f32 / (1u64 << 24) as f32;
+                (2.0 * u - 1.0) * a
+            })
+            .collect()
+    }
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -132,6 +174,7 @@ impl Checkpoint {
         let mut ck = Checkpoint {
             files: Vec::new(),
             index: HashMap::new(),
+            random: None,
         };
         for path in paths {
             let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
@@ -161,6 +204,17 @@ impl Checkpoint {
         Ok(ck)
     }
 
+    /// A checkpoint whose every tensor is drawn on demand (benchmarks on built-in shapes):
+    /// uniform weights of standard deviation `std`, layer norms at 1 and 0. Position tables
+    /// are absent, so sinusoidal ones are computed as for a real checkpoint.
+    pub fn random(seed: u64, std: f32) -> Checkpoint {
+        Checkpoint {
+            files: Vec::new(),
+            index: HashMap::new(),
+            random: Some(RandomWeights { seed, std }),
+        }
+    }
+
     /// The stored key for `key`, trying the spellings of older checkpoints: with or without
     /// the `model.` prefix.
     fn resolve(&self, key: &str) -> Option<(&str, &Entry)> {
@@ -174,11 +228,17 @@ impl Checkpoint {
 
     /// Whether the checkpoint has `key` (in any spelling).
     pub fn contains(&self, key: &str) -> bool {
+        if self.random.is_some() {
+            return !key.contains("embed_positions");
+        }
         self.resolve(key).is_some()
     }
 
     /// Names of the files read, for error messages.
     pub fn file_names(&self) -> String {
+        if self.random.is_some() {
+            return "random weights".into();
+        }
         self.files
             .iter()
             .map(|f| f.path.display().to_string())
@@ -188,6 +248,13 @@ impl Checkpoint {
 
     /// The tensor `key`, checked against `shape`, converted to the storage dtype.
     pub fn load(&self, key: &str, shape: &[usize], dtype: WeightDtype) -> Result<HostData> {
+        if let Some(r) = &self.random {
+            let v = r.values(key, shape.iter().product());
+            return Ok(match dtype {
+                WeightDtype::F16 => HostData::F16(v.into_iter().map(f16::from_f32).collect()),
+                _ => HostData::F32(v),
+            });
+        }
         let (_, e) = self.resolve(key).ok_or_else(|| Error::MissingTensor {
             key: key.to_string(),
             files: self.file_names(),

@@ -1,0 +1,327 @@
+//! `seqbridge bench`: a headless benchmark of generation on a model directory or on
+//! built-in shapes with random weights (nothing to download).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use seqbridge_models::{GenerateOptions, LoadOptions, Model, Profile, WeightDtype};
+use serde_json::{Value, json};
+
+use crate::args::open_gpu;
+
+/// Built-in shapes: Hugging Face config.json files in assets/bench (the transformers
+/// baseline, tools/baseline/bench_transformers.py, reads the same files).
+const CONFIGS: &[(&str, &str)] = &[
+    ("tiny", include_str!("../../../assets/bench/tiny.json")),
+    (
+        "opus-mt",
+        include_str!("../../../assets/bench/opus-mt.json"),
+    ),
+    (
+        "bart-base",
+        include_str!("../../../assets/bench/bart-base.json"),
+    ),
+    (
+        "m2m100-418m",
+        include_str!("../../../assets/bench/m2m100-418m.json"),
+    ),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchDtype {
+    F32,
+    F16,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A model directory to benchmark.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub model: Option<PathBuf>,
+    /// Built-in shape with random weights: tiny, opus-mt, bart-base or m2m100-418m.
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+    /// Sources per call.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Beams per source (1: greedy).
+    #[arg(long, default_value_t = 1)]
+    pub beams: usize,
+    /// Tokens per source (random ids, EOS last).
+    #[arg(long, default_value_t = 32)]
+    pub src_len: usize,
+    /// New tokens per source; EOS is held off so every call generates exactly this many.
+    #[arg(long, default_value_t = 32)]
+    pub new_tokens: usize,
+    /// How the weights are stored on the GPU.
+    #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
+    pub dtype: BenchDtype,
+    /// Untimed calls first (pipelines compile, pools fill).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Timed calls.
+    #[arg(long, default_value_t = 3)]
+    pub iters: usize,
+    /// Seed of the random weights and sources.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+}
+
+fn median(xs: &[f64]) -> f64 {
+    percentile(xs, 0.5)
+}
+
+/// Linear interpolation between order statistics (numpy's default).
+fn percentile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let k = (v.len() - 1) as f64 * q;
+    let (lo, hi) = (k.floor() as usize, k.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (k - lo as f64)
+}
+
+fn mean(xs: &[u64]) -> f64 {
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().sum::<u64>() as f64 / xs.len() as f64
+    }
+}
+
+/// Random source ids, avoiding the special tokens, each ending with EOS.
+fn sources(model: &Model, a: &BenchArgs) -> Result<Vec<Vec<u32>>> {
+    let cfg = model.config();
+    let gc = model.generation_config();
+    if a.src_len == 0 || a.src_len > cfg.max_position_embeddings {
+        bail!(
+            "--src-len {} must be between 1 and max_position_embeddings {}",
+            a.src_len,
+            cfg.max_position_embeddings
+        );
+    }
+    let eos = gc
+        .eos_token_id
+        .as_ref()
+        .and_then(|e| e.first().copied())
+        .context("the model has no eos_token_id")?;
+    let specials: Vec<u32> = [
+        Some(eos),
+        gc.pad_token_id,
+        gc.bos_token_id,
+        gc.decoder_start_token_id,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut state = a.seed ^ 0x5eed;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let vocab = cfg.vocab_size as u64;
+    Ok((0..a.batch)
+        .map(|_| {
+            let mut s: Vec<u32> = (1..a.src_len)
+                .map(|_| {
+                    loop {
+                        let t = (3 + next() % (vocab - 3)) as u32;
+                        if !specials.contains(&t) {
+                            break t;
+                        }
+                    }
+                })
+                .collect();
+            s.push(eos);
+            s
+        })
+        .collect())
+}
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    if a.batch == 0 || a.beams == 0 || a.new_tokens == 0 || a.iters == 0 {
+        bail!("--batch, --beams, --new-tokens and --iters must be at least 1");
+    }
+    let gpu = open_gpu()?;
+    let load = LoadOptions {
+        weight_dtype: match a.dtype {
+            BenchDtype::F32 => WeightDtype::F32,
+            BenchDtype::F16 => WeightDtype::F16,
+        },
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let (model, what) = match (&a.model, &a.config) {
+        (Some(dir), _) => (
+            Model::load_with(dir, &gpu, &load)
+                .with_context(|| format!("loading {}", dir.display()))?,
+            dir.display().to_string(),
+        ),
+        (None, Some(name)) => {
+            let Some((_, json)) = CONFIGS.iter().find(|(n, _)| n == name) else {
+                let names: Vec<&str> = CONFIGS.iter().map(|(n, _)| *n).collect();
+                bail!(
+                    "unknown --config {name:?}: choose one of {}",
+                    names.join(", ")
+                );
+            };
+            (
+                Model::random(name, json, &gpu, &load, a.seed)?,
+                name.clone(),
+            )
+        }
+        (None, None) => bail!("give --model DIR or --config NAME"),
+    };
+    gpu.wait_idle()?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    let srcs = sources(&model, a)?;
+    let opts = GenerateOptions {
+        num_beams: Some(a.beams),
+        max_new_tokens: Some(a.new_tokens),
+        min_new_tokens: Some(a.new_tokens),
+        ..Default::default()
+    };
+    for _ in 0..a.warmup {
+        model.generate(&srcs, &opts)?;
+    }
+    let (mut wall, mut profiles) = (Vec::new(), Vec::new());
+    for _ in 0..a.iters {
+        let t = Instant::now();
+        let (g, p) = model.generate_profiled(&srcs, &opts, false)?;
+        wall.push(t.elapsed().as_secs_f64());
+        let produced = g
+            .sequences
+            .iter()
+            .map(|h| h[0].len() - 1)
+            .min()
+            .unwrap_or(0);
+        if produced != a.new_tokens {
+            bail!(
+                "a call generated {produced} tokens instead of {}",
+                a.new_tokens
+            );
+        }
+        profiles.push(p);
+    }
+    // One more call with timestamp queries around every dispatch, for the GPU time per
+    // kernel family (kept out of the timings above: it splits every dispatch into a pass).
+    let kernel_ms = if gpu.caps().timestamps {
+        let (_, p) = model.generate_profiled(&srcs, &opts, true)?;
+        let mut m = serde_json::Map::new();
+        for (family, ms) in p.kernel_ms {
+            m.insert(family.name().to_string(), json!(ms));
+        }
+        Value::Object(m)
+    } else {
+        Value::Null
+    };
+
+    let all = |f: fn(&Profile) -> &Vec<f64>| -> Vec<f64> {
+        profiles.iter().flat_map(|p| f(p).iter().copied()).collect()
+    };
+    let all_u = |f: fn(&Profile) -> &Vec<u64>| -> Vec<u64> {
+        profiles.iter().flat_map(|p| f(p).iter().copied()).collect()
+    };
+    let steps = all(|p| &p.step_ms);
+    let enc: Vec<f64> = profiles.iter().map(|p| p.encoder_ms).collect();
+    let adapter = gpu.adapter();
+    let result = json!({
+        "tokens_per_s": (a.batch * a.new_tokens) as f64 / median(&wall),
+        "load_ms": load_ms,
+        "encoder_ms": median(&enc),
+        "step_ms_median": median(&steps),
+        "step_ms_p90": percentile(&steps, 0.9),
+        "host_ms_per_step": median(&all(|p| &p.host_ms)),
+        "dispatches_per_step": mean(&all_u(|p| &p.step_dispatches)),
+        "submits_per_step": mean(&all_u(|p| &p.step_submits)),
+        "gpu_bytes_allocated": gpu.stats().bytes_allocated,
+        "gpu_ms_by_kernel": kernel_ms,
+        "adapter": format!("{} ({})", adapter.name, adapter.driver),
+        "backend": adapter.backend,
+        "engine": format!("seqbridge {}", env!("CARGO_PKG_VERSION")),
+        "config": what,
+        "batch": a.batch,
+        "beams": a.beams,
+        "src_len": a.src_len,
+        "new_tokens": a.new_tokens,
+        "dtype": match a.dtype { BenchDtype::F32 => "f32", BenchDtype::F16 => "f16" },
+        "warmup": a.warmup,
+        "iters": a.iters,
+        "seed": a.seed,
+    });
+    match a.format {
+        BenchFormat::Json => println!("{result}"),
+        BenchFormat::Table => print!("{}", table(&result)),
+    }
+    Ok(())
+}
+
+/// Two aligned columns, numbers rounded for reading.
+fn table(v: &Value) -> String {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Value::Object(m) = v {
+        for (k, x) in m {
+            match x {
+                Value::Object(inner) => {
+                    for (ik, ix) in inner {
+                        rows.push((format!("{k}.{ik}"), cell(ix)));
+                    }
+                }
+                _ => rows.push((k.clone(), cell(x))),
+            }
+        }
+    }
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, x)| format!("{k:<w$}  {x}\n"))
+        .collect()
+}
+
+fn cell(x: &Value) -> String {
+    match x {
+        Value::Number(n) if n.is_f64() => format!("{:.3}", n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate() {
+        let xs = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(median(&xs), 2.5);
+        assert!((percentile(&xs, 0.9) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn built_in_configs_parse() {
+        for (name, json) in CONFIGS {
+            let v: Value = serde_json::from_str(json).unwrap();
+            assert!(v["model_type"].is_string(), "{name}");
+        }
+    }
+}
