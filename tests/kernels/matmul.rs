@@ -1,1 +1,495 @@
-//! shaders/matmul.wgsl against the CPU (pending).
+//! shaders/matmul.wgsl against a CPU reference computed in f64.
+//!
+//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-5·|want| for f32 and f16
+//! weights alike (f16 weights are rounded on the host first and the reference uses the
+//! rounded values, so f16 adds no error of its own). Activations alone are checked to
+//! 3e-6 + 3e-6·|want|. Columns of a wider `out` outside the written range must keep their
+//! contents bit for bit.
+
+use half::f16;
+use seqbridge::gpu::ops::matmul::{Activation, MatmulImpl, MatmulOptions, matmul};
+use seqbridge::gpu::{DType, Recorder, Tensor};
+
+use crate::common::{assert_close, gpu, randn, rng};
+
+const ACTS: [Activation; 5] = [
+    Activation::None,
+    Activation::Gelu,
+    Activation::GeluTanh,
+    Activation::Relu,
+    Activation::Silu,
+];
+
+/// One matmul problem and its epilogue.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_b: bool,
+    /// B has one matrix per batch (else one shared 2-D B).
+    b_batched: bool,
+    f16: bool,
+    bias: bool,
+    residual: bool,
+    act: Activation,
+    /// Extra columns of out: W = n + extra, written at column `off`.
+    extra: usize,
+    off: usize,
+    imp: MatmulImpl,
+}
+
+impl Case {
+    fn new(batch: usize, m: usize, n: usize, k: usize) -> Case {
+        Case {
+            batch,
+            m,
+            n,
+            k,
+            trans_b: true,
+            b_batched: false,
+            f16: false,
+            bias: false,
+            residual: false,
+            act: Activation::None,
+            extra: 0,
+            off: 0,
+            imp: MatmulImpl::Auto,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "{:?} batch {} M {} N {} K {} trans_b {} b_batched {} {} bias {} res {} {:?} W {} off {}",
+            self.imp,
+            self.batch,
+            self.m,
+            self.n,
+            self.k,
+            self.trans_b,
+            self.b_batched,
+            if self.f16 { "f16" } else { "f32" },
+            self.bias,
+            self.residual,
+            self.act,
+            self.n + self.extra,
+            self.off
+        )
+    }
+}
+
+fn erf64(x: f64) -> f64 {
+    let ax = x.abs();
+    let r = if ax < 3.0 {
+        // Maclaurin series: 2/√π Σ (-1)^j x^(2j+1) / (j! (2j+1)).
+        let x2 = ax * ax;
+        let (mut term, mut sum) = (ax, ax);
+        for j in 1..200 {
+            term *= -x2 / j as f64;
+            let add = term / (2 * j + 1) as f64;
+            sum += add;
+            if add.abs() < 1e-17 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // Continued fraction for erfc, evaluated from the tail.
+        let mut f = ax;
+        for j in (1..=120).rev() {
+            f = ax + (j as f64 / 2.0) / f;
+        }
+        1.0 - (-ax * ax).exp() / (std::f64::consts::PI.sqrt() * f)
+    };
+    r.copysign(x)
+}
+
+fn act64(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::None => x,
+        Activation::Gelu => 0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2)),
+        Activation::GeluTanh => {
+            let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+            0.5 * x * (1.0 + u.tanh())
+        }
+        Activation::Relu => x.max(0.0),
+        Activation::Silu => x / (1.0 + (-x).exp()),
+    }
+}
+
+/// Host data of a case.
+struct Data {
+    a: Vec<f32>,
+    /// B as the GPU sees it (f16-rounded when the case is f16).
+    b: Vec<f32>,
+    bias: Vec<f32>,
+    res: Vec<f32>,
+    /// Initial contents of out.
+    out0: Vec<f32>,
+}
+
+fn make_data(c: &Case, seed: u64) -> Data {
+    let mut r = rng(seed);
+    let w = c.n + c.extra;
+    let b_mats = if c.b_batched { c.batch } else { 1 };
+    let mut b = randn(&mut r, b_mats * c.n * c.k, 1.0);
+    if c.f16 {
+        b.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+    }
+    Data {
+        a: randn(&mut r, c.batch * c.m * c.k, 1.0),
+        b,
+        bias: randn(&mut r, c.n, 1.0),
+        res: randn(&mut r, c.batch * c.m * w, 1.0),
+        out0: randn(&mut r, c.batch * c.m * w, 100.0),
+    }
+}
+
+fn reference(c: &Case, d: &Data) -> Vec<f32> {
+    let w = c.n + c.extra;
+    let mut out = d.out0.clone();
+    for bi in 0..c.batch {
+        let bb = if c.b_batched { bi * c.n * c.k } else { 0 };
+        for m in 0..c.m {
+            for n in 0..c.n {
+                let mut acc = 0f64;
+                for k in 0..c.k {
+                    let bv = if c.trans_b {
+                        d.b[bb + n * c.k + k]
+                    } else {
+                        d.b[bb + k * c.n + n]
+                    };
+                    acc += d.a[(bi * c.m + m) * c.k + k] as f64 * bv as f64;
+                }
+                if c.bias {
+                    acc += d.bias[n] as f64;
+                }
+                acc = act64(c.act, acc);
+                let o = (bi * c.m + m) * w + c.off + n;
+                if c.residual {
+                    acc += d.res[o] as f64;
+                }
+                out[o] = acc as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Shapes with the batch dimension only when there is more than one batch (both forms are
+/// accepted; the 2-D form is what linear layers pass).
+fn shape3(batch: usize, rows: usize, cols: usize) -> Vec<usize> {
+    if batch == 1 {
+        vec![rows, cols]
+    } else {
+        vec![batch, rows, cols]
+    }
+}
+
+fn run(c: &Case, seed: u64) {
+    let gpu = gpu();
+    let d = make_data(c, seed);
+    let w = c.n + c.extra;
+    let a = gpu.upload(&d.a, &shape3(c.batch, c.m, c.k)).unwrap();
+    let (rows, cols) = if c.trans_b { (c.n, c.k) } else { (c.k, c.n) };
+    let b_shape = if c.b_batched {
+        vec![c.batch, rows, cols]
+    } else {
+        vec![rows, cols]
+    };
+    let b = if c.f16 {
+        let h: Vec<f16> = d.b.iter().map(|&v| f16::from_f32(v)).collect();
+        gpu.upload(&h, &b_shape).unwrap()
+    } else {
+        gpu.upload(&d.b, &b_shape).unwrap()
+    };
+    let bias = gpu.upload(&d.bias, &[c.n]).unwrap();
+    let res = gpu.upload(&d.res, &shape3(c.batch, c.m, w)).unwrap();
+    let out = gpu.upload(&d.out0, &shape3(c.batch, c.m, w)).unwrap();
+    let opts = MatmulOptions {
+        trans_b: c.trans_b,
+        bias: c.bias.then_some(&bias),
+        act: c.act,
+        residual: c.residual.then_some(&res),
+        out_col_offset: c.off,
+        imp: c.imp,
+    };
+    let mut rec = Recorder::new(gpu);
+    matmul(&mut rec, &a, &b, &out, &opts).unwrap_or_else(|e| panic!("{}: {e}", c.name()));
+    rec.submit();
+    let got = out.to_vec_f32().unwrap();
+    gpu.check_errors()
+        .unwrap_or_else(|e| panic!("{}: {e}", c.name()));
+    let want = reference(c, &d);
+    let atol = 2e-6 * c.k.max(1) as f32 + 1e-6;
+    assert_close(&c.name(), &got, &want, atol, 1e-5);
+    // Columns outside off..off+n were not written: bit-exact.
+    for (i, (&g, &o)) in got.iter().zip(&d.out0).enumerate() {
+        let col = i % w;
+        if col < c.off || col >= c.off + c.n {
+            assert_eq!(
+                g.to_bits(),
+                o.to_bits(),
+                "{}: column {col} of row {} was written",
+                c.name(),
+                i / w
+            );
+        }
+    }
+}
+
+/// Sizes around a tile edge `t` plus 1 and primes.
+fn sizes(t: usize) -> Vec<usize> {
+    vec![1, 7, 13, t - 1, t + 1, 61, 127]
+}
+
+/// The shape sweep for one implementation: every M, N, K ∈ sizes (small ones crossed, large
+/// ones paired to keep the suite fast), both layouts, f32 and f16 weights.
+fn shape_sweep(imp: MatmulImpl, ms: &[usize], tile: usize) {
+    let mut seed = 100;
+    let ns = sizes(tile);
+    for &m in ms {
+        for &n in &ns {
+            for &k in &[1, 8, 13, tile - 1, tile + 1, 2 * tile] {
+                // f32/f16 and trans_b alternate so every combination of layout and dtype
+                // meets every size class without a full cross product.
+                seed += 1;
+                let mut c = Case::new(1, m, n, k);
+                c.imp = imp;
+                c.trans_b = seed % 2 == 0;
+                c.f16 = (seed / 2) % 2 == 0;
+                run(&c, seed);
+            }
+        }
+    }
+}
+
+fn batch_cases(imp: MatmulImpl, m: usize) {
+    let mut seed = 500;
+    for (batch, n, k) in [(3, 13, 17), (2, 65, 64), (5, 8, 33)] {
+        for b_batched in [false, true] {
+            for trans_b in [false, true] {
+                for f16 in [false, true] {
+                    seed += 1;
+                    let mut c = Case::new(batch, m, n, k);
+                    c.imp = imp;
+                    c.b_batched = b_batched;
+                    c.trans_b = trans_b;
+                    c.f16 = f16;
+                    run(&c, seed);
+                }
+            }
+        }
+    }
+}
+
+fn epilogue_cases(imp: MatmulImpl, m: usize) {
+    let mut seed = 900;
+    for act in ACTS {
+        for (bias, residual) in [(false, false), (true, false), (true, true)] {
+            seed += 1;
+            let mut c = Case::new(2, m, 29, 40);
+            c.imp = imp;
+            c.act = act;
+            c.bias = bias;
+            c.residual = residual;
+            c.f16 = seed % 2 == 0;
+            run(&c, seed);
+        }
+    }
+    // Into a wider out, at an offset, with everything on; shared and batched B.
+    for (off, extra, b_batched) in [(0, 5, false), (7, 7, true), (31, 40, false)] {
+        seed += 1;
+        let mut c = Case::new(2, m, 31, 24);
+        c.imp = imp;
+        c.off = off;
+        c.extra = extra;
+        c.b_batched = b_batched;
+        c.bias = true;
+        c.residual = true;
+        c.act = Activation::Gelu;
+        run(&c, seed);
+    }
+}
+
+#[test]
+fn naive_shapes() {
+    shape_sweep(MatmulImpl::Naive, &[1, 13, 65], 64);
+}
+
+#[test]
+fn naive_batches() {
+    batch_cases(MatmulImpl::Naive, 9);
+}
+
+#[test]
+fn naive_epilogue() {
+    epilogue_cases(MatmulImpl::Naive, 5);
+}
+
+#[test]
+fn auto_shapes() {
+    for (m, n, k) in [
+        (1, 512, 64),
+        (4, 130, 96),
+        (32, 64, 64),
+        (33, 70, 65),
+        (100, 96, 72),
+    ] {
+        for f16 in [false, true] {
+            let mut c = Case::new(1, m, n, k);
+            c.f16 = f16;
+            c.bias = true;
+            run(&c, (m * n + k) as u64);
+        }
+    }
+}
+
+/// Each activation alone (K = 1, B = 1: out = act(x + bias)) over a wide range, against f64.
+#[test]
+fn activations_match_f64() {
+    let gpu = gpu();
+    let xs: Vec<f32> = (0..=800).map(|i| -10.0 + i as f32 * 0.025).collect();
+    let a = gpu.upload(&xs, &[xs.len(), 1]).unwrap();
+    let b = gpu.upload(&[1.0f32], &[1, 1]).unwrap();
+    for imp in [MatmulImpl::Naive, MatmulImpl::Auto] {
+        for act in ACTS {
+            let out = gpu.empty(&[xs.len(), 1], DType::F32).unwrap();
+            let mut rec = Recorder::new(gpu);
+            let opts = MatmulOptions {
+                trans_b: true,
+                act,
+                imp,
+                ..Default::default()
+            };
+            matmul(&mut rec, &a, &b, &out, &opts).unwrap();
+            rec.submit();
+            let got = out.to_vec_f32().unwrap();
+            let want: Vec<f32> = xs.iter().map(|&x| act64(act, x as f64) as f32).collect();
+            assert_close(
+                &format!("{imp:?} {act:?} on [-10, 10]"),
+                &got,
+                &want,
+                3e-6,
+                3e-6,
+            );
+        }
+    }
+}
+
+fn err_of(a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> String {
+    let mut rec = Recorder::new(gpu());
+    match matmul(&mut rec, a, b, out, opts) {
+        Ok(()) => panic!(
+            "matmul accepted a {:?}, b {:?}, out {:?}",
+            a.shape(),
+            b.shape(),
+            out.shape()
+        ),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn rejects_bad_shapes() {
+    let gpu = gpu();
+    let z = |shape: &[usize]| gpu.empty(shape, DType::F32).unwrap();
+    let t = MatmulOptions {
+        trans_b: true,
+        ..Default::default()
+    };
+    // K mismatch.
+    let e = err_of(&z(&[4, 8]), &z(&[6, 9]), &z(&[4, 6]), &t);
+    assert!(
+        e.contains("[4, 8]") && e.contains("[6, 9]") && e.contains("K"),
+        "{e}"
+    );
+    // K mismatch in the [K, N] layout.
+    let e = err_of(
+        &z(&[4, 8]),
+        &z(&[6, 9]),
+        &z(&[4, 9]),
+        &MatmulOptions::default(),
+    );
+    assert!(e.contains("[6, 9]") && e.contains("K = 8"), "{e}");
+    // out too narrow, with and without an offset.
+    let e = err_of(&z(&[4, 8]), &z(&[6, 8]), &z(&[4, 5]), &t);
+    assert!(e.contains("[4, 5]") && e.contains("narrow"), "{e}");
+    let o = MatmulOptions {
+        out_col_offset: 3,
+        ..t
+    };
+    let e = err_of(&z(&[4, 8]), &z(&[6, 8]), &z(&[4, 8]), &o);
+    assert!(e.contains("[4, 8]") && e.contains("3..9"), "{e}");
+    // Wrong row count and batch count of out.
+    let e = err_of(&z(&[4, 8]), &z(&[6, 8]), &z(&[5, 6]), &t);
+    assert!(e.contains("[5, 6]"), "{e}");
+    let e = err_of(&z(&[2, 4, 8]), &z(&[6, 8]), &z(&[3, 4, 6]), &t);
+    assert!(e.contains("[3, 4, 6]"), "{e}");
+    // Batched B with the wrong batch count.
+    let e = err_of(&z(&[2, 4, 8]), &z(&[3, 6, 8]), &z(&[2, 4, 6]), &t);
+    assert!(e.contains("[3, 6, 8]") && e.contains("batches"), "{e}");
+    // Residual aliasing out, residual of the wrong shape, bias of the wrong length.
+    let out = z(&[4, 6]);
+    let e = err_of(
+        &z(&[4, 8]),
+        &z(&[6, 8]),
+        &out,
+        &MatmulOptions {
+            residual: Some(&out),
+            ..t
+        },
+    );
+    assert!(e.contains("alias") && e.contains("[4, 6]"), "{e}");
+    let r = z(&[4, 7]);
+    let e = err_of(
+        &z(&[4, 8]),
+        &z(&[6, 8]),
+        &out,
+        &MatmulOptions {
+            residual: Some(&r),
+            ..t
+        },
+    );
+    assert!(e.contains("[4, 7]"), "{e}");
+    let bias = z(&[5]);
+    let e = err_of(
+        &z(&[4, 8]),
+        &z(&[6, 8]),
+        &out,
+        &MatmulOptions {
+            bias: Some(&bias),
+            ..t
+        },
+    );
+    assert!(e.contains("[5]") && e.contains("[6]"), "{e}");
+    // a aliasing out (in place).
+    let sq = z(&[4, 4]);
+    let e = err_of(&sq, &z(&[4, 4]), &sq, &t);
+    assert!(e.contains("a shares"), "{e}");
+    // Wrong dtypes: u32 b, f16 a, f16 out, f16 bias.
+    let bu = gpu.empty(&[6, 8], DType::U32).unwrap();
+    let e = err_of(&z(&[4, 8]), &bu, &out, &t);
+    assert!(e.contains("u32") && e.contains("[6, 8]"), "{e}");
+    let ah = gpu.empty(&[4, 8], DType::F16).unwrap();
+    let e = err_of(&ah, &z(&[6, 8]), &out, &t);
+    assert!(e.contains("a [4, 8] f16"), "{e}");
+    let oh = gpu.empty(&[4, 6], DType::F16).unwrap();
+    let e = err_of(&z(&[4, 8]), &z(&[6, 8]), &oh, &t);
+    assert!(e.contains("out [4, 6] f16"), "{e}");
+    let bh = gpu.empty(&[6], DType::F16).unwrap();
+    let e = err_of(
+        &z(&[4, 8]),
+        &z(&[6, 8]),
+        &out,
+        &MatmulOptions {
+            bias: Some(&bh),
+            ..t
+        },
+    );
+    assert!(e.contains("bias [6] f16"), "{e}");
+    // Too few dimensions.
+    let e = err_of(&z(&[8]), &z(&[6, 8]), &out, &t);
+    assert!(e.contains("[8]") && e.contains("2 dimensions"), "{e}");
+}

@@ -1,9 +1,7 @@
 //! Launcher for `shaders/matmul.wgsl`: batched matmul with a fused epilogue.
 //!
-//! STAND-IN (branch model): a naive kernel so the model code can run until branch `matmul`
-//! lands; its version replaces this file wholesale.
-
-use std::sync::Arc;
+//! Validate, then select, then launch: [`matmul`] checks shapes and dtypes (errors name the
+//! shapes), picks a kernel ([`MatmulImpl`]), then records one dispatch.
 
 use crate::error::{Result, shape_err};
 use crate::ops::grid;
@@ -103,103 +101,268 @@ pub fn matmul(
     out: &Tensor,
     opts: &MatmulOptions,
 ) -> Result<()> {
-    let op = "matmul";
-    let bad = |msg: String| shape_err::<()>(op, msg);
+    let p = validate(a, b, out, opts)?;
+    if p.batch == 0 || p.m == 0 || p.n == 0 {
+        return Ok(());
+    }
+    let imp = select(&p, opts.imp);
+    let bias = opts.bias.unwrap_or(a);
+    let res = opts.residual.unwrap_or(a);
+    let tensors = [a, b, bias, res, out];
+    match imp {
+        MatmulImpl::Naive | MatmulImpl::Auto => launch_naive(rec, &p, opts, &tensors),
+        MatmulImpl::Tiled | MatmulImpl::Rows => launch_naive(rec, &p, opts, &tensors),
+    }
+}
+
+/// The kernel `imp` resolves to for this problem.
+///
+/// `Auto` currently maps to `Naive`.
+fn select(_p: &Problem, imp: MatmulImpl) -> MatmulImpl {
+    match imp {
+        MatmulImpl::Auto => MatmulImpl::Naive,
+        other => other,
+    }
+}
+
+crate::wgsl_params! {
+    /// Parameters shared by every matmul entry point.
+    pub struct MatmulParams {
+        /// Problem sizes: rows of A per batch, columns of out, reduction length, batches.
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub batch: u32,
+        /// Elements between consecutive batches of B: 0 when B is shared.
+        pub b_bstride: u32,
+        /// Row length W of `out` (and of the residual).
+        pub out_ld: u32,
+        /// First column of `out` written.
+        pub out_off: u32,
+    }
+}
+
+/// a, w (B), bias, residual, out.
+const BINDINGS: Bindings = &[
+    (1, Access::Read),
+    (2, Access::Read),
+    (3, Access::Read),
+    (4, Access::Read),
+    (5, Access::ReadWrite),
+];
+
+/// A validated problem.
+#[derive(Clone, Copy, Debug)]
+struct Problem {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    /// B has its own matrix per batch.
+    b_batched: bool,
+    b_f16: bool,
+    /// Row length of out.
+    w: usize,
+}
+
+impl Problem {
+    fn params(&self, opts: &MatmulOptions) -> MatmulParams {
+        MatmulParams {
+            m: self.m as u32,
+            n: self.n as u32,
+            k: self.k as u32,
+            batch: self.batch as u32,
+            b_bstride: if self.b_batched {
+                (self.n * self.k) as u32
+            } else {
+                0
+            },
+            out_ld: self.w as u32,
+            out_off: opts.out_col_offset as u32,
+        }
+    }
+}
+
+fn act_code(act: Activation) -> u32 {
+    match act {
+        Activation::None => 0,
+        Activation::Gelu => 1,
+        Activation::GeluTanh => 2,
+        Activation::Relu => 3,
+        Activation::Silu => 4,
+    }
+}
+
+/// The constants every entry point shares: weight dtype, layout, epilogue, load widths.
+fn base_key(
+    entry: &'static str,
+    p: &Problem,
+    opts: &MatmulOptions,
+    a_vec4: bool,
+    b_vec4: bool,
+) -> KernelKey {
+    KernelKey::new(Family::Matmul, entry)
+        .flag("W_F16", p.b_f16)
+        .flag("TRANS_B", opts.trans_b)
+        .flag("HAS_BIAS", opts.bias.is_some())
+        .flag("HAS_RES", opts.residual.is_some())
+        .u32("ACT", act_code(opts.act))
+        .flag("A_VEC4", a_vec4)
+        .flag("B_VEC4", b_vec4)
+}
+
+const NAIVE_WG: u32 = 64;
+
+fn launch_naive(
+    rec: &mut Recorder,
+    p: &Problem,
+    opts: &MatmulOptions,
+    t: &[&Tensor; 5],
+) -> Result<()> {
+    let key = base_key("naive", p, opts, false, false).u32("WG", NAIVE_WG);
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let total = (p.batch * p.m * p.n) as u32;
+    let groups = grid(rec.gpu(), total.div_ceil(NAIVE_WG));
+    rec.dispatch(&kernel, &p.params(opts), t, groups)
+}
+
+/// Whether two tensors use the same wgpu buffer (wgpu rejects a buffer bound both read-only
+/// and writable in one dispatch, whatever the ranges).
+fn same_buffer(x: &Tensor, y: &Tensor) -> bool {
+    x.buf.id == y.buf.id
+}
+
+fn validate(a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> Result<Problem> {
+    let (sa, sb, so) = (a.shape(), b.shape(), out.shape());
+    let shapes = || {
+        format!(
+            "a {sa:?} {}, b {sb:?} {} (trans_b {}), out {so:?} {}",
+            a.dtype().name(),
+            b.dtype().name(),
+            opts.trans_b,
+            out.dtype().name()
+        )
+    };
     if a.dtype() != DType::F32
         || out.dtype() != DType::F32
         || !matches!(b.dtype(), DType::F32 | DType::F16)
     {
-        return bad(format!(
-            "a {:?} and out {:?} must be f32, b {:?} f32 or f16",
-            a.shape(),
-            out.shape(),
-            b.shape()
-        ));
+        return shape_err(
+            "matmul",
+            format!("{}: a and out must be f32, b f32 or f16", shapes()),
+        );
     }
-    if a.shape().len() < 2 || b.shape().len() < 2 || out.shape().len() < 2 {
-        return bad(format!(
-            "a {:?}, b {:?}, out {:?} need at least 2 dims",
-            a.shape(),
-            b.shape(),
-            out.shape()
-        ));
+    if sa.len() < 2 || sb.len() < 2 || so.len() < 2 {
+        return shape_err(
+            "matmul",
+            format!("{}: a, b and out need at least 2 dimensions", shapes()),
+        );
     }
-    let (m, k) = (a.dim(-2), a.dim(-1));
-    let batch = a.numel() / (m * k).max(1);
-    let (bn, bk) = if opts.trans_b {
+    let k = a.dim(-1);
+    let m = a.dim(-2);
+    let batch: usize = sa[..sa.len() - 2].iter().product();
+    let (n, kb) = if opts.trans_b {
         (b.dim(-2), b.dim(-1))
     } else {
         (b.dim(-1), b.dim(-2))
     };
-    let n = bn;
-    let b_batch = b.numel() / (bn * bk).max(1);
+    if kb != k {
+        return shape_err(
+            "matmul",
+            format!("{}: K differs (a has K = {k}, b has K = {kb})", shapes()),
+        );
+    }
+    let b_batch: usize = sb[..sb.len() - 2].iter().product();
+    let b_batched = sb.len() > 2;
+    if b_batched && b_batch != batch {
+        return shape_err(
+            "matmul",
+            format!(
+                "{}: b has {b_batch} batches, a has {batch}; a batched b needs one matrix per batch",
+                shapes()
+            ),
+        );
+    }
+    let out_batch: usize = so[..so.len() - 2].iter().product();
     let w = out.dim(-1);
-    if bk != k
-        || (b_batch != 1 && b_batch != batch)
-        || out.numel() != batch * m * w
-        || w < opts.out_col_offset + n
-    {
-        return bad(format!(
-            "a {:?}, b {:?} (trans_b {}), out {:?}, out_col_offset {}: shapes do not agree",
-            a.shape(),
-            b.shape(),
-            opts.trans_b,
-            out.shape(),
-            opts.out_col_offset
-        ));
+    let off = opts.out_col_offset;
+    if out.dim(-2) != m || out_batch != batch {
+        return shape_err(
+            "matmul",
+            format!("{}: out must be [{batch} batches, {m} rows, W]", shapes()),
+        );
+    }
+    if off.checked_add(n).is_none_or(|end| end > w) {
+        return shape_err(
+            "matmul",
+            format!(
+                "{}: out is too narrow: columns {off}..{} of W = {w}",
+                shapes(),
+                off.saturating_add(n)
+            ),
+        );
     }
     if let Some(bias) = opts.bias
         && (bias.dtype() != DType::F32 || bias.numel() != n)
     {
-        return bad(format!("bias {:?} must be f32 [{n}]", bias.shape()));
+        return shape_err(
+            "matmul",
+            format!(
+                "{}: bias {:?} {} must be f32 [{n}]",
+                shapes(),
+                bias.shape(),
+                bias.dtype().name()
+            ),
+        );
     }
-    if let Some(r) = opts.residual {
-        if r.dtype() != DType::F32 || r.numel() != out.numel() {
-            return bad(format!(
-                "residual {:?} must be f32 of the shape of out {:?}",
-                r.shape(),
-                out.shape()
-            ));
+    if let Some(res) = opts.residual {
+        if res.dtype() != DType::F32 || res.shape() != so {
+            return shape_err(
+                "matmul",
+                format!(
+                    "{}: residual {:?} {} must be f32 with the shape of out",
+                    shapes(),
+                    res.shape(),
+                    res.dtype().name()
+                ),
+            );
         }
-        if Arc::ptr_eq(&r.buf, &out.buf) {
-            return bad(format!("residual {:?} must not be out", r.shape()));
+        if same_buffer(res, out) {
+            return shape_err(
+                "matmul",
+                format!("{}: the residual must not alias out", shapes()),
+            );
         }
     }
-    if Arc::ptr_eq(&a.buf, &out.buf) || Arc::ptr_eq(&b.buf, &out.buf) {
-        return bad(format!(
-            "out {:?} must not share a buffer with a or b",
-            out.shape()
-        ));
+    for (name, t) in [("a", Some(a)), ("b", Some(b)), ("bias", opts.bias)] {
+        if let Some(t) = t
+            && same_buffer(t, out)
+        {
+            return shape_err(
+                "matmul",
+                format!("{}: {name} shares its buffer with out", shapes()),
+            );
+        }
     }
-    let key = KernelKey::new(Family::Matmul, "naive")
-        .u32("WG", WG)
-        .flag("W_F16", b.dtype() == DType::F16)
-        .flag("HAS_BIAS", opts.bias.is_some())
-        .flag("HAS_RES", opts.residual.is_some());
-    let (bindings, tensors): (Bindings, Vec<&Tensor>) = match (opts.bias, opts.residual) {
-        (None, None) => (B0, vec![a, b, out]),
-        (Some(bi), None) => (B_BIAS, vec![a, b, out, bi]),
-        (None, Some(r)) => (B_RES, vec![a, b, out, r]),
-        (Some(bi), Some(r)) => (B_BOTH, vec![a, b, out, bi, r]),
-    };
-    let kernel = rec.gpu().kernel::<MatmulParams>(&key, bindings)?;
-    let params = MatmulParams {
-        batch: batch as u32,
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        w: w as u32,
-        out_col_offset: opts.out_col_offset as u32,
-        b_batch_stride: if b_batch == 1 { 0 } else { (bn * bk) as u32 },
-        trans_b: opts.trans_b as u32,
-        act: match opts.act {
-            Activation::None => 0,
-            Activation::Gelu => 1,
-            Activation::GeluTanh => 2,
-            Activation::Relu => 3,
-            Activation::Silu => 4,
-        },
-    };
-    let groups = grid(rec.gpu(), ((batch * m * n) as u32).div_ceil(WG));
-    rec.dispatch(&kernel, &params, &tensors, groups)
+    // Every index the kernels compute stays below the largest tensor, which the binding
+    // limit keeps far below 2^32; check anyway, the shaders index with u32.
+    let fits = |x: usize| u32::try_from(x).is_ok();
+    if ![batch * m * w, batch * m * k, b.numel(), m * n * batch]
+        .into_iter()
+        .all(fits)
+    {
+        return shape_err(
+            "matmul",
+            format!("{}: too many elements for 32-bit indexing", shapes()),
+        );
+    }
+    Ok(Problem {
+        batch,
+        m,
+        n,
+        k,
+        b_batched,
+        b_f16: b.dtype() == DType::F16,
+        w,
+    })
 }
