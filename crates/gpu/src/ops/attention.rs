@@ -1,14 +1,19 @@
 //! Launcher for `shaders/attention.wgsl`: fused scaled dot-product attention.
 //!
-//! STAND-IN (branch model): a naive kernel so the model code can run until branch
-//! `attention` lands; its version replaces this file wholesale.
+//! Validate, then select, then launch: [`attention`] checks dtypes, sizes and that every
+//! strided layout stays inside its tensor (the largest element index it can touch), then
+//! picks a kernel ([`AttentionImpl::Auto`] → see [`select`]), then records its dispatches.
+//!
+//! Kernels:
+//! - `Naive`: the score matrix `[batch, heads, q_len, kv_len]` is materialised (in `probs`
+//!   when requested, else in pooled scratch), softmaxed in place by `shaders/softmax.wgsl`,
+//!   then multiplied by V. Three dispatches; any head_dim. The reference.
 
-use std::sync::{Arc, OnceLock};
-
-use crate::error::{Result, shape_err};
+use crate::error::{Error, Result, shape_err};
 use crate::ops::grid;
+use crate::ops::softmax::{self, checked_product, same_buffer};
 use crate::pipeline::{Access, Bindings, Family, KernelKey};
-use crate::{DType, Recorder, Tensor};
+use crate::{DType, Gpu, Recorder, Tensor};
 
 /// Where a sequence of heads lives in a buffer: element (b, t, h, d) is at
 /// `offset + b * batch_stride + t * row_stride + h * head_dim + d`.
@@ -30,6 +35,38 @@ impl SeqLayout {
             row_stride: width,
         }
     }
+
+    /// Any strided layout.
+    pub fn new(offset: usize, batch_stride: usize, row_stride: usize) -> Self {
+        SeqLayout {
+            offset,
+            batch_stride,
+            row_stride,
+        }
+    }
+
+    /// Part `part` (0-based) of `parts` equal slices of width `width` interleaved in each row
+    /// of a `[batch, len, parts · width]` tensor: Q, K and V of a fused projection are parts
+    /// 0, 1 and 2 of 3.
+    pub fn fused(len: usize, width: usize, parts: usize, part: usize) -> Self {
+        SeqLayout {
+            offset: part * width,
+            batch_stride: len * parts * width,
+            row_stride: parts * width,
+        }
+    }
+
+    /// One past the largest element index touched by `rows` batch rows of `len` positions of
+    /// `width` elements; 0 when nothing is touched, `None` on overflow.
+    fn end(&self, rows: usize, len: usize, width: usize) -> Option<usize> {
+        if rows == 0 || len == 0 || width == 0 {
+            return Some(0);
+        }
+        self.offset
+            .checked_add((rows - 1).checked_mul(self.batch_stride)?)?
+            .checked_add((len - 1).checked_mul(self.row_stride)?)?
+            .checked_add(width)
+    }
 }
 
 /// Which kernel runs. `Auto` picks by shape; the others force one (tests, benches).
@@ -43,6 +80,15 @@ pub enum AttentionImpl {
     Flash,
     /// Query length 1: keys split across workgroups, partial results merged.
     SplitKeys,
+}
+
+impl AttentionImpl {
+    /// Every forced implementation (tests and benches loop over these).
+    pub const FORCED: [AttentionImpl; 3] = [
+        AttentionImpl::Naive,
+        AttentionImpl::Flash,
+        AttentionImpl::SplitKeys,
+    ];
 }
 
 /// Arguments of [`attention`].
@@ -86,204 +132,431 @@ pub struct Attention<'a> {
     pub imp: AttentionImpl,
 }
 
+impl<'a> Attention<'a> {
+    /// Plain attention over contiguous `[batch, q_len, heads·head_dim]` queries and outputs
+    /// and `[batch, kv_len, heads·head_dim]` keys and values: no masks, no bias, kv_group 1,
+    /// scale 1/sqrt(head_dim), `Auto`. Set the other fields on the result.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        q: &'a Tensor,
+        k: &'a Tensor,
+        v: &'a Tensor,
+        out: &'a Tensor,
+        batch: usize,
+        heads: usize,
+        head_dim: usize,
+        q_len: usize,
+        kv_len: usize,
+    ) -> Self {
+        let d = heads * head_dim;
+        Attention {
+            q,
+            k,
+            v,
+            out,
+            q_layout: SeqLayout::contiguous(q_len, d),
+            k_layout: SeqLayout::contiguous(kv_len, d),
+            v_layout: SeqLayout::contiguous(kv_len, d),
+            out_layout: SeqLayout::contiguous(q_len, d),
+            batch,
+            heads,
+            head_dim,
+            q_len,
+            kv_len,
+            kv_group: 1,
+            key_lengths: None,
+            causal_offset: None,
+            bias: None,
+            kv_rows: None,
+            kv_rows_stride: 0,
+            probs: None,
+            scale: 1.0 / (head_dim.max(1) as f32).sqrt(),
+            imp: AttentionImpl::Auto,
+        }
+    }
+}
+
+crate::wgsl_params! {
+    /// Parameters of every kernel in `attention.wgsl`.
+    pub struct AttnParams {
+        pub batch: u32,
+        pub heads: u32,
+        pub head_dim: u32,
+        pub q_len: u32,
+        pub kv_len: u32,
+        pub kv_group: u32,
+        pub q_off: u32,
+        pub q_bs: u32,
+        pub q_rs: u32,
+        pub k_off: u32,
+        pub k_bs: u32,
+        pub k_rs: u32,
+        pub v_off: u32,
+        pub v_bs: u32,
+        pub v_rs: u32,
+        pub o_off: u32,
+        pub o_bs: u32,
+        pub o_rs: u32,
+        pub has_lengths: u32,
+        pub causal: u32,
+        /// Clamped to kv_len (larger offsets mask nothing more).
+        pub causal_offset: u32,
+        pub has_bias: u32,
+        /// 0 for a bias shared by the batch, heads · q_len · kv_len otherwise.
+        pub bias_bs: u32,
+        pub has_kv_rows: u32,
+        pub kv_rows_stride: u32,
+        /// Largest batch row both K and V hold; kv_rows entries are clamped to it.
+        pub kv_rows_max: u32,
+        pub write_probs: u32,
+        pub scale: f32,
+        /// Invocations with work (naive kernels).
+        pub total: u32,
+        /// Key splits per query row and keys per split (split/merge).
+        pub splits: u32,
+        pub chunk: u32,
+        /// Query tiles per (b, h) (flash).
+        pub q_tiles: u32,
+    }
+}
+
+/// Workgroup size of the naive kernels.
+const NAIVE_WG: u32 = 64;
+
+// Binding slots (see attention.wgsl): 1 q, 2 k, 3 v, 4 out, 5 lengths, 6 bias, 7 kv_rows,
+// 8 probs.
+const NAIVE_SCORES_BINDINGS: Bindings = &[
+    (1, Access::Read),
+    (2, Access::Read),
+    (7, Access::Read),
+    (8, Access::ReadWrite),
+];
+const NAIVE_PV_BINDINGS: Bindings = &[
+    (3, Access::Read),
+    (4, Access::ReadWrite),
+    (5, Access::Read),
+    (7, Access::Read),
+    (8, Access::ReadWrite),
+];
+
+/// The kernel key of an attention entry point with the family's flags.
+fn key(entry: &'static str, wg: u32) -> KernelKey {
+    KernelKey::new(Family::Attention, entry).u32("WG", wg)
+}
+
 /// softmax(scale · Q·Kᵀ + bias, masked) · V. Masked keys get probability exactly 0; a row with
 /// every key masked outputs zeros (never NaN).
+///
+/// Besides the field docs: `key_lengths` may hold more values than needed (only the first
+/// `batch / kv_group` are read); `kv_rows` entries beyond the batch rows that K and V hold are
+/// clamped to the last one (the table lives on the GPU and is not checked here), and key
+/// lengths are still read at `b / kv_group`; `out` and `probs` must not share a buffer with
+/// any input or with each other.
 pub fn attention(rec: &mut Recorder, args: &Attention) -> Result<()> {
-    let a = args;
-    let bad = |msg: String| shape_err::<()>("attention", msg);
-    let f32s = [a.q, a.k, a.v, a.out]
-        .iter()
-        .all(|t| t.dtype() == DType::F32);
-    if !f32s
-        || a.heads == 0
-        || a.head_dim == 0
-        || a.kv_group == 0
-        || !a.batch.is_multiple_of(a.kv_group)
-    {
-        return bad(format!(
-            "q {:?} k {:?} v {:?} out {:?} must be f32; heads {} head_dim {} kv_group {} batch {}",
-            a.q.shape(),
-            a.k.shape(),
-            a.v.shape(),
-            a.out.shape(),
-            a.heads,
-            a.head_dim,
-            a.kv_group,
-            a.batch
-        ));
+    let plan = validate(rec.gpu(), args)?;
+    let imp = select(rec.gpu(), args)?;
+    if plan.empty {
+        return Ok(());
     }
-    let kv_batch = a.batch / a.kv_group;
-    let span = |l: &SeqLayout, rows: usize, len: usize| {
-        if rows == 0 || len == 0 {
-            0
-        } else {
-            l.offset + (rows - 1) * l.batch_stride + (len - 1) * l.row_stride + a.heads * a.head_dim
+    match imp {
+        AttentionImpl::Naive | AttentionImpl::Auto => naive(rec, args, &plan),
+        AttentionImpl::Flash | AttentionImpl::SplitKeys => naive(rec, args, &plan),
+    }
+}
+
+/// Which kernel `Auto` runs for these arguments (forced choices are checked to apply).
+pub fn select(gpu: &Gpu, args: &Attention) -> Result<AttentionImpl> {
+    let _ = gpu;
+    Ok(match args.imp {
+        AttentionImpl::Auto => AttentionImpl::Naive,
+        imp => imp,
+    })
+}
+
+/// What validation derived for the launch.
+struct Plan {
+    /// Nothing to compute (an empty batch, no heads, no queries or head_dim 0).
+    empty: bool,
+    params: AttnParams,
+}
+
+fn err<T>(msg: String) -> Result<T> {
+    shape_err("attention", msg)
+}
+
+fn to_u32(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).or_else(|_| err(format!("{what} = {v} exceeds u32 indexing")))
+}
+
+fn validate(gpu: &Gpu, a: &Attention) -> Result<Plan> {
+    let dtypes = [
+        ("q", Some(a.q), DType::F32),
+        ("k", Some(a.k), DType::F32),
+        ("v", Some(a.v), DType::F32),
+        ("out", Some(a.out), DType::F32),
+        ("key_lengths", a.key_lengths, DType::U32),
+        ("bias", a.bias, DType::F32),
+        ("kv_rows", a.kv_rows, DType::U32),
+        ("probs", a.probs, DType::F32),
+    ];
+    for (name, t, want) in dtypes {
+        if let Some(t) = t
+            && t.dtype() != want
+        {
+            return err(format!(
+                "{name} {:?} must be {}, got {}",
+                t.shape(),
+                want.name(),
+                t.dtype().name()
+            ));
+        }
+    }
+    let (batch, heads, dh, q_len, kv_len) = (a.batch, a.heads, a.head_dim, a.q_len, a.kv_len);
+    if a.kv_group == 0 || batch % a.kv_group != 0 {
+        return err(format!("kv_group {} must divide batch {batch}", a.kv_group));
+    }
+    let width = heads.checked_mul(dh).ok_or_else(|| Error::Shape {
+        op: "attention",
+        msg: format!("heads {heads} × head_dim {dh} overflows"),
+    })?;
+    let kv_batch = batch / a.kv_group;
+
+    // Every layout stays inside its tensor.
+    let check = |name: &str, t: &Tensor, l: &SeqLayout, rows: usize, len: usize| -> Result<()> {
+        let end = l.end(rows, len, width);
+        match end {
+            Some(end) if end <= t.numel() => Ok(()),
+            _ => err(format!(
+                "{name} layout {l:?} for {rows} batch rows × {len} positions × {heads} heads × {dh} head_dim reaches element {} but {name} {:?} has {} elements",
+                end.map_or("beyond usize".to_string(), |e| (e - 1).to_string()),
+                t.shape(),
+                t.numel()
+            )),
         }
     };
-    let kv_rows_batch = if a.kv_rows.is_some() {
-        a.batch
+    check("q", a.q, &a.q_layout, batch, q_len)?;
+    check("out", a.out, &a.out_layout, batch, q_len)?;
+    let mut kv_rows_max = u32::MAX;
+    if let Some(rows) = a.kv_rows {
+        let need = batch.saturating_mul(a.kv_rows_stride);
+        if a.kv_rows_stride < kv_len || rows.numel() < need {
+            return err(format!(
+                "kv_rows {:?} must hold [batch {batch}, kv_rows_stride {}] with kv_rows_stride ≥ kv_len {kv_len}",
+                rows.shape(),
+                a.kv_rows_stride
+            ));
+        }
+        // The table is on the GPU: bound the rows it may name by what K and V hold.
+        for (name, t, l) in [("k", a.k, &a.k_layout), ("v", a.v, &a.v_layout)] {
+            if batch == 0 || kv_len == 0 || width == 0 {
+                continue;
+            }
+            check(name, t, l, 1, kv_len)?;
+            let one = l.end(1, kv_len, width).unwrap_or(usize::MAX);
+            if let Some(fit) = (t.numel() - one).checked_div(l.batch_stride) {
+                // Whole rows beyond the first.
+                kv_rows_max = kv_rows_max.min(u32::try_from(fit).unwrap_or(u32::MAX));
+            }
+        }
     } else {
-        kv_batch
+        check("k", a.k, &a.k_layout, kv_batch, kv_len)?;
+        check("v", a.v, &a.v_layout, kv_batch, kv_len)?;
+    }
+    let rows = softmax::Rows {
+        batch,
+        heads,
+        q_len,
+        kv_len,
+        scale: a.scale,
+        key_lengths: a.key_lengths,
+        len_div: a.kv_group,
+        causal_offset: a.causal_offset,
+        bias: a.bias,
     };
-    for (name, t, l, rows, len) in [
-        ("q", a.q, &a.q_layout, a.batch, a.q_len),
-        ("k", a.k, &a.k_layout, kv_rows_batch, a.kv_len),
-        ("v", a.v, &a.v_layout, kv_rows_batch, a.kv_len),
-        ("out", a.out, &a.out_layout, a.batch, a.q_len),
-    ] {
-        if span(l, rows, len) > t.numel() {
-            return bad(format!(
-                "{name} {:?} is too small for layout {l:?} ({rows} rows of {len})",
+    rows.validate("attention")?;
+    let n_probs = checked_product(&[batch, heads, q_len, kv_len]).ok_or_else(|| Error::Shape {
+        op: "attention",
+        msg: format!("probs [{batch}, {heads}, {q_len}, {kv_len}] overflows"),
+    })?;
+    if let Some(p) = a.probs
+        && p.numel() != n_probs
+    {
+        return err(format!(
+            "probs {:?} must be [batch {batch}, heads {heads}, q_len {q_len}, kv_len {kv_len}] ({n_probs} elements)",
+            p.shape()
+        ));
+    }
+    // wgpu forbids a buffer bound read-only and writable in one dispatch.
+    let inputs = [
+        ("q", Some(a.q)),
+        ("k", Some(a.k)),
+        ("v", Some(a.v)),
+        ("key_lengths", a.key_lengths),
+        ("bias", a.bias),
+        ("kv_rows", a.kv_rows),
+    ];
+    for (oname, o) in [("out", Some(a.out)), ("probs", a.probs)] {
+        let Some(o) = o else { continue };
+        for (iname, i) in inputs {
+            if let Some(i) = i
+                && same_buffer(o, i)
+            {
+                return err(format!(
+                    "{oname} {:?} shares a buffer with {iname} {:?}",
+                    o.shape(),
+                    i.shape()
+                ));
+            }
+        }
+    }
+    if let Some(p) = a.probs
+        && same_buffer(p, a.out)
+    {
+        return err(format!(
+            "probs {:?} shares a buffer with out {:?}",
+            p.shape(),
+            a.out.shape()
+        ));
+    }
+    let max_bind = gpu.max_binding() / 4;
+    for (name, t) in [("q", a.q), ("k", a.k), ("v", a.v), ("out", a.out)] {
+        to_u32(&format!("{name} elements"), t.numel())?;
+        if t.numel() as u64 > max_bind {
+            return err(format!(
+                "{name} {:?} exceeds the adapter's binding size",
                 t.shape()
             ));
         }
     }
-    for t in [a.q, a.k, a.v] {
-        if Arc::ptr_eq(&t.buf, &a.out.buf) {
-            return bad(format!(
-                "out {:?} must not share a buffer with q/k/v",
-                a.out.shape()
-            ));
-        }
-    }
-    if let Some(l) = a.key_lengths
-        && (l.dtype() != DType::U32 || l.numel() != kv_batch)
-    {
-        return bad(format!(
-            "key_lengths {:?} must be u32 [{kv_batch}]",
-            l.shape()
-        ));
-    }
-    if let Some(r) = a.kv_rows
-        && (r.dtype() != DType::U32
-            || r.numel() < a.batch * a.kv_rows_stride
-            || a.kv_rows_stride < a.kv_len)
-    {
-        return bad(format!(
-            "kv_rows {:?} must be u32 [{}, {}] with stride ≥ kv_len {}",
-            r.shape(),
-            a.batch,
-            a.kv_rows_stride,
-            a.kv_len
-        ));
-    }
-    let per = a.heads * a.q_len * a.kv_len;
-    let bias_batch = match a.bias {
-        Some(b) if b.numel() == per => 1,
-        Some(b) if b.numel() == per * a.batch => a.batch,
-        Some(b) => {
-            return bad(format!(
-                "bias {:?} must be [1 or {}, {}, {}, {}]",
-                b.shape(),
-                a.batch,
-                a.heads,
-                a.q_len,
-                a.kv_len
-            ));
-        }
-        None => 0,
-    };
-    if let Some(p) = a.probs
-        && (p.dtype() != DType::F32 || p.numel() != per * a.batch)
-    {
-        return bad(format!(
-            "probs {:?} must be f32 [{}, {}, {}, {}]",
-            p.shape(),
-            a.batch,
-            a.heads,
-            a.q_len,
-            a.kv_len
-        ));
-    }
-    let mask = (a.key_lengths.is_some() as usize)
-        | ((a.bias.is_some() as usize) << 1)
-        | ((a.kv_rows.is_some() as usize) << 2)
-        | ((a.probs.is_some() as usize) << 3);
-    let key = KernelKey::new(Family::Attention, "naive")
-        .u32("WG", WG)
-        .flag("HAS_LENGTHS", mask & 1 != 0)
-        .flag("HAS_BIAS", mask & 2 != 0)
-        .flag("HAS_ROWS", mask & 4 != 0)
-        .flag("HAS_PROBS", mask & 8 != 0);
-    let kernel = rec.gpu().kernel::<AttentionParams>(&key, bindings(mask))?;
-    let mut tensors = vec![a.q, a.k, a.v, a.out];
-    tensors.extend(a.key_lengths);
-    tensors.extend(a.bias);
-    tensors.extend(a.kv_rows);
-    tensors.extend(a.probs);
-    let p = AttentionParams {
-        batch: a.batch as u32,
-        heads: a.heads as u32,
-        head_dim: a.head_dim as u32,
-        q_len: a.q_len as u32,
-        kv_len: a.kv_len as u32,
-        kv_group: a.kv_group as u32,
-        q_off: a.q_layout.offset as u32,
-        q_bs: a.q_layout.batch_stride as u32,
-        q_rs: a.q_layout.row_stride as u32,
-        k_off: a.k_layout.offset as u32,
-        k_bs: a.k_layout.batch_stride as u32,
-        k_rs: a.k_layout.row_stride as u32,
-        v_off: a.v_layout.offset as u32,
-        v_bs: a.v_layout.batch_stride as u32,
-        v_rs: a.v_layout.row_stride as u32,
-        o_off: a.out_layout.offset as u32,
-        o_bs: a.out_layout.batch_stride as u32,
-        o_rs: a.out_layout.row_stride as u32,
+    to_u32("probs elements", n_probs)?;
+
+    let bias_per = heads * q_len * kv_len;
+    // A stride only matters when more than one row or position uses it.
+    let stride =
+        |what: &str, s: usize, count: usize| if count > 1 { to_u32(what, s) } else { Ok(0) };
+    let kv_rows_span = if a.kv_rows.is_some() { 2 } else { kv_batch };
+    let params = AttnParams {
+        batch: to_u32("batch", batch)?,
+        heads: to_u32("heads", heads)?,
+        head_dim: to_u32("head_dim", dh)?,
+        q_len: to_u32("q_len", q_len)?,
+        kv_len: to_u32("kv_len", kv_len)?,
+        kv_group: to_u32("kv_group", a.kv_group)?,
+        q_off: to_u32("q offset", a.q_layout.offset)?,
+        q_bs: stride("q batch_stride", a.q_layout.batch_stride, batch)?,
+        q_rs: stride("q row_stride", a.q_layout.row_stride, q_len)?,
+        k_off: to_u32("k offset", a.k_layout.offset)?,
+        k_bs: stride("k batch_stride", a.k_layout.batch_stride, kv_rows_span)?,
+        k_rs: stride("k row_stride", a.k_layout.row_stride, kv_len)?,
+        v_off: to_u32("v offset", a.v_layout.offset)?,
+        v_bs: stride("v batch_stride", a.v_layout.batch_stride, kv_rows_span)?,
+        v_rs: stride("v row_stride", a.v_layout.row_stride, kv_len)?,
+        o_off: to_u32("out offset", a.out_layout.offset)?,
+        o_bs: stride("out batch_stride", a.out_layout.batch_stride, batch)?,
+        o_rs: stride("out row_stride", a.out_layout.row_stride, q_len)?,
+        has_lengths: a.key_lengths.is_some() as u32,
         causal: a.causal_offset.is_some() as u32,
-        causal_offset: a.causal_offset.unwrap_or(0) as u32,
-        rows_stride: a.kv_rows_stride as u32,
-        bias_batch: bias_batch as u32,
+        causal_offset: a.causal_offset.unwrap_or(0).min(kv_len) as u32,
+        has_bias: a.bias.is_some() as u32,
+        bias_bs: match a.bias {
+            Some(b) if b.numel() != bias_per => bias_per as u32,
+            _ => 0,
+        },
+        has_kv_rows: a.kv_rows.is_some() as u32,
+        kv_rows_stride: to_u32("kv_rows_stride", a.kv_rows_stride)?,
+        kv_rows_max,
+        write_probs: a.probs.is_some() as u32,
         scale: a.scale,
+        total: 0,
+        splits: 1,
+        chunk: 0,
+        q_tiles: 0,
     };
-    let groups = grid(
-        rec.gpu(),
-        ((a.batch * a.q_len * a.heads) as u32).div_ceil(WG),
-    );
-    rec.dispatch(&kernel, &p, &tensors, groups)
+    Ok(Plan {
+        empty: batch == 0 || heads == 0 || q_len == 0 || dh == 0,
+        params,
+    })
 }
 
-crate::wgsl_params! {
-    /// Parameters of the naive attention.
-    pub struct AttentionParams {
-        pub batch: u32, pub heads: u32, pub head_dim: u32, pub q_len: u32, pub kv_len: u32,
-        pub kv_group: u32, pub q_off: u32, pub q_bs: u32, pub q_rs: u32, pub k_off: u32,
-        pub k_bs: u32, pub k_rs: u32, pub v_off: u32, pub v_bs: u32, pub v_rs: u32,
-        pub o_off: u32, pub o_bs: u32, pub o_rs: u32, pub causal: u32, pub causal_offset: u32,
-        pub rows_stride: u32, pub bias_batch: u32, pub scale: f32,
+/// Pooled stand-ins for absent optional inputs.
+struct Optionals {
+    lengths: Tensor,
+    kv_rows: Tensor,
+}
+
+impl Optionals {
+    fn new(gpu: &Gpu, a: &Attention) -> Result<Optionals> {
+        let pick = |t: Option<&Tensor>, dtype| match t {
+            Some(t) => Ok(t.clone()),
+            None => gpu.empty(&[1], dtype),
+        };
+        Ok(Optionals {
+            lengths: pick(a.key_lengths, DType::U32)?,
+            kv_rows: pick(a.kv_rows, DType::U32)?,
+        })
     }
 }
 
-const WG: u32 = 64;
+/// Naive: scores → in-place masked softmax → P·V.
+fn naive(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
+    let gpu = rec.gpu().clone();
+    let opt = Optionals::new(&gpu, a)?;
+    let (batch, heads, q_len, kv_len) = (a.batch, a.heads, a.q_len, a.kv_len);
+    let scores = match a.probs {
+        Some(p) => p.clone(),
+        None => gpu.empty(&[batch, heads, q_len, kv_len], DType::F32)?,
+    };
+    let n_scores = batch * heads * q_len * kv_len;
+    if n_scores > 0 {
+        let mut p = plan.params;
+        p.total = n_scores as u32;
+        let kernel =
+            gpu.kernel::<AttnParams>(&key("naive_scores", NAIVE_WG), NAIVE_SCORES_BINDINGS)?;
+        let groups = grid(&gpu, p.total.div_ceil(NAIVE_WG));
+        rec.dispatch(&kernel, &p, &[a.q, a.k, &opt.kv_rows, &scores], groups)?;
+        let rows = softmax::Rows {
+            batch,
+            heads,
+            q_len,
+            kv_len,
+            scale: a.scale,
+            key_lengths: a.key_lengths,
+            len_div: a.kv_group,
+            causal_offset: a.causal_offset,
+            bias: a.bias,
+        };
+        softmax::launch(rec, &scores, &scores, &rows)?;
+    }
+    let mut p = plan.params;
+    p.total = (batch * q_len * heads * a.head_dim) as u32;
+    let kernel = gpu.kernel::<AttnParams>(&key("naive_pv", NAIVE_WG), NAIVE_PV_BINDINGS)?;
+    let groups = grid(&gpu, p.total.div_ceil(NAIVE_WG));
+    rec.dispatch(
+        &kernel,
+        &p,
+        &[a.v, a.out, &opt.lengths, &opt.kv_rows, &scores],
+        groups,
+    )
+}
 
-/// The storage bindings for each combination of optional inputs (bit 0 lengths, 1 bias,
-/// 2 rows, 3 probs).
-fn bindings(mask: usize) -> Bindings {
-    static ALL: OnceLock<Vec<Bindings>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        (0..16usize)
-            .map(|m| {
-                let mut v = vec![
-                    (1, Access::Read),
-                    (2, Access::Read),
-                    (3, Access::Read),
-                    (4, Access::ReadWrite),
-                ];
-                if m & 1 != 0 {
-                    v.push((5, Access::Read));
-                }
-                if m & 2 != 0 {
-                    v.push((6, Access::Read));
-                }
-                if m & 4 != 0 {
-                    v.push((7, Access::Read));
-                }
-                if m & 8 != 0 {
-                    v.push((8, Access::ReadWrite));
-                }
-                let b: Bindings = Box::leak(v.into_boxed_slice());
-                b
-            })
-            .collect()
-    })[mask]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::softmax::tests::validate;
+
+    #[test]
+    fn every_variant_validates() {
+        for entry in ["naive_scores", "naive_pv"] {
+            validate::<AttnParams>(&key(entry, NAIVE_WG), false);
+        }
+    }
+
+    #[test]
+    fn layout_end_is_one_past_the_last_element() {
+        let l = SeqLayout::fused(5, 8, 3, 2);
+        // batch 2, len 5, width 8: last element at 16 + 1·120 + 4·24 + 7.
+        assert_eq!(l.end(2, 5, 8), Some(16 + 120 + 96 + 8));
+        assert_eq!(l.end(0, 5, 8), Some(0));
+        assert_eq!(SeqLayout::new(usize::MAX, 1, 1).end(2, 1, 1), None);
+    }
 }
