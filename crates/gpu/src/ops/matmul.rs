@@ -51,43 +51,6 @@ pub struct MatmulOptions<'a> {
     pub imp: MatmulImpl,
 }
 
-crate::wgsl_params! {
-    /// Parameters of the naive matmul.
-    pub struct MatmulParams {
-        pub batch: u32,
-        pub m: u32,
-        pub n: u32,
-        pub k: u32,
-        pub w: u32,
-        pub out_col_offset: u32,
-        pub b_batch_stride: u32,
-        pub trans_b: u32,
-        pub act: u32,
-    }
-}
-
-const WG: u32 = 64;
-const B0: Bindings = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
-const B_BIAS: Bindings = &[
-    (1, Access::Read),
-    (2, Access::Read),
-    (3, Access::ReadWrite),
-    (4, Access::Read),
-];
-const B_RES: Bindings = &[
-    (1, Access::Read),
-    (2, Access::Read),
-    (3, Access::ReadWrite),
-    (5, Access::Read),
-];
-const B_BOTH: Bindings = &[
-    (1, Access::Read),
-    (2, Access::Read),
-    (3, Access::ReadWrite),
-    (4, Access::Read),
-    (5, Access::Read),
-];
-
 /// `out[b, m, n] = epilogue(Σ_k a[b, m, k] · B[b, n, k])`.
 ///
 /// - `a`: f32 `[M, K]` or `[batch, M, K]` (more leading dims are flattened into batch).
