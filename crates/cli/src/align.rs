@@ -52,7 +52,11 @@ const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
 pub fn render_grid(a: &Alignment) -> Result<String> {
     a.check()?;
     let src: Vec<String> = a.source.iter().map(|s| visible(s)).collect();
-    let tgt: Vec<Vec<char>> = a.target.iter().map(|t| visible(t).chars().collect()).collect();
+    let tgt: Vec<Vec<char>> = a
+        .target
+        .iter()
+        .map(|t| visible(t).chars().collect())
+        .collect();
     let label_w = src.iter().map(|s| s.chars().count()).max().unwrap_or(0);
     let header_h = tgt.iter().map(|t| t.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -68,7 +72,8 @@ pub fn render_grid(a: &Alignment) -> Result<String> {
         out.push_str(&format!("{label:>label_w$} "));
         for row in &a.probs {
             let p = row[s].clamp(0.0, 1.0);
-            let shade = SHADES[((p * (SHADES.len() - 1) as f32).round() as usize).min(SHADES.len() - 1)];
+            let shade =
+                SHADES[((p * (SHADES.len() - 1) as f32).round() as usize).min(SHADES.len() - 1)];
             out.push(shade);
             out.push(shade);
         }
@@ -118,8 +123,16 @@ fn draw_char(img: &mut image::RgbImage, c: char, x: u32, y: u32) {
 pub fn write_png(a: &Alignment, path: &Path) -> Result<()> {
     a.check()?;
     let char_px = 8 * GLYPH;
-    let src: Vec<Vec<char>> = a.source.iter().map(|s| visible(s).chars().collect()).collect();
-    let tgt: Vec<Vec<char>> = a.target.iter().map(|t| visible(t).chars().collect()).collect();
+    let src: Vec<Vec<char>> = a
+        .source
+        .iter()
+        .map(|s| visible(s).chars().collect())
+        .collect();
+    let tgt: Vec<Vec<char>> = a
+        .target
+        .iter()
+        .map(|t| visible(t).chars().collect())
+        .collect();
     let left = PAD * 2 + src.iter().map(|s| s.len() as u32).max().unwrap_or(0) * char_px;
     let top = PAD * 2 + tgt.iter().map(|t| t.len() as u32).max().unwrap_or(0) * char_px;
     let width = left + CELL * tgt.len() as u32 + PAD;

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod align;
 mod args;
 mod bench;
 mod generate;
 mod output;
 mod score;
+mod translate;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +31,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Teacher-forced log-probabilities of target ids given sources.
     Score(score::ScoreArgs),
+    /// Translate text with a model's tokenizer (default: the shipped date normaliser).
+    Translate(translate::TranslateArgs),
     /// Benchmark generation on a model directory or on built-in shapes with random weights.
     Bench(bench::BenchArgs),
 }
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Generate(a) => generate::run(&a),
         Command::Score(a) => score::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Translate(a) => translate::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,4 +41,11 @@ impl Tokenizer {
             ))
         })
     }
+
+    /// The string of one token id, as stored in the vocabulary (labels of alignment maps).
+    pub fn token(&self, id: u32) -> String {
+        self.inner
+            .id_to_token(id)
+            .unwrap_or_else(|| format!("<{id}>"))
+    }
 }

@@ -1,0 +1,234 @@
+//! `seqbridge translate`: text in, text out, with the shipped model by default; a file mode
+//! that batches lines on the GPU; and the cross-attention alignment as a grid or a heatmap.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use seqbridge_models::{GenerateOptions, Model};
+
+use crate::align::{Alignment, render_grid, write_png};
+use crate::args::open_gpu;
+
+#[derive(Args, Debug)]
+pub struct TranslateArgs {
+    /// Texts to translate, one source each (or use --input).
+    #[arg(value_name = "TEXT", conflicts_with = "input")]
+    pub texts: Vec<String>,
+    /// Model directory with a tokenizer.json (default: the shipped date normaliser).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Read sources from FILE, one a line ("-" for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Write translations to FILE, one a line, in input order (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub num_beams: Option<usize>,
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Sources per GPU batch in file mode.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Also print the cross-attention alignment of each source as a grid.
+    #[arg(long)]
+    pub align: bool,
+    /// Decoder layer of the alignment (0-based; default: the last).
+    #[arg(long, value_name = "L")]
+    pub align_layer: Option<usize>,
+    /// Write the alignment of the (single) source as a PNG heatmap.
+    #[arg(long, value_name = "FILE")]
+    pub align_png: Option<PathBuf>,
+}
+
+/// The shipped model: `assets/date-normalizer` under the working directory, else in the
+/// source tree this binary was built from.
+pub fn default_model_dir() -> PathBuf {
+    let here = PathBuf::from("assets/date-normalizer");
+    if here.join("config.json").exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/date-normalizer")
+}
+
+fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let reader: Box<dyn BufRead> = if path == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        ))
+    };
+    reader
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            l.with_context(|| format!("{}: line {} is not UTF-8 text", path.display(), i + 1))
+        })
+        .collect()
+}
+
+pub fn run(a: &TranslateArgs) -> Result<()> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let lines = match &a.input {
+        Some(path) => read_lines(path)?,
+        None if !a.texts.is_empty() => a.texts.clone(),
+        None => bail!("give the text to translate, or --input FILE"),
+    };
+    if a.align_png.is_some() && lines.len() != 1 {
+        bail!("--align-png draws one source; {} were given", lines.len());
+    }
+    let dir = a.model.clone().unwrap_or_else(default_model_dir);
+    let gpu = open_gpu()?;
+    let model = Model::load(&dir, &gpu).with_context(|| format!("loading {}", dir.display()))?;
+    let tok = model.require_tokenizer()?;
+    let opts = GenerateOptions {
+        num_beams: a.num_beams,
+        max_new_tokens: a.max_new_tokens,
+        ..Default::default()
+    };
+
+    // Tokenize and check everything first, so that a bad line is named before any work.
+    let max_pos = model.config().max_position_embeddings;
+    let mut jobs: Vec<(usize, Vec<u32>)> = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ids = tok.encode(line)?;
+        if ids.len() > max_pos {
+            bail!(
+                "line {}: {} tokens, more than the model's max_position_embeddings {max_pos}",
+                i + 1,
+                ids.len()
+            );
+        }
+        jobs.push((i, ids));
+    }
+    // Similar lengths together waste less padding; the output keeps the input order.
+    jobs.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.len()));
+
+    let bar = if a.input.is_some() && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(lines.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.inc((lines.len() - jobs.len()) as u64);
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut outputs: Vec<String> = vec![String::new(); lines.len()];
+    let mut best: Vec<Vec<u32>> = vec![Vec::new(); lines.len()];
+    let mut new_tokens = 0usize;
+    for batch in jobs.chunks(a.batch_size) {
+        let sources: Vec<Vec<u32>> = batch.iter().map(|(_, ids)| ids.clone()).collect();
+        let g = model
+            .generate(&sources, &opts)
+            .with_context(|| format!("translating line {}", batch[0].0 + 1))?;
+        for ((line, _), hyps) in batch.iter().zip(&g.sequences) {
+            let seq = hyps.first().cloned().unwrap_or_default();
+            new_tokens += seq.len().saturating_sub(1);
+            // One output line per input line, whatever the model emits.
+            outputs[*line] = tok.decode(&seq)?.replace(['\n', '\r'], " ");
+            best[*line] = seq;
+        }
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+
+    let mut text = String::new();
+    for o in &outputs {
+        text.push_str(o);
+        text.push('\n');
+    }
+    match &a.output {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    if a.input.is_some() {
+        eprintln!(
+            "translated {} lines ({} non-empty, {new_tokens} tokens) in {secs:.2} s: {:.1} lines/s, {:.1} tokens/s on {}",
+            lines.len(),
+            jobs.len(),
+            jobs.len() as f64 / secs.max(1e-9),
+            new_tokens as f64 / secs.max(1e-9),
+            gpu.adapter().name
+        );
+    }
+
+    if a.align || a.align_png.is_some() {
+        for (line, ids) in jobs
+            .iter()
+            .map(|(i, ids)| (*i, ids))
+            .collect::<std::collections::BTreeMap<_, _>>()
+        {
+            let al = alignment(&model, ids, &best[line], a.align_layer)?;
+            if a.align {
+                println!("{}", lines[line]);
+                print!("{}", render_grid(&al)?);
+            }
+            if let Some(path) = &a.align_png {
+                write_png(&al, path)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The alignment of one translation: the cross-attention of a teacher-forced pass over the
+/// generated sequence, averaged over the heads of `layer`. Row t is the step that wrote
+/// target token t + 1, so each row is labelled with the token it produced.
+fn alignment(
+    model: &Model,
+    source: &[u32],
+    sequence: &[u32],
+    layer: Option<usize>,
+) -> Result<Alignment> {
+    let cfg = model.config();
+    let layer = layer.unwrap_or(cfg.decoder_layers - 1);
+    if layer >= cfg.decoder_layers {
+        bail!(
+            "--align-layer {layer}: the model has {} decoder layers (0..{})",
+            cfg.decoder_layers,
+            cfg.decoder_layers - 1
+        );
+    }
+    if sequence.len() < 2 {
+        bail!("nothing was generated to align");
+    }
+    let inputs = &sequence[..sequence.len() - 1];
+    let layers = model.cross_attentions(source, inputs)?;
+    let (heads, t, s) = (cfg.decoder_attention_heads, inputs.len(), source.len());
+    let probs: Vec<Vec<f32>> = (0..t)
+        .map(|ti| {
+            (0..s)
+                .map(|si| {
+                    (0..heads)
+                        .map(|h| layers[layer][(h * t + ti) * s + si])
+                        .sum::<f32>()
+                        / heads as f32
+                })
+                .collect()
+        })
+        .collect();
+    let tok = model.require_tokenizer()?;
+    Ok(Alignment {
+        source: source.iter().map(|&id| tok.token(id)).collect(),
+        target: sequence[1..].iter().map(|&id| tok.token(id)).collect(),
+        probs,
+        layer,
+    })
+}
