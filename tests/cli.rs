@@ -257,3 +257,101 @@ fn bench_tiny_reports_every_field() {
         assert_eq!(v["config"], "tiny");
     }
 }
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// README's first command: the shipped model, no --model, the translation alone on stdout.
+#[test]
+fn translate_readme_example_prints_the_iso_date() {
+    let (ok, out, err) = run(&strings(&[
+        "translate",
+        "Saturday, 28 November 2026",
+        "le 3 mars 1999 à 14h05",
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(out, "2026-11-28\n1999-03-03T14:05\n");
+}
+
+/// File mode: every line comes back, in order; empty and blank lines stay empty.
+#[test]
+fn translate_file_mode_keeps_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
+    let lines = [
+        "Saturday, 28 November 2026",
+        "",
+        "le 3 mars 1999 à 14h05",
+        "   ",
+        "Donnerstag, den 9. November 1989 um 19:00 Uhr",
+        "",
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let (ok, _, err) = run(&strings(&[
+        "translate",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--batch-size",
+        "2",
+    ]));
+    assert!(ok, "{err}");
+    assert!(err.contains("translated 6 lines (3 non-empty"), "{err}");
+    let got = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(
+        got,
+        "2026-11-28\n\n1999-03-03T14:05\n\n1989-11-09T19:00\n\n"
+    );
+}
+
+/// --align prints a grid whose month row lights up under the month digits; --align-png
+/// writes a heatmap.
+#[test]
+fn translate_align_grid_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("align.png");
+    let (ok, out, err) = run(&strings(&[
+        "translate",
+        "Saturday, 28 November 2026",
+        "--align",
+        "--align-png",
+        png.to_str().unwrap(),
+    ]));
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "2026-11-28");
+    assert!(lines.iter().any(|l| l.contains("mean over heads")), "{out}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+}
+
+#[test]
+fn eval_reports_exact_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = dir.path().join("dates.tsv");
+    std::fs::write(
+        &tsv,
+        "Saturday, 28 November 2026\t2026-11-28\nle 3 mars 1999 à 14h05\t1999-03-03T14:05\nle 3 mars 1999\t1999-03-04\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(&strings(&["eval", "--tsv", tsv.to_str().unwrap()]));
+    assert!(ok, "{err}");
+    assert!(out.contains("exact match: 2/3 = 66.67%"), "{out}");
+    assert!(out.contains("miss: \"le 3 mars 1999\""), "{out}");
+}
+
+#[test]
+fn translate_names_a_line_that_is_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, format!("3 mars 1999\n{}\n", "x".repeat(300))).unwrap();
+    let (ok, _, err) = run(&strings(&["translate", "--input", input.to_str().unwrap()]));
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("max_position_embeddings"),
+        "{err}"
+    );
+}

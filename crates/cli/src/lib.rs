@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod align;
 mod args;
 mod bench;
+mod eval;
 mod generate;
 mod output;
 mod score;
@@ -33,6 +34,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Translate text with a model's tokenizer (default: the shipped date normaliser).
     Translate(translate::TranslateArgs),
+    /// Exact-match accuracy on a source<TAB>reference file.
+    Eval(eval::EvalArgs),
     /// Benchmark generation on a model directory or on built-in shapes with random weights.
     Bench(bench::BenchArgs),
 }
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Generate(a) => generate::run(&a),
         Command::Score(a) => score::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Eval(a) => eval::run(&a),
         Command::Translate(a) => translate::run(&a),
     };
     match result {

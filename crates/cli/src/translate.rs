@@ -87,16 +87,89 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
     let dir = a.model.clone().unwrap_or_else(default_model_dir);
     let gpu = open_gpu()?;
     let model = Model::load(&dir, &gpu).with_context(|| format!("loading {}", dir.display()))?;
-    let tok = model.require_tokenizer()?;
     let opts = GenerateOptions {
         num_beams: a.num_beams,
         max_new_tokens: a.max_new_tokens,
         ..Default::default()
     };
 
-    // Tokenize and check everything first, so that a bad line is named before any work.
+    let done = translate_lines(&model, &lines, &opts, a.batch_size, a.input.is_some())?;
+    let outputs = &done.texts;
+
+    let mut text = String::new();
+    for o in outputs {
+        text.push_str(o);
+        text.push('\n');
+    }
+    match &a.output {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    if a.input.is_some() {
+        eprintln!("{} on {}", done.summary(), gpu.adapter().name);
+    }
+
+    if a.align || a.align_png.is_some() {
+        for (line, ids) in done.sources.iter().enumerate() {
+            if ids.is_empty() {
+                continue;
+            }
+            let al = alignment(&model, ids, &done.sequences[line], a.align_layer)?;
+            if a.align {
+                println!("{}", lines[line]);
+                print!("{}", render_grid(&al)?);
+            }
+            if let Some(path) = &a.align_png {
+                write_png(&al, path)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Translations of a list of lines, in input order.
+pub struct Translations {
+    /// One per input line; an empty (or blank) line gives an empty translation.
+    pub texts: Vec<String>,
+    /// Source ids and best sequence of each line (empty for blank lines).
+    pub sources: Vec<Vec<u32>>,
+    pub sequences: Vec<Vec<u32>>,
+    pub non_empty: usize,
+    pub new_tokens: usize,
+    pub secs: f64,
+}
+
+impl Translations {
+    pub fn summary(&self) -> String {
+        let secs = self.secs.max(1e-9);
+        format!(
+            "translated {} lines ({} non-empty, {} tokens) in {:.2} s: {:.1} lines/s, {:.1} tokens/s",
+            self.texts.len(),
+            self.non_empty,
+            self.new_tokens,
+            self.secs,
+            self.non_empty as f64 / secs,
+            self.new_tokens as f64 / secs
+        )
+    }
+}
+
+/// Tokenizes every line, checks them all before any GPU work (a bad line is named by its
+/// number), then translates the non-blank ones in GPU batches of similar lengths.
+pub fn translate_lines(
+    model: &Model,
+    lines: &[String],
+    opts: &GenerateOptions,
+    batch_size: usize,
+    progress: bool,
+) -> Result<Translations> {
+    let tok = model.require_tokenizer()?;
     let max_pos = model.config().max_position_embeddings;
-    let mut jobs: Vec<(usize, Vec<u32>)> = Vec::new();
+    let mut sources: Vec<Vec<u32>> = vec![Vec::new(); lines.len()];
+    let mut jobs: Vec<usize> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -109,12 +182,13 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
                 ids.len()
             );
         }
-        jobs.push((i, ids));
+        sources[i] = ids;
+        jobs.push(i);
     }
     // Similar lengths together waste less padding; the output keeps the input order.
-    jobs.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.len()));
+    jobs.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
 
-    let bar = if a.input.is_some() && std::io::stderr().is_terminal() {
+    let bar = if progress && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(lines.len() as u64);
         bar.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} eta {eta}")
@@ -126,66 +200,32 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
         ProgressBar::hidden()
     };
     let started = Instant::now();
-    let mut outputs: Vec<String> = vec![String::new(); lines.len()];
-    let mut best: Vec<Vec<u32>> = vec![Vec::new(); lines.len()];
+    let mut texts = vec![String::new(); lines.len()];
+    let mut sequences = vec![Vec::new(); lines.len()];
     let mut new_tokens = 0usize;
-    for batch in jobs.chunks(a.batch_size) {
-        let sources: Vec<Vec<u32>> = batch.iter().map(|(_, ids)| ids.clone()).collect();
+    for batch in jobs.chunks(batch_size) {
+        let srcs: Vec<Vec<u32>> = batch.iter().map(|&i| sources[i].clone()).collect();
         let g = model
-            .generate(&sources, &opts)
-            .with_context(|| format!("translating line {}", batch[0].0 + 1))?;
-        for ((line, _), hyps) in batch.iter().zip(&g.sequences) {
+            .generate(&srcs, opts)
+            .with_context(|| format!("translating line {}", batch[0] + 1))?;
+        for (&line, hyps) in batch.iter().zip(&g.sequences) {
             let seq = hyps.first().cloned().unwrap_or_default();
             new_tokens += seq.len().saturating_sub(1);
             // One output line per input line, whatever the model emits.
-            outputs[*line] = tok.decode(&seq)?.replace(['\n', '\r'], " ");
-            best[*line] = seq;
+            texts[line] = tok.decode(&seq)?.replace(['\n', '\r'], " ");
+            sequences[line] = seq;
         }
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-
-    let mut text = String::new();
-    for o in &outputs {
-        text.push_str(o);
-        text.push('\n');
-    }
-    match &a.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
-        }
-        None => std::io::stdout().write_all(text.as_bytes())?,
-    }
-    if a.input.is_some() {
-        eprintln!(
-            "translated {} lines ({} non-empty, {new_tokens} tokens) in {secs:.2} s: {:.1} lines/s, {:.1} tokens/s on {}",
-            lines.len(),
-            jobs.len(),
-            jobs.len() as f64 / secs.max(1e-9),
-            new_tokens as f64 / secs.max(1e-9),
-            gpu.adapter().name
-        );
-    }
-
-    if a.align || a.align_png.is_some() {
-        for (line, ids) in jobs
-            .iter()
-            .map(|(i, ids)| (*i, ids))
-            .collect::<std::collections::BTreeMap<_, _>>()
-        {
-            let al = alignment(&model, ids, &best[line], a.align_layer)?;
-            if a.align {
-                println!("{}", lines[line]);
-                print!("{}", render_grid(&al)?);
-            }
-            if let Some(path) = &a.align_png {
-                write_png(&al, path)?;
-                eprintln!("wrote {}", path.display());
-            }
-        }
-    }
-    Ok(())
+    Ok(Translations {
+        texts,
+        sources,
+        sequences,
+        non_empty: jobs.len(),
+        new_tokens,
+        secs: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// The alignment of one translation: the cross-attention of a teacher-forced pass over the

@@ -1,0 +1,102 @@
+//! The shipped model (assets/date-normalizer) against transformers' generate and
+//! output_attentions on held-out samples (tests/fixtures/date_normalizer/reference.json,
+//! written by tools/dates/make_reference.py).
+
+use std::path::PathBuf;
+
+use seqbridge::models::{GenerateOptions, Model};
+use serde_json::Value;
+
+use crate::common::{assert_close, floats, gpu, ids};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn model() -> Model {
+    Model::load(root().join("assets/date-normalizer"), gpu()).expect("the shipped model loads")
+}
+
+fn reference() -> Value {
+    let path = root().join("tests/fixtures/date_normalizer/reference.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("reference.json")).expect("JSON")
+}
+
+/// Tokenizes, generates and decodes every sample as transformers did, batched.
+fn check(model: &Model, cases: &[Value], opts: &GenerateOptions, what: &str) {
+    let tok = model.tokenizer().expect("tokenizer.json");
+    let sources: Vec<Vec<u32>> = cases
+        .iter()
+        .map(|c| {
+            let got = tok.encode(c["text"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                got,
+                ids(&c["input_ids"]),
+                "{what}: tokenizer ids of {}",
+                c["text"]
+            );
+            got
+        })
+        .collect();
+    for (chunk, batch) in cases.chunks(16).zip(sources.chunks(16)) {
+        let out = model.generate(batch, opts).unwrap();
+        for (c, hyps) in chunk.iter().zip(&out.sequences) {
+            assert_eq!(hyps[0], ids(&c["sequence"]), "{what}: {}", c["text"]);
+            assert_eq!(
+                tok.decode(&hyps[0]).unwrap(),
+                c["decoded"].as_str().unwrap(),
+                "{what}: {}",
+                c["text"]
+            );
+        }
+    }
+}
+
+#[test]
+fn greedy_matches_transformers_on_held_out_samples() {
+    let r = reference();
+    check(
+        &model(),
+        r["greedy"].as_array().unwrap(),
+        &GenerateOptions::default(),
+        "greedy",
+    );
+}
+
+#[test]
+fn beam4_matches_transformers_on_held_out_samples() {
+    let r = reference();
+    let opts = GenerateOptions {
+        num_beams: Some(4),
+        ..Default::default()
+    };
+    check(&model(), r["beam4"].as_array().unwrap(), &opts, "beam4");
+}
+
+/// The fused attention kernel's probabilities output equals transformers'
+/// `output_attentions` cross-attentions, every layer and head.
+#[test]
+fn alignment_equals_transformers_cross_attentions() {
+    let r = &reference()["alignment"];
+    let model = model();
+    let got = model
+        .cross_attentions(&ids(&r["input_ids"]), &ids(&r["decoder_input_ids"]))
+        .unwrap();
+    let want = r["cross_attentions"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (l, (g, w)) in got.iter().zip(want).enumerate() {
+        let w: Vec<f32> = w
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|head| head.as_array().unwrap().iter().flat_map(floats))
+            .collect();
+        assert_close(
+            &format!("date model cross-attention layer {l}"),
+            g,
+            &w,
+            1e-5,
+            1e-4,
+        );
+    }
+}
