@@ -98,6 +98,8 @@ fn colour(p: f32) -> image::Rgb<u8> {
 }
 
 fn draw_char(img: &mut image::RgbImage, c: char, x: u32, y: u32) {
+    // The bitmap font has Latin-1 only: show a space as a middle dot.
+    let c = if c == '␣' { '·' } else { c };
     let glyph = font8x8::BASIC_FONTS
         .get(c)
         .or_else(|| font8x8::LATIN_FONTS.get(c))
