@@ -3,14 +3,19 @@
 //
 // Entries (one per MatmulImpl, all sharing the bindings and the epilogue below):
 //   naive  one invocation per output element.
+//   tiled  BM×BN output tile per workgroup, BK-deep slices of A and B staged in workgroup
+//          memory, TM×TN outputs per invocation in registers.
 //
 // Constants every key sets:
 //   W_F16     B holds f16 pairs in u32 words (else f32 bits)
 //   TRANS_B   B is [N, K] (else [K, N])
 //   HAS_BIAS, HAS_RES, ACT (0 none, 1 gelu erf, 2 gelu tanh, 3 relu, 4 silu)
 //   A_VEC4    a is read as vec4<f32> (K % 4 == 0)
-//   B_VEC4    w is read as vec4<u32> (the contiguous dimension of B is a multiple of 4 f32 or
-//             8 f16 elements)
+//   W_VEC4    w is declared vec4<u32> (4 f32 or 8 f16 per load), W_VEC2 vec2<u32> (4 f16 per
+//             load), neither: u32. The launcher sets one only when B's contiguous dimension
+//             (K with TRANS_B, else N) is a multiple of the elements per load.
+// Entry-specific constants are listed above each entry; each entry's section is compiled only
+// under its flag (NAIVE, TILED, ROWS), so its constants need not exist for the others.
 // Absent bias/residual bindings are bound to `a` by the launcher and never read.
 
 //#if A_VEC4
@@ -18,10 +23,14 @@
 //#else
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 //#endif
-//#if B_VEC4
+//#if W_VEC4
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 //#else
+//#if W_VEC2
+@group(0) @binding(2) var<storage, read> w: array<vec2<u32>>;
+//#else
 @group(0) @binding(2) var<storage, read> w: array<u32>;
+//#endif
 //#endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
@@ -41,17 +50,18 @@ fn a_at(i: u32) -> f32 {
 
 // Element i of B, widened to f32.
 fn b_at(i: u32) -> f32 {
-//#if B_VEC4
 //#if W_F16
-    let word = w[i >> 3u][(i >> 1u) & 3u];
+    let wi = i >> 1u;
 //#else
-    let word = w[i >> 2u][i & 3u];
+    let wi = i;
 //#endif
+//#if W_VEC4
+    let word = w[wi >> 2u][wi & 3u];
 //#else
-//#if W_F16
-    let word = w[i >> 1u];
+//#if W_VEC2
+    let word = w[wi >> 1u][wi & 1u];
 //#else
-    let word = w[i];
+    let word = w[wi];
 //#endif
 //#endif
 //#if W_F16
@@ -125,7 +135,8 @@ fn b_index(n: u32, k: u32) -> u32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// naive: one invocation per output element, plain loop over K.
+// naive: one invocation per output element, plain loop over K. Constant: WG.
+//#if NAIVE
 
 @compute @workgroup_size(WG)
 fn naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -145,3 +156,203 @@ fn naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     store(acc, bm, n);
 }
+//#endif
+
+// ---------------------------------------------------------------------------------------------
+// tiled: workgroup tile BM×BN; K in BK-deep slices staged in workgroup memory as vec4 (A
+// transposed to [k][m/4], B as [k][n/4]); each invocation accumulates TM×TN outputs in
+// registers: row quads ty + i·TY and column quads tx + j·TX (i < TM/4, j < TN/4), so
+// neighbouring invocations read neighbouring vec4s of workgroup memory (no bank conflicts on
+// GPUs) and write neighbouring columns of out.
+//
+// Constants: BM, BN, BK (multiples of 4), TM, TN ∈ {4, 8} with flags TM8, TN8 (the register
+// block is written out by hand: a CPU driver keeps a constant-indexed block in registers but
+// turns loop-indexed ones into memory). Loads are quads of 4 elements along the contiguous
+// dimension, vector loads when A_VEC4 / W_VEC2 / W_VEC4 allow, per-element masks otherwise.
+
+//#if TILED
+const TX: u32 = BN / TN;
+const TY: u32 = BM / TM;
+const NT: u32 = TX * TY;
+const BM4: u32 = BM / 4u;
+const BN4: u32 = BN / 4u;
+const BK4: u32 = BK / 4u;
+const NACC: u32 = TM * TN / 4u;
+
+var<workgroup> a_tile: array<vec4<f32>, BK * BM4>;
+var<workgroup> b_tile: array<vec4<f32>, BK * BN4>;
+
+// a[i .. i+4), where i is row `ok`'s element at column k; zero beyond K or for a masked row.
+fn a_quad(ok: bool, i: u32, k: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+//#if A_VEC4
+    if ok && k < params.k {
+        v = a[i >> 2u];
+    }
+//#else
+    for (var e = 0u; e < 4u; e++) {
+        if ok && k + e < params.k {
+            v[e] = a[i + e];
+        }
+    }
+//#endif
+    return v;
+}
+
+// B[i .. i+4) along its contiguous dimension, at position c of lim; zero beyond.
+fn b_quad(ok: bool, i: u32, c: u32, lim: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+//#if W_VEC2
+    if ok && c < lim {
+        let q = w[i >> 2u];
+        v = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+    }
+//#else
+//#if W_VEC4
+    if ok && c < lim {
+        v = bitcast<vec4<f32>>(w[i >> 2u]);
+    }
+//#else
+    for (var e = 0u; e < 4u; e++) {
+        if ok && c + e < lim {
+            v[e] = b_at(i + e);
+        }
+    }
+//#endif
+//#endif
+    return v;
+}
+
+// Rows q0..q3 of a 4×4 block, stored transposed: tile[(k + e)·stride + r4] holds column e.
+fn a_block(k4: u32, r4: u32, q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) {
+    let o = k4 * 4u * BM4 + r4;
+    a_tile[o] = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
+    a_tile[o + BM4] = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
+    a_tile[o + 2u * BM4] = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
+    a_tile[o + 3u * BM4] = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
+}
+
+fn b_block(k4: u32, r4: u32, q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) {
+    let o = k4 * 4u * BN4 + r4;
+    b_tile[o] = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
+    b_tile[o + BN4] = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
+    b_tile[o + 2u * BN4] = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
+    b_tile[o + 3u * BN4] = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
+}
+
+// acc rows o, o + TN/4, ... (4 rows of one column quad) += av ⊗ bv.
+fn outer4(acc: ptr<function, array<vec4<f32>, NACC>>, o: u32, av: vec4<f32>, bv: vec4<f32>) {
+    (*acc)[o] += av.x * bv;
+    (*acc)[o + TN / 4u] += av.y * bv;
+    (*acc)[o + 2u * (TN / 4u)] += av.z * bv;
+    (*acc)[o + 3u * (TN / 4u)] += av.w * bv;
+}
+
+// Stores the 4×4 block of acc at o: rows m..m+4 (b·M + m in bm), columns n..n+4.
+fn store_block(acc: ptr<function, array<vec4<f32>, NACC>>, o: u32, bm: u32, m: u32, n: u32) {
+    for (var e = 0u; e < 4u; e++) {
+        var v: vec4<f32>;
+        switch e {
+            case 0u: { v = (*acc)[o]; }
+            case 1u: { v = (*acc)[o + TN / 4u]; }
+            case 2u: { v = (*acc)[o + 2u * (TN / 4u)]; }
+            default: { v = (*acc)[o + 3u * (TN / 4u)]; }
+        }
+        if m + e < params.m {
+            for (var c = 0u; c < 4u; c++) {
+                if n + c < params.n {
+                    store(v[c], bm + e, n + c);
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(NT)
+fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let tiles_n = (params.n + BN - 1u) / BN;
+    let tiles_m = (params.m + BM - 1u) / BM;
+    let g = group_index(wid, nwg);
+    let batch = g / (tiles_n * tiles_m);
+    let m0 = ((g / tiles_n) % tiles_m) * BM;
+    let n0 = (g % tiles_n) * BN;
+    let tx = lid % TX;
+    let ty = lid / TX;
+    let a_base = batch * params.m * params.k;
+    let b_base = batch * params.b_bstride;
+    let kdim = params.k;
+
+    var acc: array<vec4<f32>, NACC>;
+
+    for (var k0 = 0u; k0 < kdim; k0 += BK) {
+        // A: BM × BK as 4×4 blocks, each read as 4 row quads and stored transposed.
+        for (var c = lid; c < BM4 * BK4; c += NT) {
+            let r4 = c / BK4;
+            let k4 = c % BK4;
+            let m = m0 + r4 * 4u;
+            let k = k0 + k4 * 4u;
+            let i = a_base + m * kdim + k;
+            a_block(k4, r4,
+                a_quad(m < params.m, i, k),
+                a_quad(m + 1u < params.m, i + kdim, k),
+                a_quad(m + 2u < params.m, i + 2u * kdim, k),
+                a_quad(m + 3u < params.m, i + 3u * kdim, k));
+        }
+        if TRANS_B {
+            // B is [N, K]: like A.
+            for (var c = lid; c < BN4 * BK4; c += NT) {
+                let r4 = c / BK4;
+                let k4 = c % BK4;
+                let n = n0 + r4 * 4u;
+                let k = k0 + k4 * 4u;
+                let i = b_base + n * kdim + k;
+                b_block(k4, r4,
+                    b_quad(n < params.n, i, k, kdim),
+                    b_quad(n + 1u < params.n, i + kdim, k, kdim),
+                    b_quad(n + 2u < params.n, i + 2u * kdim, k, kdim),
+                    b_quad(n + 3u < params.n, i + 3u * kdim, k, kdim));
+            }
+        } else {
+            // B is [K, N]: quads along n are already the tile's layout.
+            for (var c = lid; c < BK * BN4; c += NT) {
+                let kr = c / BN4;
+                let n = n0 + (c % BN4) * 4u;
+                let k = k0 + kr;
+                b_tile[c] = b_quad(k < kdim, b_base + k * params.n + n, n, params.n);
+            }
+        }
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < BK; kk++) {
+            let a0 = a_tile[kk * BM4 + ty];
+            let b0 = b_tile[kk * BN4 + tx];
+            outer4(&acc, 0u, a0, b0);
+//#if TN8
+            let b1 = b_tile[kk * BN4 + tx + TX];
+            outer4(&acc, 1u, a0, b1);
+//#endif
+//#if TM8
+            let a1 = a_tile[kk * BM4 + ty + TY];
+            outer4(&acc, TN, a1, b0);
+//#if TN8
+            outer4(&acc, TN + 1u, a1, b1);
+//#endif
+//#endif
+        }
+        workgroupBarrier();
+    }
+
+    let bm = batch * params.m + m0;
+    store_block(&acc, 0u, bm + ty * 4u, m0 + ty * 4u, n0 + tx * 4u);
+//#if TN8
+    store_block(&acc, 1u, bm + ty * 4u, m0 + ty * 4u, n0 + (tx + TX) * 4u);
+//#endif
+//#if TM8
+    store_block(&acc, TN, bm + (ty + TY) * 4u, m0 + (ty + TY) * 4u, n0 + tx * 4u);
+//#if TN8
+    store_block(&acc, TN + 1u, bm + (ty + TY) * 4u, m0 + (ty + TY) * 4u, n0 + (tx + TX) * 4u);
+//#endif
+//#endif
+}
+//#endif

@@ -493,3 +493,17 @@ fn rejects_bad_shapes() {
     let e = err_of(&z(&[8]), &z(&[6, 8]), &out, &t);
     assert!(e.contains("[8]") && e.contains("2 dimensions"), "{e}");
 }
+#[test]
+fn tiled_shapes() {
+    shape_sweep(MatmulImpl::Tiled, &[1, 13, 63, 65, 129], 64);
+}
+
+#[test]
+fn tiled_batches() {
+    batch_cases(MatmulImpl::Tiled, 70);
+}
+
+#[test]
+fn tiled_epilogue() {
+    epilogue_cases(MatmulImpl::Tiled, 66);
+}

@@ -6,7 +6,7 @@
 use crate::error::{Result, shape_err};
 use crate::ops::grid;
 use crate::pipeline::{Access, Bindings, Family, KernelKey};
-use crate::{DType, Recorder, Tensor};
+use crate::{DType, Gpu, Recorder, Tensor};
 
 /// Activation applied in the epilogue, after the bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -73,8 +73,13 @@ pub fn matmul(
     let res = opts.residual.unwrap_or(a);
     let tensors = [a, b, bias, res, out];
     match imp {
-        MatmulImpl::Naive | MatmulImpl::Auto => launch_naive(rec, &p, opts, &tensors),
-        MatmulImpl::Tiled | MatmulImpl::Rows => launch_naive(rec, &p, opts, &tensors),
+        MatmulImpl::Tiled => match tile_config(rec.gpu()) {
+            Some(tile) => launch_tiled(rec, &p, opts, &tensors, tile),
+            None => launch_naive(rec, &p, opts, &tensors),
+        },
+        MatmulImpl::Naive | MatmulImpl::Auto | MatmulImpl::Rows => {
+            launch_naive(rec, &p, opts, &tensors)
+        }
     }
 }
 
@@ -83,7 +88,7 @@ pub fn matmul(
 /// `Auto` currently maps to `Naive`.
 fn select(_p: &Problem, imp: MatmulImpl) -> MatmulImpl {
     match imp {
-        MatmulImpl::Auto => MatmulImpl::Naive,
+        MatmulImpl::Auto => MatmulImpl::Tiled,
         other => other,
     }
 }
@@ -162,16 +167,41 @@ fn base_key(
     p: &Problem,
     opts: &MatmulOptions,
     a_vec4: bool,
-    b_vec4: bool,
+    w_load: WLoad,
+    flags: EntryFlags,
 ) -> KernelKey {
     KernelKey::new(Family::Matmul, entry)
+        .flag("NAIVE", entry == "naive")
+        .flag("TILED", entry == "tiled")
         .flag("W_F16", p.b_f16)
         .flag("TRANS_B", opts.trans_b)
         .flag("HAS_BIAS", opts.bias.is_some())
         .flag("HAS_RES", opts.residual.is_some())
         .u32("ACT", act_code(opts.act))
         .flag("A_VEC4", a_vec4)
-        .flag("B_VEC4", b_vec4)
+        .flag("W_VEC4", w_load == WLoad::Vec4)
+        .flag("W_VEC2", w_load == WLoad::Vec2)
+        .flag("TM8", flags.tm8)
+        .flag("TN8", flags.tn8)
+}
+
+/// Flags of one entry point's section. The preprocessor needs every `//#if` name of the file
+/// in every key, so each key carries all of them (false where the entry does not use them).
+#[derive(Clone, Copy, Debug, Default)]
+struct EntryFlags {
+    /// tiled: 8 rows / 8 columns per invocation (else 4).
+    tm8: bool,
+    tn8: bool,
+}
+
+/// How a kernel declares and reads B's u32 words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WLoad {
+    Scalar,
+    /// vec2<u32>: 4 f16.
+    Vec2,
+    /// vec4<u32>: 4 f32 or 8 f16.
+    Vec4,
 }
 
 const NAIVE_WG: u32 = 64;
@@ -182,10 +212,141 @@ fn launch_naive(
     opts: &MatmulOptions,
     t: &[&Tensor; 5],
 ) -> Result<()> {
-    let key = base_key("naive", p, opts, false, false).u32("WG", NAIVE_WG);
+    let key = base_key(
+        "naive",
+        p,
+        opts,
+        false,
+        WLoad::Scalar,
+        EntryFlags::default(),
+    )
+    .u32("WG", NAIVE_WG);
     let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
     let total = (p.batch * p.m * p.n) as u32;
     let groups = grid(rec.gpu(), total.div_ceil(NAIVE_WG));
+    rec.dispatch(&kernel, &p.params(opts), t, groups)
+}
+
+/// Tile shape of the `tiled` kernel: a BM×BN output tile per workgroup, K in BK-deep
+/// slices, TM×TN outputs per invocation, so (BM/TM)·(BN/TN) invocations per workgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileConfig {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
+}
+
+impl TileConfig {
+    pub fn invocations(&self) -> u32 {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+
+    /// Bytes of workgroup memory: one BK-deep slice of A and of B, f32.
+    pub fn workgroup_bytes(&self) -> u32 {
+        (self.bm + self.bn) * self.bk * 4
+    }
+
+    /// Whether the kernel supports this tile (TM, TN ∈ {4, 8}, the tile divisible by the
+    /// register block, BK a multiple of 4) and the adapter can run it (workgroup memory,
+    /// invocations).
+    pub fn fits(&self, limits: &wgpu::Limits) -> bool {
+        let nt = self.invocations();
+        matches!(self.tm, 4 | 8)
+            && matches!(self.tn, 4 | 8)
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
+            && self.bk.is_multiple_of(4)
+            && self.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
+            && nt <= limits.max_compute_invocations_per_workgroup
+            && nt <= limits.max_compute_workgroup_size_x
+    }
+}
+
+/// Tiles by preference. Real GPUs (32/64-wide warps, high bandwidth): 64×64 tiles of 256
+/// invocations with 4×4 outputs each, 8 KiB of workgroup memory, enough workgroups in flight
+/// to hide latency. CPU adapters (lavapipe runs 8 invocations per SIMD instruction, one
+/// workgroup per core at a time): fewer, fatter invocations, since every workgroup-memory
+/// read is a per-lane gather there and only the register block amortises it. The last
+/// entry fits WebGPU's smallest limits (16 KiB, 256 invocations).
+const GPU_TILES: &[TileConfig] = &[
+    TileConfig {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    },
+    TileConfig {
+        bm: 32,
+        bn: 32,
+        bk: 8,
+        tm: 4,
+        tn: 4,
+    },
+];
+const CPU_TILES: &[TileConfig] = &[
+    TileConfig {
+        bm: 64,
+        bn: 64,
+        bk: 32,
+        tm: 8,
+        tn: 8,
+    },
+    TileConfig {
+        bm: 32,
+        bn: 32,
+        bk: 8,
+        tm: 4,
+        tn: 4,
+    },
+];
+
+/// The tile `tiled` uses on this adapter, if any fits its limits.
+pub fn tile_config(gpu: &Gpu) -> Option<TileConfig> {
+    let table = if gpu.adapter().device_type == "Cpu" {
+        CPU_TILES
+    } else {
+        GPU_TILES
+    };
+    table.iter().copied().find(|t| t.fits(gpu.limits()))
+}
+
+/// Quad loads of the tiled kernel: A as vec4 when K % 4 == 0; B's 4-element quads along its
+/// contiguous dimension (K with trans_b, else N) as one vec4<u32> (f32) or vec2<u32> (f16)
+/// when that dimension is a multiple of 4, else element by element.
+fn tiled_loads(p: &Problem, trans_b: bool) -> (bool, WLoad) {
+    let contiguous = if trans_b { p.k } else { p.n };
+    let w = match (contiguous.is_multiple_of(4), p.b_f16) {
+        (true, true) => WLoad::Vec2,
+        (true, false) => WLoad::Vec4,
+        (false, _) => WLoad::Scalar,
+    };
+    (p.k.is_multiple_of(4), w)
+}
+
+fn launch_tiled(
+    rec: &mut Recorder,
+    p: &Problem,
+    opts: &MatmulOptions,
+    t: &[&Tensor; 5],
+    tile: TileConfig,
+) -> Result<()> {
+    let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
+    let flags = EntryFlags {
+        tm8: tile.tm == 8,
+        tn8: tile.tn == 8,
+    };
+    let key = base_key("tiled", p, opts, a_vec4, w_load, flags)
+        .u32("BM", tile.bm)
+        .u32("BN", tile.bn)
+        .u32("BK", tile.bk)
+        .u32("TM", tile.tm)
+        .u32("TN", tile.tn);
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let tiles = p.m.div_ceil(tile.bm as usize) * p.n.div_ceil(tile.bn as usize) * p.batch;
+    let groups = grid(rec.gpu(), tiles as u32);
     rec.dispatch(&kernel, &p.params(opts), t, groups)
 }
 
