@@ -5,6 +5,8 @@
 //   naive  one invocation per output element.
 //   tiled  BM×BN output tile per workgroup, BK-deep slices of A and B staged in workgroup
 //          memory, TM×TN outputs per invocation in registers.
+//   rows_nk, rows_kn  few rows of A (decode): weights streamed once, K split across the
+//          workgroup and reduced (B as [N, K] and as [K, N]).
 //
 // Constants every key sets:
 //   W_F16     B holds f16 pairs in u32 words (else f32 bits)
@@ -355,4 +357,250 @@ fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 //#endif
 //#endif
 }
+//#endif
+
+// ---------------------------------------------------------------------------------------------
+// Few rows (decode steps): memory-bound, so each workgroup streams its weights once for all of
+// its MR rows of A, with K split across the workgroup's WG invocations and the partial sums
+// reduced at the end: subgroupAdd then one slot per subgroup when SUBGROUPS, a tree in
+// workgroup memory otherwise. Output (row m, column n) of a workgroup is slot n·MR + m.
+//
+// Grid: one workgroup per (NR-column block, MR-row block, batch), column blocks fastest.
+//
+// Constants: WG, MR, NR (columns per workgroup), SUBGROUPS, RED_SLOTS (workgroup-memory
+// floats for the reduction), PAIRS (f16 read as whole u32 words when not W_VEC4), QN (rows_kn),
+// MAX_SG (with SUBGROUPS). ROWS covers the shared helpers, ROWS_NK / ROWS_KN one entry each.
+
+//#if ROWS
+var<workgroup> red: array<f32, RED_SLOTS>;
+
+// Sums each slot of acc over the workgroup into red; slot_total(s) then reads slot s. Every
+// invocation must call it (it contains barriers).
+fn reduce_slots(acc: ptr<function, array<f32, NR * MR>>, lid: u32, sg_lane: u32, sg_id: u32) {
+//#if SUBGROUPS
+    // RED_SLOTS = NR·MR·MAX_SG; MAX_SG bounds the subgroups of a workgroup for the smallest
+    // subgroup size the adapter reports.
+    for (var s = 0u; s < NR * MR; s++) {
+        let t = subgroupAdd((*acc)[s]);
+        if sg_lane == 0u {
+            red[s * MAX_SG + sg_id] = t;
+        }
+    }
+//#else
+    // RED_SLOTS = NR·MR·WG, WG a power of two.
+    for (var s = 0u; s < NR * MR; s++) {
+        red[s * WG + lid] = (*acc)[s];
+    }
+    for (var h = WG / 2u; h > 0u; h >>= 1u) {
+        workgroupBarrier();
+        if lid < h {
+            for (var s = 0u; s < NR * MR; s++) {
+                red[s * WG + lid] += red[s * WG + lid + h];
+            }
+        }
+    }
+//#endif
+    workgroupBarrier();
+}
+
+fn slot_total(s: u32, sg_count: u32) -> f32 {
+//#if SUBGROUPS
+    var total = 0.0;
+    for (var j = 0u; j < sg_count; j++) {
+        total += red[s * MAX_SG + j];
+    }
+    return total;
+//#else
+    return red[s * WG];
+//#endif
+}
+
+struct RowsBlock {
+    batch: u32,
+    m0: u32,
+    n0: u32,
+}
+
+fn rows_block(wid: vec3<u32>, nwg: vec3<u32>) -> RowsBlock {
+    let blocks_n = (params.n + NR - 1u) / NR;
+    let blocks_m = (params.m + MR - 1u) / MR;
+    let g = group_index(wid, nwg);
+    return RowsBlock(g / (blocks_n * blocks_m), ((g / blocks_n) % blocks_m) * MR, (g % blocks_n) * NR);
+}
+
+//#if ROWS_NK
+// B is [N, K]: each of the NR weight rows is contiguous; invocation lid reads chunks lid,
+// lid + WG, ... of every row (neighbouring invocations read neighbouring words) and each
+// chunk meets all MR rows of A while in registers.
+@compute @workgroup_size(WG)
+fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32,
+//#if SUBGROUPS
+           @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
+           @builtin(num_subgroups) sg_count: u32
+//#endif
+) {
+//#if !SUBGROUPS
+    let sg_lane = 0u;
+    let sg_id = 0u;
+    let sg_count = 0u;
+//#endif
+    let blk = rows_block(wid, nwg);
+    let kdim = params.k;
+    let b_base = blk.batch * params.b_bstride;
+    let a_base = (blk.batch * params.m + blk.m0) * kdim;
+    // Rows past N or M read row 0 (in bounds) and are never stored.
+    var wrow: array<u32, NR>;
+    for (var r = 0u; r < NR; r++) {
+        wrow[r] = b_base + select(0u, (blk.n0 + r) * kdim, blk.n0 + r < params.n);
+    }
+    var arow: array<u32, MR>;
+    for (var m = 0u; m < MR; m++) {
+        arow[m] = select(a_base - blk.m0 * kdim, a_base + m * kdim, blk.m0 + m < params.m);
+    }
+
+    var acc: array<f32, NR * MR>;
+//#if W_VEC4
+    // Chunks of one vec4<u32>: 8 f16 (two quads) or 4 f32 (one quad); K is a multiple of the
+    // chunk, so A is vec4-aligned too.
+//#if W_F16
+    const Q: u32 = 2u;
+//#else
+    const Q: u32 = 1u;
+//#endif
+    for (var c = lid; c < kdim / (4u * Q); c += WG) {
+        var wq: array<vec4<f32>, NR * Q>;
+        for (var r = 0u; r < NR; r++) {
+//#if W_F16
+            let u = w[(wrow[r] >> 3u) + c];
+            wq[r * 2u] = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
+            wq[r * 2u + 1u] = vec4<f32>(unpack2x16float(u.z), unpack2x16float(u.w));
+//#else
+            wq[r] = bitcast<vec4<f32>>(w[(wrow[r] >> 2u) + c]);
+//#endif
+        }
+        for (var m = 0u; m < MR; m++) {
+            for (var q = 0u; q < Q; q++) {
+                let av = a[(arow[m] >> 2u) + c * Q + q];
+                for (var r = 0u; r < NR; r++) {
+                    acc[r * MR + m] += dot(av, wq[r * Q + q]);
+                }
+            }
+        }
+    }
+//#else
+//#if PAIRS
+    // f16 with K even: one u32 word (two halves) per step.
+    for (var c = lid; c < kdim / 2u; c += WG) {
+        var wp: array<vec2<f32>, NR>;
+        for (var r = 0u; r < NR; r++) {
+            wp[r] = unpack2x16float(w[(wrow[r] >> 1u) + c]);
+        }
+        for (var m = 0u; m < MR; m++) {
+            let av = vec2<f32>(a_at(arow[m] + 2u * c), a_at(arow[m] + 2u * c + 1u));
+            for (var r = 0u; r < NR; r++) {
+                acc[r * MR + m] += dot(av, wp[r]);
+            }
+        }
+    }
+//#else
+    for (var k = lid; k < kdim; k += WG) {
+        var wv: array<f32, NR>;
+        for (var r = 0u; r < NR; r++) {
+            wv[r] = b_at(wrow[r] + k);
+        }
+        for (var m = 0u; m < MR; m++) {
+            let av = a_at(arow[m] + k);
+            for (var r = 0u; r < NR; r++) {
+                acc[r * MR + m] += av * wv[r];
+            }
+        }
+    }
+//#endif
+//#endif
+
+    reduce_slots(&acc, lid, sg_lane, sg_id);
+    for (var s = lid; s < NR * MR; s += WG) {
+        let n = blk.n0 + s / MR;
+        let m = blk.m0 + s % MR;
+        if n < params.n && m < params.m {
+            store(slot_total(s, sg_count), blk.batch * params.m + m, n);
+        }
+    }
+}
+
+//#endif
+
+//#if ROWS_KN
+// B is [K, N]: the workgroup's NR = 4·QN columns are contiguous along a row of B; invocation
+// lid takes column quad lid % QN and rows k ≡ lid / QN (mod KS), KS = WG / QN, and reduces
+// over the KS slices. One slot per (column, row of A).
+@compute @workgroup_size(WG)
+fn rows_kn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let blk = rows_block(wid, nwg);
+    let kdim = params.k;
+    let qn = lid % QN;
+    let ks = lid / QN;
+    let n = blk.n0 + qn * 4u;
+    let b_base = blk.batch * params.b_bstride;
+    let a_base = (blk.batch * params.m + blk.m0) * kdim;
+    var arow: array<u32, MR>;
+    for (var m = 0u; m < MR; m++) {
+        arow[m] = select(a_base - blk.m0 * kdim, a_base + m * kdim, blk.m0 + m < params.m);
+    }
+    var acc: array<vec4<f32>, MR>;
+    for (var k = ks; k < kdim; k += WG / QN) {
+        let i = b_base + k * params.n + n;
+        var wq = vec4<f32>(0.0);
+//#if W_VEC4
+        if n < params.n {
+            wq = bitcast<vec4<f32>>(w[i >> 2u]);
+        }
+//#else
+//#if W_VEC2
+        if n < params.n {
+            let u = w[i >> 2u];
+            wq = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
+        }
+//#else
+        for (var e = 0u; e < 4u; e++) {
+            if n + e < params.n {
+                wq[e] = b_at(i + e);
+            }
+        }
+//#endif
+//#endif
+        for (var m = 0u; m < MR; m++) {
+            acc[m] += a_at(arow[m] + k) * wq;
+        }
+    }
+    // Reduce over the KS slices: red holds MR·NR·KS floats as [m][column][slice].
+    const KS: u32 = WG / QN;
+    for (var m = 0u; m < MR; m++) {
+        for (var e = 0u; e < 4u; e++) {
+            red[((m * NR) + qn * 4u + e) * KS + ks] = acc[m][e];
+        }
+    }
+    for (var h = KS / 2u; h > 0u; h >>= 1u) {
+        workgroupBarrier();
+        if ks < h {
+            for (var m = 0u; m < MR; m++) {
+                for (var e = 0u; e < 4u; e++) {
+                    let s = ((m * NR) + qn * 4u + e) * KS;
+                    red[s + ks] += red[s + ks + h];
+                }
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var s = lid; s < MR * NR; s += WG) {
+        let m = blk.m0 + s / NR;
+        let col = blk.n0 + s % NR;
+        if m < params.m && col < params.n {
+            store(red[s * KS], blk.batch * params.m + m, col);
+        }
+    }
+}
+//#endif
 //#endif

@@ -68,26 +68,35 @@ pub fn matmul(
     if p.batch == 0 || p.m == 0 || p.n == 0 {
         return Ok(());
     }
-    let imp = select(&p, opts.imp);
+    let imp = selected_impl(rec.gpu(), p.m, opts.imp);
     let bias = opts.bias.unwrap_or(a);
     let res = opts.residual.unwrap_or(a);
     let tensors = [a, b, bias, res, out];
     match imp {
-        MatmulImpl::Tiled => match tile_config(rec.gpu()) {
+        MatmulImpl::Tiled => match tile_for(rec.gpu(), &p) {
             Some(tile) => launch_tiled(rec, &p, opts, &tensors, tile),
             None => launch_naive(rec, &p, opts, &tensors),
         },
-        MatmulImpl::Naive | MatmulImpl::Auto | MatmulImpl::Rows => {
-            launch_naive(rec, &p, opts, &tensors)
-        }
+        MatmulImpl::Rows => launch_rows(rec, &p, opts, &tensors),
+        // selected_impl never returns Auto.
+        MatmulImpl::Naive | MatmulImpl::Auto => launch_naive(rec, &p, opts, &tensors),
     }
 }
 
-/// The kernel `imp` resolves to for this problem.
+/// Rows of A (per batch) up to which `Auto` picks the `Rows` kernel.
+pub const ROWS_MAX_M: usize = 32;
+
+/// The kernel [`matmul`] runs for problems with `a_rows` rows of A per batch (`Auto`
+/// resolved): for benches and logs.
 ///
-/// `Auto` currently maps to `Naive`.
-fn select(_p: &Problem, imp: MatmulImpl) -> MatmulImpl {
+/// `Auto`: `Rows` when M ≤ [`ROWS_MAX_M`]: decode steps and other thin products are bound by
+/// reading B, which `Rows` reads once for all rows, while a tile of `Tiled` would be mostly
+/// padding; `Tiled` otherwise. `Tiled` falls back to `Naive` if no tile fits the adapter's
+/// limits (none of the tiles needs more than WebGPU's minimum limits).
+pub fn selected_impl(gpu: &Gpu, a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
     match imp {
+        MatmulImpl::Auto if a_rows <= ROWS_MAX_M => MatmulImpl::Rows,
+        MatmulImpl::Auto | MatmulImpl::Tiled if tile_config(gpu).is_none() => MatmulImpl::Naive,
         MatmulImpl::Auto => MatmulImpl::Tiled,
         other => other,
     }
@@ -183,15 +192,24 @@ fn base_key(
         .flag("W_VEC2", w_load == WLoad::Vec2)
         .flag("TM8", flags.tm8)
         .flag("TN8", flags.tn8)
+        .flag("ROWS", entry.starts_with("rows"))
+        .flag("ROWS_NK", entry == "rows_nk")
+        .flag("ROWS_KN", entry == "rows_kn")
+        .flag("SUBGROUPS", flags.subgroups)
+        .flag("PAIRS", flags.pairs)
 }
 
 /// Flags of one entry point's section. The preprocessor needs every `//#if` name of the file
 /// in every key, so each key carries all of them (false where the entry does not use them).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct EntryFlags {
     /// tiled: 8 rows / 8 columns per invocation (else 4).
     tm8: bool,
     tn8: bool,
+    /// rows: reduce with subgroup operations (else workgroup memory only).
+    subgroups: bool,
+    /// rows_nk: f16 weights read as u32 words of two halves.
+    pairs: bool,
 }
 
 /// How a kernel declares and reads B's u32 words.
@@ -266,10 +284,12 @@ impl TileConfig {
 
 /// Tiles by preference. Real GPUs (32/64-wide warps, high bandwidth): 64×64 tiles of 256
 /// invocations with 4×4 outputs each, 8 KiB of workgroup memory, enough workgroups in flight
-/// to hide latency. CPU adapters (lavapipe runs 8 invocations per SIMD instruction, one
-/// workgroup per core at a time): fewer, fatter invocations, since every workgroup-memory
-/// read is a per-lane gather there and only the register block amortises it. The last
-/// entry fits WebGPU's smallest limits (16 KiB, 256 invocations).
+/// to hide latency (per k step an invocation reads 2 vec4s of workgroup memory for 16 FMAs).
+/// CPU adapters (lavapipe runs 8 invocations per SIMD instruction, one workgroup per core
+/// at a time): 64 fat invocations with 8×8 outputs, since every workgroup-memory read inside
+/// a loop is a per-lane gather there and only the register block amortises it (measured on
+/// lavapipe: 8×8 ≈ 3× the throughput of 4×4 and of 16×16, which spills). The last entry of
+/// each table fits WebGPU's smallest limits (16 KiB, 256 invocations).
 const GPU_TILES: &[TileConfig] = &[
     TileConfig {
         bm: 64,
@@ -303,14 +323,36 @@ const CPU_TILES: &[TileConfig] = &[
     },
 ];
 
-/// The tile `tiled` uses on this adapter, if any fits its limits.
+/// On GPUs, problems with at least this many 128×128 tiles use [`GPU_BIG_TILE`]: 8×8
+/// outputs per invocation halve the workgroup-memory reads per FMA (2 vec4 reads per 16 FMAs
+/// become 4 per 64), which only pays once the grid still fills every multiprocessor.
+const GPU_BIG_TILE_MIN_GROUPS: usize = 256;
+const GPU_BIG_TILE: TileConfig = TileConfig {
+    bm: 128,
+    bn: 128,
+    bk: 16,
+    tm: 8,
+    tn: 8,
+};
+
+fn is_cpu(gpu: &Gpu) -> bool {
+    gpu.adapter().device_type == "Cpu"
+}
+
+/// The default tile of `tiled` on this adapter, if any fits its limits.
 pub fn tile_config(gpu: &Gpu) -> Option<TileConfig> {
-    let table = if gpu.adapter().device_type == "Cpu" {
-        CPU_TILES
-    } else {
-        GPU_TILES
-    };
+    let table = if is_cpu(gpu) { CPU_TILES } else { GPU_TILES };
     table.iter().copied().find(|t| t.fits(gpu.limits()))
+}
+
+/// The tile for one problem: the default, or the big GPU tile for large grids.
+fn tile_for(gpu: &Gpu, p: &Problem) -> Option<TileConfig> {
+    let big = GPU_BIG_TILE;
+    let big_groups = p.m.div_ceil(big.bm as usize) * p.n.div_ceil(big.bn as usize) * p.batch;
+    if !is_cpu(gpu) && big_groups >= GPU_BIG_TILE_MIN_GROUPS && big.fits(gpu.limits()) {
+        return Some(big);
+    }
+    tile_config(gpu)
 }
 
 /// Quad loads of the tiled kernel: A as vec4 when K % 4 == 0; B's 4-element quads along its
@@ -337,6 +379,7 @@ fn launch_tiled(
     let flags = EntryFlags {
         tm8: tile.tm == 8,
         tn8: tile.tn == 8,
+        ..Default::default()
     };
     let key = base_key("tiled", p, opts, a_vec4, w_load, flags)
         .u32("BM", tile.bm)
@@ -347,6 +390,131 @@ fn launch_tiled(
     let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
     let tiles = p.m.div_ceil(tile.bm as usize) * p.n.div_ceil(tile.bn as usize) * p.batch;
     let groups = grid(rec.gpu(), tiles as u32);
+    rec.dispatch(&kernel, &p.params(opts), t, groups)
+}
+
+/// How the `rows_nk` / `rows_kn` kernels are specialised for one problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RowsPlan {
+    entry: &'static str,
+    wg: u32,
+    /// Rows of A per workgroup (a power of two).
+    mr: u32,
+    /// Columns of out per workgroup.
+    nr: u32,
+    /// rows_kn: column quads per workgroup (nr = 4·qn).
+    qn: u32,
+    flags: EntryFlags,
+    a_vec4: bool,
+    w_load: WLoad,
+    /// Subgroups per workgroup at the smallest subgroup size (subgroup reduction).
+    max_sg: u32,
+    red_slots: u32,
+}
+
+/// Largest power of two ≤ x (x ≥ 1).
+fn pow2_floor(x: u32) -> u32 {
+    1 << (31 - x.max(1).leading_zeros())
+}
+
+/// Rows-kernel shapes. Rows of A per workgroup: the next power of two ≥ M, at most 32
+/// ([N, K] weights, so every weight word is read once for up to 32 rows) or 8 ([K, N]).
+/// Workgroup size: enough invocations to cover K in one pass, 32..256 on GPUs, 8..64 on CPU
+/// adapters (there a workgroup runs on one core, 8 invocations per SIMD instruction), within
+/// the adapter's invocation and workgroup-memory limits.
+fn rows_plan(gpu: &Gpu, p: &Problem, trans_b: bool) -> RowsPlan {
+    let cpu = is_cpu(gpu);
+    let limits = gpu.limits();
+    let max_inv = pow2_floor(
+        limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x),
+    );
+    let mem_floats = limits.max_compute_workgroup_storage_size / 4;
+    let m = p.m.min(32) as u32;
+    if trans_b {
+        let mr = m.next_power_of_two();
+        let nr = (16 / mr).clamp(1, 4);
+        let (w_load, pairs, per_step) = match (p.b_f16, p.k) {
+            (true, k) if k % 8 == 0 => (WLoad::Vec4, false, 8),
+            (false, k) if k % 4 == 0 => (WLoad::Vec4, false, 4),
+            (true, k) if k % 2 == 0 => (WLoad::Scalar, true, 2),
+            _ => (WLoad::Scalar, false, 1),
+        };
+        let steps = (p.k.div_ceil(per_step) as u32).max(1);
+        let (lo, hi) = if cpu { (8, 64) } else { (32, 256) };
+        let mut wg = steps.next_power_of_two().clamp(lo, hi).min(max_inv);
+        let caps = gpu.caps();
+        let subgroups = caps.subgroups && caps.subgroup_min_size >= 1;
+        let (max_sg, red_slots) = if subgroups {
+            let max_sg = wg.div_ceil(caps.subgroup_min_size);
+            (max_sg, nr * mr * max_sg)
+        } else {
+            while nr * mr * wg > mem_floats && wg > 1 {
+                wg /= 2;
+            }
+            (1, nr * mr * wg)
+        };
+        RowsPlan {
+            entry: "rows_nk",
+            wg,
+            mr,
+            nr,
+            qn: 1,
+            flags: EntryFlags {
+                subgroups,
+                pairs,
+                ..Default::default()
+            },
+            a_vec4: w_load == WLoad::Vec4,
+            w_load,
+            max_sg,
+            red_slots,
+        }
+    } else {
+        let mr = m.min(8).next_power_of_two();
+        let qn = if cpu { 8 } else { 16 };
+        let mut wg = (if cpu { 64 } else { 128 }).min(max_inv).max(qn);
+        while mr * 4 * wg > mem_floats && wg > qn {
+            wg /= 2;
+        }
+        let w_load = match (p.n % 4 == 0, p.b_f16) {
+            (true, true) => WLoad::Vec2,
+            (true, false) => WLoad::Vec4,
+            (false, _) => WLoad::Scalar,
+        };
+        RowsPlan {
+            entry: "rows_kn",
+            wg,
+            mr,
+            nr: 4 * qn,
+            qn,
+            flags: EntryFlags::default(),
+            a_vec4: false,
+            w_load,
+            max_sg: 1,
+            red_slots: mr * 4 * wg,
+        }
+    }
+}
+
+fn launch_rows(
+    rec: &mut Recorder,
+    p: &Problem,
+    opts: &MatmulOptions,
+    t: &[&Tensor; 5],
+) -> Result<()> {
+    let plan = rows_plan(rec.gpu(), p, opts.trans_b);
+    let key = base_key(plan.entry, p, opts, plan.a_vec4, plan.w_load, plan.flags)
+        .u32("WG", plan.wg)
+        .u32("MR", plan.mr)
+        .u32("NR", plan.nr)
+        .u32("QN", plan.qn)
+        .u32("MAX_SG", plan.max_sg)
+        .u32("RED_SLOTS", plan.red_slots);
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let blocks = p.n.div_ceil(plan.nr as usize) * p.m.div_ceil(plan.mr as usize) * p.batch;
+    let groups = grid(rec.gpu(), blocks as u32);
     rec.dispatch(&kernel, &p.params(opts), t, groups)
 }
 
