@@ -24,7 +24,8 @@ use seqbridge::gpu::{DType, Gpu, Recorder, Tensor};
 /// Dispatches per submit.
 const R: u64 = 8;
 
-/// (M, N, K) as `x[M, K] @ w[N, K]ᵀ`.
+/// (M, K, N): `x[M, K] @ w[N, K]ᵀ`, named "MxKxN" (1x512x58101 is the vocabulary projection
+/// of a 512-wide model, 32x512x2048 a decode step's fc1).
 const SHAPES: &[(usize, usize, usize)] = &[
     (64, 768, 768),
     (1, 512, 512),
@@ -34,7 +35,8 @@ const SHAPES: &[(usize, usize, usize)] = &[
 ];
 
 /// Shapes where Naive runs beside Auto.
-const NAIVE_SHAPES: &[(usize, usize, usize)] = &[(64, 768, 768), (1, 512, 512), (32, 512, 2048)];
+const NAIVE_SHAPES: &[(usize, usize, usize)] =
+    &[(64, 768, 768), (1, 512, 512), (32, 512, 2048)];
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut r = StdRng::seed_from_u64(seed);
@@ -100,16 +102,15 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
         .sampling_mode(SamplingMode::Flat);
-    // Names read "M x N x K": the output is M × N, the weight N × K.
-    for &(m, n, k) in SHAPES {
+    for &(m, k, n) in SHAPES {
         for dtype in [DType::F32, DType::F16] {
             let p = problem(&gpu, (m, k, n), dtype);
             let mut imps = vec![MatmulImpl::Auto];
-            if dtype == DType::F32 && NAIVE_SHAPES.contains(&(m, n, k)) {
+            if dtype == DType::F32 && NAIVE_SHAPES.contains(&(m, k, n)) {
                 imps.push(MatmulImpl::Naive);
             }
             for imp in imps {
-                let id = format!("{m}x{n}x{k}/{}/{imp:?}", dtype.name());
+                let id = format!("{m}x{k}x{n}/{}/{imp:?}", dtype.name());
                 // FLOP per matmul, read "elem/s" as FLOP/s.
                 group.throughput(Throughput::Elements((2 * p.m * p.n * p.k) as u64));
                 let total = Cell::new((Duration::ZERO, 0u64));
