@@ -3,14 +3,21 @@
 //
 // Entries (one per MatmulImpl, all sharing the bindings and the epilogue below):
 //   naive  one invocation per output element.
+//   tiled  BM×BN output tile per workgroup, BK-deep slices of A and B staged in workgroup
+//          memory, TM×TN outputs per invocation in registers.
+//   rows_nk, rows_kn  few rows of A (decode): weights streamed once, K split across the
+//          workgroup and reduced (B as [N, K] and as [K, N]).
 //
 // Constants every key sets:
 //   W_F16     B holds f16 pairs in u32 words (else f32 bits)
 //   TRANS_B   B is [N, K] (else [K, N])
 //   HAS_BIAS, HAS_RES, ACT (0 none, 1 gelu erf, 2 gelu tanh, 3 relu, 4 silu)
 //   A_VEC4    a is read as vec4<f32> (K % 4 == 0)
-//   B_VEC4    w is read as vec4<u32> (the contiguous dimension of B is a multiple of 4 f32 or
-//             8 f16 elements)
+//   W_VEC4    w is declared vec4<u32> (4 f32 or 8 f16 per load), W_VEC2 vec2<u32> (4 f16 per
+//             load), neither: u32. The launcher sets one only when B's contiguous dimension
+//             (K with TRANS_B, else N) is a multiple of the elements per load.
+// Entry-specific constants are listed above each entry; each entry's section is compiled only
+// under its flag (NAIVE, TILED, ROWS), so its constants need not exist for the others.
 // Absent bias/residual bindings are bound to `a` by the launcher and never read.
 
 //#if A_VEC4
@@ -18,10 +25,14 @@
 //#else
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 //#endif
-//#if B_VEC4
+//#if W_VEC4
 @group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
 //#else
+//#if W_VEC2
+@group(0) @binding(2) var<storage, read> w: array<vec2<u32>>;
+//#else
 @group(0) @binding(2) var<storage, read> w: array<u32>;
+//#endif
 //#endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
@@ -41,17 +52,18 @@ fn a_at(i: u32) -> f32 {
 
 // Element i of B, widened to f32.
 fn b_at(i: u32) -> f32 {
-//#if B_VEC4
 //#if W_F16
-    let word = w[i >> 3u][(i >> 1u) & 3u];
+    let wi = i >> 1u;
 //#else
-    let word = w[i >> 2u][i & 3u];
+    let wi = i;
 //#endif
+//#if W_VEC4
+    let word = w[wi >> 2u][wi & 3u];
 //#else
-//#if W_F16
-    let word = w[i >> 1u];
+//#if W_VEC2
+    let word = w[wi >> 1u][wi & 1u];
 //#else
-    let word = w[i];
+    let word = w[wi];
 //#endif
 //#endif
 //#if W_F16
@@ -125,7 +137,8 @@ fn b_index(n: u32, k: u32) -> u32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// naive: one invocation per output element, plain loop over K.
+// naive: one invocation per output element, plain loop over K. Constant: WG.
+//#if NAIVE
 
 @compute @workgroup_size(WG)
 fn naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -145,3 +158,449 @@ fn naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     store(acc, bm, n);
 }
+//#endif
+
+// ---------------------------------------------------------------------------------------------
+// tiled: workgroup tile BM×BN; K in BK-deep slices staged in workgroup memory as vec4 (A
+// transposed to [k][m/4], B as [k][n/4]); each invocation accumulates TM×TN outputs in
+// registers: row quads ty + i·TY and column quads tx + j·TX (i < TM/4, j < TN/4), so
+// neighbouring invocations read neighbouring vec4s of workgroup memory (no bank conflicts on
+// GPUs) and write neighbouring columns of out.
+//
+// Constants: BM, BN, BK (multiples of 4), TM, TN ∈ {4, 8} with flags TM8, TN8 (the register
+// block is written out by hand: a CPU driver keeps a constant-indexed block in registers but
+// turns loop-indexed ones into memory). Loads are quads of 4 elements along the contiguous
+// dimension, vector loads when A_VEC4 / W_VEC2 / W_VEC4 allow, per-element masks otherwise.
+
+//#if TILED
+const TX: u32 = BN / TN;
+const TY: u32 = BM / TM;
+const NT: u32 = TX * TY;
+const BM4: u32 = BM / 4u;
+const BN4: u32 = BN / 4u;
+const BK4: u32 = BK / 4u;
+const NACC: u32 = TM * TN / 4u;
+
+var<workgroup> a_tile: array<vec4<f32>, BK * BM4>;
+var<workgroup> b_tile: array<vec4<f32>, BK * BN4>;
+
+// a[i .. i+4), where i is row `ok`'s element at column k; zero beyond K or for a masked row.
+fn a_quad(ok: bool, i: u32, k: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+//#if A_VEC4
+    if ok && k < params.k {
+        v = a[i >> 2u];
+    }
+//#else
+    for (var e = 0u; e < 4u; e++) {
+        if ok && k + e < params.k {
+            v[e] = a[i + e];
+        }
+    }
+//#endif
+    return v;
+}
+
+// B[i .. i+4) along its contiguous dimension, at position c of lim; zero beyond.
+fn b_quad(ok: bool, i: u32, c: u32, lim: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+//#if W_VEC2
+    if ok && c < lim {
+        let q = w[i >> 2u];
+        v = vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y));
+    }
+//#else
+//#if W_VEC4
+    if ok && c < lim {
+        v = bitcast<vec4<f32>>(w[i >> 2u]);
+    }
+//#else
+    for (var e = 0u; e < 4u; e++) {
+        if ok && c + e < lim {
+            v[e] = b_at(i + e);
+        }
+    }
+//#endif
+//#endif
+    return v;
+}
+
+// Rows q0..q3 of a 4×4 block, stored transposed: tile[(k + e)·stride + r4] holds column e.
+fn a_block(k4: u32, r4: u32, q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) {
+    let o = k4 * 4u * BM4 + r4;
+    a_tile[o] = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
+    a_tile[o + BM4] = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
+    a_tile[o + 2u * BM4] = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
+    a_tile[o + 3u * BM4] = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
+}
+
+fn b_block(k4: u32, r4: u32, q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) {
+    let o = k4 * 4u * BN4 + r4;
+    b_tile[o] = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
+    b_tile[o + BN4] = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
+    b_tile[o + 2u * BN4] = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
+    b_tile[o + 3u * BN4] = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
+}
+
+// acc rows o, o + TN/4, ... (4 rows of one column quad) += av ⊗ bv.
+fn outer4(acc: ptr<function, array<vec4<f32>, NACC>>, o: u32, av: vec4<f32>, bv: vec4<f32>) {
+    (*acc)[o] += av.x * bv;
+    (*acc)[o + TN / 4u] += av.y * bv;
+    (*acc)[o + 2u * (TN / 4u)] += av.z * bv;
+    (*acc)[o + 3u * (TN / 4u)] += av.w * bv;
+}
+
+// Stores the 4×4 block of acc at o: rows m..m+4 (b·M + m in bm), columns n..n+4.
+fn store_block(acc: ptr<function, array<vec4<f32>, NACC>>, o: u32, bm: u32, m: u32, n: u32) {
+    for (var e = 0u; e < 4u; e++) {
+        var v: vec4<f32>;
+        switch e {
+            case 0u: { v = (*acc)[o]; }
+            case 1u: { v = (*acc)[o + TN / 4u]; }
+            case 2u: { v = (*acc)[o + 2u * (TN / 4u)]; }
+            default: { v = (*acc)[o + 3u * (TN / 4u)]; }
+        }
+        if m + e < params.m {
+            for (var c = 0u; c < 4u; c++) {
+                if n + c < params.n {
+                    store(v[c], bm + e, n + c);
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(NT)
+fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let tiles_n = (params.n + BN - 1u) / BN;
+    let tiles_m = (params.m + BM - 1u) / BM;
+    let g = group_index(wid, nwg);
+    let batch = g / (tiles_n * tiles_m);
+    let m0 = ((g / tiles_n) % tiles_m) * BM;
+    let n0 = (g % tiles_n) * BN;
+    let tx = lid % TX;
+    let ty = lid / TX;
+    let a_base = batch * params.m * params.k;
+    let b_base = batch * params.b_bstride;
+    let kdim = params.k;
+
+    var acc: array<vec4<f32>, NACC>;
+
+    for (var k0 = 0u; k0 < kdim; k0 += BK) {
+        // A: BM × BK as 4×4 blocks, each read as 4 row quads and stored transposed.
+        for (var c = lid; c < BM4 * BK4; c += NT) {
+            let r4 = c / BK4;
+            let k4 = c % BK4;
+            let m = m0 + r4 * 4u;
+            let k = k0 + k4 * 4u;
+            let i = a_base + m * kdim + k;
+            a_block(k4, r4,
+                a_quad(m < params.m, i, k),
+                a_quad(m + 1u < params.m, i + kdim, k),
+                a_quad(m + 2u < params.m, i + 2u * kdim, k),
+                a_quad(m + 3u < params.m, i + 3u * kdim, k));
+        }
+        if TRANS_B {
+            // B is [N, K]: like A.
+            for (var c = lid; c < BN4 * BK4; c += NT) {
+                let r4 = c / BK4;
+                let k4 = c % BK4;
+                let n = n0 + r4 * 4u;
+                let k = k0 + k4 * 4u;
+                let i = b_base + n * kdim + k;
+                b_block(k4, r4,
+                    b_quad(n < params.n, i, k, kdim),
+                    b_quad(n + 1u < params.n, i + kdim, k, kdim),
+                    b_quad(n + 2u < params.n, i + 2u * kdim, k, kdim),
+                    b_quad(n + 3u < params.n, i + 3u * kdim, k, kdim));
+            }
+        } else {
+            // B is [K, N]: quads along n are already the tile's layout.
+            for (var c = lid; c < BK * BN4; c += NT) {
+                let kr = c / BN4;
+                let n = n0 + (c % BN4) * 4u;
+                let k = k0 + kr;
+                b_tile[c] = b_quad(k < kdim, b_base + k * params.n + n, n, params.n);
+            }
+        }
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < BK; kk++) {
+            let a0 = a_tile[kk * BM4 + ty];
+            let b0 = b_tile[kk * BN4 + tx];
+            outer4(&acc, 0u, a0, b0);
+//#if TN8
+            let b1 = b_tile[kk * BN4 + tx + TX];
+            outer4(&acc, 1u, a0, b1);
+//#endif
+//#if TM8
+            let a1 = a_tile[kk * BM4 + ty + TY];
+            outer4(&acc, TN, a1, b0);
+//#if TN8
+            outer4(&acc, TN + 1u, a1, b1);
+//#endif
+//#endif
+        }
+        workgroupBarrier();
+    }
+
+    let bm = batch * params.m + m0;
+    store_block(&acc, 0u, bm + ty * 4u, m0 + ty * 4u, n0 + tx * 4u);
+//#if TN8
+    store_block(&acc, 1u, bm + ty * 4u, m0 + ty * 4u, n0 + (tx + TX) * 4u);
+//#endif
+//#if TM8
+    store_block(&acc, TN, bm + (ty + TY) * 4u, m0 + (ty + TY) * 4u, n0 + tx * 4u);
+//#if TN8
+    store_block(&acc, TN + 1u, bm + (ty + TY) * 4u, m0 + (ty + TY) * 4u, n0 + (tx + TX) * 4u);
+//#endif
+//#endif
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------------
+// Few rows (decode steps): memory-bound, so each workgroup streams its weights once for all of
+// its MR rows of A, with K split across the workgroup's WG invocations and the partial sums
+// reduced at the end: subgroupAdd then one slot per subgroup when SUBGROUPS, a tree in
+// workgroup memory otherwise. Output (row m, column n) of a workgroup is slot n·MR + m.
+//
+// Grid: one workgroup per (NR-column block, MR-row block, batch), column blocks fastest.
+//
+// Constants: WG, MR, NR (columns per workgroup), SUBGROUPS, RED_SLOTS (workgroup-memory
+// floats for the reduction), PAIRS (f16 read as whole u32 words when not W_VEC4), QN (rows_kn),
+// MAX_SG (with SUBGROUPS). ROWS covers the shared helpers, ROWS_NK / ROWS_KN one entry each.
+
+//#if ROWS
+var<workgroup> red: array<f32, RED_SLOTS>;
+
+// Sums each slot of acc over the workgroup into red; slot_total(s) then reads slot s. Every
+// invocation must call it (it contains barriers).
+fn reduce_slots(acc: ptr<function, array<f32, NR * MR>>, lid: u32, sg_lane: u32, sg_id: u32) {
+//#if SUBGROUPS
+    // RED_SLOTS = NR·MR·MAX_SG; MAX_SG bounds the subgroups of a workgroup for the smallest
+    // subgroup size the adapter reports.
+    for (var s = 0u; s < NR * MR; s++) {
+        let t = subgroupAdd((*acc)[s]);
+        if sg_lane == 0u {
+            red[s * MAX_SG + sg_id] = t;
+        }
+    }
+//#else
+    // RED_SLOTS = NR·MR·WG, WG a power of two.
+    for (var s = 0u; s < NR * MR; s++) {
+        red[s * WG + lid] = (*acc)[s];
+    }
+    for (var h = WG / 2u; h > 0u; h >>= 1u) {
+        workgroupBarrier();
+        if lid < h {
+            for (var s = 0u; s < NR * MR; s++) {
+                red[s * WG + lid] += red[s * WG + lid + h];
+            }
+        }
+    }
+//#endif
+    workgroupBarrier();
+}
+
+fn slot_total(s: u32, sg_count: u32) -> f32 {
+//#if SUBGROUPS
+    var total = 0.0;
+    for (var j = 0u; j < sg_count; j++) {
+        total += red[s * MAX_SG + j];
+    }
+    return total;
+//#else
+    return red[s * WG];
+//#endif
+}
+
+struct RowsBlock {
+    batch: u32,
+    m0: u32,
+    n0: u32,
+}
+
+fn rows_block(wid: vec3<u32>, nwg: vec3<u32>) -> RowsBlock {
+    let blocks_n = (params.n + NR - 1u) / NR;
+    let blocks_m = (params.m + MR - 1u) / MR;
+    let g = group_index(wid, nwg);
+    return RowsBlock(g / (blocks_n * blocks_m), ((g / blocks_n) % blocks_m) * MR, (g % blocks_n) * NR);
+}
+
+//#if ROWS_NK
+// B is [N, K]: each of the NR weight rows is contiguous; invocation lid reads chunks lid,
+// lid + WG, ... of every row (neighbouring invocations read neighbouring words) and each
+// chunk meets all MR rows of A while in registers.
+@compute @workgroup_size(WG)
+fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32,
+//#if SUBGROUPS
+           @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
+           @builtin(num_subgroups) sg_count: u32
+//#endif
+) {
+//#if !SUBGROUPS
+    let sg_lane = 0u;
+    let sg_id = 0u;
+    let sg_count = 0u;
+//#endif
+    let blk = rows_block(wid, nwg);
+    let kdim = params.k;
+    let b_base = blk.batch * params.b_bstride;
+    let a_base = (blk.batch * params.m + blk.m0) * kdim;
+    // Rows past N or M read row 0 (in bounds) and are never stored.
+    var wrow: array<u32, NR>;
+    for (var r = 0u; r < NR; r++) {
+        wrow[r] = b_base + select(0u, (blk.n0 + r) * kdim, blk.n0 + r < params.n);
+    }
+    var arow: array<u32, MR>;
+    for (var m = 0u; m < MR; m++) {
+        arow[m] = select(a_base - blk.m0 * kdim, a_base + m * kdim, blk.m0 + m < params.m);
+    }
+
+    var acc: array<f32, NR * MR>;
+//#if W_VEC4
+    // Chunks of one vec4<u32>: 8 f16 (two quads) or 4 f32 (one quad); K is a multiple of the
+    // chunk, so A is vec4-aligned too.
+//#if W_F16
+    const Q: u32 = 2u;
+//#else
+    const Q: u32 = 1u;
+//#endif
+    for (var c = lid; c < kdim / (4u * Q); c += WG) {
+        var wq: array<vec4<f32>, NR * Q>;
+        for (var r = 0u; r < NR; r++) {
+//#if W_F16
+            let u = w[(wrow[r] >> 3u) + c];
+            wq[r * 2u] = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
+            wq[r * 2u + 1u] = vec4<f32>(unpack2x16float(u.z), unpack2x16float(u.w));
+//#else
+            wq[r] = bitcast<vec4<f32>>(w[(wrow[r] >> 2u) + c]);
+//#endif
+        }
+        for (var m = 0u; m < MR; m++) {
+            for (var q = 0u; q < Q; q++) {
+                let av = a[(arow[m] >> 2u) + c * Q + q];
+                for (var r = 0u; r < NR; r++) {
+                    acc[r * MR + m] += dot(av, wq[r * Q + q]);
+                }
+            }
+        }
+    }
+//#else
+//#if PAIRS
+    // f16 with K even: one u32 word (two halves) per step.
+    for (var c = lid; c < kdim / 2u; c += WG) {
+        var wp: array<vec2<f32>, NR>;
+        for (var r = 0u; r < NR; r++) {
+            wp[r] = unpack2x16float(w[(wrow[r] >> 1u) + c]);
+        }
+        for (var m = 0u; m < MR; m++) {
+            let av = vec2<f32>(a_at(arow[m] + 2u * c), a_at(arow[m] + 2u * c + 1u));
+            for (var r = 0u; r < NR; r++) {
+                acc[r * MR + m] += dot(av, wp[r]);
+            }
+        }
+    }
+//#else
+    for (var k = lid; k < kdim; k += WG) {
+        var wv: array<f32, NR>;
+        for (var r = 0u; r < NR; r++) {
+            wv[r] = b_at(wrow[r] + k);
+        }
+        for (var m = 0u; m < MR; m++) {
+            let av = a_at(arow[m] + k);
+            for (var r = 0u; r < NR; r++) {
+                acc[r * MR + m] += av * wv[r];
+            }
+        }
+    }
+//#endif
+//#endif
+
+    reduce_slots(&acc, lid, sg_lane, sg_id);
+    for (var s = lid; s < NR * MR; s += WG) {
+        let n = blk.n0 + s / MR;
+        let m = blk.m0 + s % MR;
+        if n < params.n && m < params.m {
+            store(slot_total(s, sg_count), blk.batch * params.m + m, n);
+        }
+    }
+}
+
+//#endif
+
+//#if ROWS_KN
+// B is [K, N]: the workgroup's NR = 4·QN columns are contiguous along a row of B; invocation
+// lid takes column quad lid % QN and rows k ≡ lid / QN (mod KS), KS = WG / QN, and reduces
+// over the KS slices. One slot per (column, row of A).
+@compute @workgroup_size(WG)
+fn rows_kn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let blk = rows_block(wid, nwg);
+    let kdim = params.k;
+    let qn = lid % QN;
+    let ks = lid / QN;
+    let n = blk.n0 + qn * 4u;
+    let b_base = blk.batch * params.b_bstride;
+    let a_base = (blk.batch * params.m + blk.m0) * kdim;
+    var arow: array<u32, MR>;
+    for (var m = 0u; m < MR; m++) {
+        arow[m] = select(a_base - blk.m0 * kdim, a_base + m * kdim, blk.m0 + m < params.m);
+    }
+    var acc: array<vec4<f32>, MR>;
+    for (var k = ks; k < kdim; k += WG / QN) {
+        let i = b_base + k * params.n + n;
+        var wq = vec4<f32>(0.0);
+//#if W_VEC4
+        if n < params.n {
+            wq = bitcast<vec4<f32>>(w[i >> 2u]);
+        }
+//#else
+//#if W_VEC2
+        if n < params.n {
+            let u = w[i >> 2u];
+            wq = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
+        }
+//#else
+        for (var e = 0u; e < 4u; e++) {
+            if n + e < params.n {
+                wq[e] = b_at(i + e);
+            }
+        }
+//#endif
+//#endif
+        for (var m = 0u; m < MR; m++) {
+            acc[m] += a_at(arow[m] + k) * wq;
+        }
+    }
+    // Reduce over the KS slices: red holds MR·NR·KS floats as [m][column][slice].
+    const KS: u32 = WG / QN;
+    for (var m = 0u; m < MR; m++) {
+        for (var e = 0u; e < 4u; e++) {
+            red[((m * NR) + qn * 4u + e) * KS + ks] = acc[m][e];
+        }
+    }
+    for (var h = KS / 2u; h > 0u; h >>= 1u) {
+        workgroupBarrier();
+        if ks < h {
+            for (var m = 0u; m < MR; m++) {
+                for (var e = 0u; e < 4u; e++) {
+                    let s = ((m * NR) + qn * 4u + e) * KS;
+                    red[s + ks] += red[s + ks + h];
+                }
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var s = lid; s < MR * NR; s += WG) {
+        let m = blk.m0 + s / NR;
+        let col = blk.n0 + s % NR;
+        if m < params.m && col < params.n {
+            store(red[s * KS], blk.batch * params.m + m, col);
+        }
+    }
+}
+//#endif
+//#endif

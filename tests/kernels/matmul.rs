@@ -244,14 +244,16 @@ fn sizes(t: usize) -> Vec<usize> {
     vec![1, 7, 13, t - 1, t + 1, 61, 127]
 }
 
-/// The shape sweep for one implementation: every M, N, K ∈ sizes (small ones crossed, large
-/// ones paired to keep the suite fast), both layouts, f32 and f16 weights.
+/// The shape sweep for one implementation: every M in `ms` × N in `sizes(tile)` × seven K,
+/// with the layout and the weight dtype alternating so both meet every size class.
 fn shape_sweep(imp: MatmulImpl, ms: &[usize], tile: usize) {
     let mut seed = 100;
     let ns = sizes(tile);
     for &m in ms {
         for &n in &ns {
-            for &k in &[1, 8, 13, tile - 1, tile + 1, 2 * tile] {
+            // K: 1, a prime, multiples of 8 (f16 read as vec4<u32>) and of 4 but not 8, even
+            // (f16 read as u32 pairs), and either side of the tile.
+            for &k in &[1, 8, 13, 20, tile - 1, tile + 1, 2 * tile + 2] {
                 // f32/f16 and trans_b alternate so every combination of layout and dtype
                 // meets every size class without a full cross product.
                 seed += 1;
@@ -492,4 +494,33 @@ fn rejects_bad_shapes() {
     // Too few dimensions.
     let e = err_of(&z(&[8]), &z(&[6, 8]), &out, &t);
     assert!(e.contains("[8]") && e.contains("2 dimensions"), "{e}");
+}
+#[test]
+fn tiled_shapes() {
+    shape_sweep(MatmulImpl::Tiled, &[1, 13, 63, 65, 129], 64);
+}
+
+#[test]
+fn tiled_batches() {
+    batch_cases(MatmulImpl::Tiled, 70);
+}
+
+#[test]
+fn tiled_epilogue() {
+    epilogue_cases(MatmulImpl::Tiled, 66);
+}
+
+#[test]
+fn rows_shapes() {
+    shape_sweep(MatmulImpl::Rows, &[1, 2, 5, 32, 33], 64);
+}
+
+#[test]
+fn rows_batches() {
+    batch_cases(MatmulImpl::Rows, 3);
+}
+
+#[test]
+fn rows_epilogue() {
+    epilogue_cases(MatmulImpl::Rows, 4);
 }

@@ -6,7 +6,7 @@
 use crate::error::{Result, shape_err};
 use crate::ops::grid;
 use crate::pipeline::{Access, Bindings, Family, KernelKey};
-use crate::{DType, Recorder, Tensor};
+use crate::{DType, Gpu, Recorder, Tensor};
 
 /// Activation applied in the epilogue, after the bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -68,22 +68,36 @@ pub fn matmul(
     if p.batch == 0 || p.m == 0 || p.n == 0 {
         return Ok(());
     }
-    let imp = select(&p, opts.imp);
+    let imp = selected_impl(rec.gpu(), p.m, opts.imp);
     let bias = opts.bias.unwrap_or(a);
     let res = opts.residual.unwrap_or(a);
     let tensors = [a, b, bias, res, out];
     match imp {
+        MatmulImpl::Tiled => match tile_for(rec.gpu(), &p) {
+            Some(tile) => launch_tiled(rec, &p, opts, &tensors, tile),
+            None => launch_naive(rec, &p, opts, &tensors),
+        },
+        MatmulImpl::Rows => launch_rows(rec, &p, opts, &tensors),
+        // selected_impl never returns Auto.
         MatmulImpl::Naive | MatmulImpl::Auto => launch_naive(rec, &p, opts, &tensors),
-        MatmulImpl::Tiled | MatmulImpl::Rows => launch_naive(rec, &p, opts, &tensors),
     }
 }
 
-/// The kernel `imp` resolves to for this problem.
+/// Rows of A (per batch) up to which `Auto` picks the `Rows` kernel.
+pub const ROWS_MAX_M: usize = 32;
+
+/// The kernel [`matmul`] runs for problems with `a_rows` rows of A per batch (`Auto`
+/// resolved): for benches and logs.
 ///
-/// `Auto` currently maps to `Naive`.
-fn select(_p: &Problem, imp: MatmulImpl) -> MatmulImpl {
+/// `Auto`: `Rows` when M ≤ [`ROWS_MAX_M`]: decode steps and other thin products are bound by
+/// reading B, which `Rows` reads once for all rows, while a tile of `Tiled` would be mostly
+/// padding; `Tiled` otherwise. `Tiled` falls back to `Naive` if no tile fits the adapter's
+/// limits (none of the tiles needs more than WebGPU's minimum limits).
+pub fn selected_impl(gpu: &Gpu, a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
     match imp {
-        MatmulImpl::Auto => MatmulImpl::Naive,
+        MatmulImpl::Auto if a_rows <= ROWS_MAX_M => MatmulImpl::Rows,
+        MatmulImpl::Auto | MatmulImpl::Tiled if tile_config(gpu).is_none() => MatmulImpl::Naive,
+        MatmulImpl::Auto => MatmulImpl::Tiled,
         other => other,
     }
 }
@@ -162,16 +176,50 @@ fn base_key(
     p: &Problem,
     opts: &MatmulOptions,
     a_vec4: bool,
-    b_vec4: bool,
+    w_load: WLoad,
+    flags: EntryFlags,
 ) -> KernelKey {
     KernelKey::new(Family::Matmul, entry)
+        .flag("NAIVE", entry == "naive")
+        .flag("TILED", entry == "tiled")
         .flag("W_F16", p.b_f16)
         .flag("TRANS_B", opts.trans_b)
         .flag("HAS_BIAS", opts.bias.is_some())
         .flag("HAS_RES", opts.residual.is_some())
         .u32("ACT", act_code(opts.act))
         .flag("A_VEC4", a_vec4)
-        .flag("B_VEC4", b_vec4)
+        .flag("W_VEC4", w_load == WLoad::Vec4)
+        .flag("W_VEC2", w_load == WLoad::Vec2)
+        .flag("TM8", flags.tm8)
+        .flag("TN8", flags.tn8)
+        .flag("ROWS", entry.starts_with("rows"))
+        .flag("ROWS_NK", entry == "rows_nk")
+        .flag("ROWS_KN", entry == "rows_kn")
+        .flag("SUBGROUPS", flags.subgroups)
+        .flag("PAIRS", flags.pairs)
+}
+
+/// Flags of one entry point's section. The preprocessor needs every `//#if` name of the file
+/// in every key, so each key carries all of them (false where the entry does not use them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct EntryFlags {
+    /// tiled: 8 rows / 8 columns per invocation (else 4).
+    tm8: bool,
+    tn8: bool,
+    /// rows: reduce with subgroup operations (else workgroup memory only).
+    subgroups: bool,
+    /// rows_nk: f16 weights read as u32 words of two halves.
+    pairs: bool,
+}
+
+/// How a kernel declares and reads B's u32 words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WLoad {
+    Scalar,
+    /// vec2<u32>: 4 f16.
+    Vec2,
+    /// vec4<u32>: 4 f32 or 8 f16.
+    Vec4,
 }
 
 const NAIVE_WG: u32 = 64;
@@ -182,10 +230,305 @@ fn launch_naive(
     opts: &MatmulOptions,
     t: &[&Tensor; 5],
 ) -> Result<()> {
-    let key = base_key("naive", p, opts, false, false).u32("WG", NAIVE_WG);
+    let key = base_key(
+        "naive",
+        p,
+        opts,
+        false,
+        WLoad::Scalar,
+        EntryFlags::default(),
+    )
+    .u32("WG", NAIVE_WG);
     let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
     let total = (p.batch * p.m * p.n) as u32;
     let groups = grid(rec.gpu(), total.div_ceil(NAIVE_WG));
+    rec.dispatch(&kernel, &p.params(opts), t, groups)
+}
+
+/// Tile shape of the `tiled` kernel: a BM×BN output tile per workgroup, K in BK-deep
+/// slices, TM×TN outputs per invocation, so (BM/TM)·(BN/TN) invocations per workgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileConfig {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
+}
+
+impl TileConfig {
+    pub fn invocations(&self) -> u32 {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+
+    /// Bytes of workgroup memory: one BK-deep slice of A and of B, f32.
+    pub fn workgroup_bytes(&self) -> u32 {
+        (self.bm + self.bn) * self.bk * 4
+    }
+
+    /// Whether the kernel supports this tile (TM, TN ∈ {4, 8}, the tile divisible by the
+    /// register block, BK a multiple of 4) and the adapter can run it (workgroup memory,
+    /// invocations).
+    pub fn fits(&self, limits: &wgpu::Limits) -> bool {
+        let nt = self.invocations();
+        matches!(self.tm, 4 | 8)
+            && matches!(self.tn, 4 | 8)
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
+            && self.bk.is_multiple_of(4)
+            && self.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
+            && nt <= limits.max_compute_invocations_per_workgroup
+            && nt <= limits.max_compute_workgroup_size_x
+    }
+}
+
+/// Tiles by preference. Real GPUs (32/64-wide warps, high bandwidth): 64×64 tiles of 256
+/// invocations with 4×4 outputs each, 8 KiB of workgroup memory, enough workgroups in flight
+/// to hide latency (per k step an invocation reads 2 vec4s of workgroup memory for 16 FMAs).
+/// CPU adapters (lavapipe runs 8 invocations per SIMD instruction, one workgroup per core
+/// at a time): 64 fat invocations with 8×8 outputs, since every workgroup-memory read inside
+/// a loop is a per-lane gather there and only the register block amortises it (measured on
+/// lavapipe: 8×8 ≈ 3× the throughput of 4×4 and of 16×16, which spills). The last entry of
+/// each table fits WebGPU's smallest limits (16 KiB, 256 invocations).
+const GPU_TILES: &[TileConfig] = &[
+    TileConfig {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    },
+    TileConfig {
+        bm: 32,
+        bn: 32,
+        bk: 8,
+        tm: 4,
+        tn: 4,
+    },
+];
+const CPU_TILES: &[TileConfig] = &[
+    TileConfig {
+        bm: 64,
+        bn: 64,
+        bk: 32,
+        tm: 8,
+        tn: 8,
+    },
+    TileConfig {
+        bm: 32,
+        bn: 32,
+        bk: 8,
+        tm: 4,
+        tn: 4,
+    },
+];
+
+/// On GPUs, problems with at least this many 128×128 tiles use [`GPU_BIG_TILE`]: 8×8
+/// outputs per invocation halve the workgroup-memory reads per FMA (2 vec4 reads per 16 FMAs
+/// become 4 per 64), which only pays once the grid still fills every multiprocessor.
+const GPU_BIG_TILE_MIN_GROUPS: usize = 256;
+const GPU_BIG_TILE: TileConfig = TileConfig {
+    bm: 128,
+    bn: 128,
+    bk: 16,
+    tm: 8,
+    tn: 8,
+};
+
+fn is_cpu(gpu: &Gpu) -> bool {
+    gpu.adapter().device_type == "Cpu"
+}
+
+/// The default tile of `tiled` on this adapter, if any fits its limits.
+pub fn tile_config(gpu: &Gpu) -> Option<TileConfig> {
+    let table = if is_cpu(gpu) { CPU_TILES } else { GPU_TILES };
+    table.iter().copied().find(|t| t.fits(gpu.limits()))
+}
+
+/// The tile for one problem: the default, or the big GPU tile for large grids.
+fn tile_for(gpu: &Gpu, p: &Problem) -> Option<TileConfig> {
+    let big = GPU_BIG_TILE;
+    let big_groups = p.m.div_ceil(big.bm as usize) * p.n.div_ceil(big.bn as usize) * p.batch;
+    if !is_cpu(gpu) && big_groups >= GPU_BIG_TILE_MIN_GROUPS && big.fits(gpu.limits()) {
+        return Some(big);
+    }
+    tile_config(gpu)
+}
+
+/// Quad loads of the tiled kernel: A as vec4 when K % 4 == 0; B's 4-element quads along its
+/// contiguous dimension (K with trans_b, else N) as one vec4<u32> (f32) or vec2<u32> (f16)
+/// when that dimension is a multiple of 4, else element by element.
+fn tiled_loads(p: &Problem, trans_b: bool) -> (bool, WLoad) {
+    let contiguous = if trans_b { p.k } else { p.n };
+    let w = match (contiguous.is_multiple_of(4), p.b_f16) {
+        (true, true) => WLoad::Vec2,
+        (true, false) => WLoad::Vec4,
+        (false, _) => WLoad::Scalar,
+    };
+    (p.k.is_multiple_of(4), w)
+}
+
+fn launch_tiled(
+    rec: &mut Recorder,
+    p: &Problem,
+    opts: &MatmulOptions,
+    t: &[&Tensor; 5],
+    tile: TileConfig,
+) -> Result<()> {
+    let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
+    let flags = EntryFlags {
+        tm8: tile.tm == 8,
+        tn8: tile.tn == 8,
+        ..Default::default()
+    };
+    let key = base_key("tiled", p, opts, a_vec4, w_load, flags)
+        .u32("BM", tile.bm)
+        .u32("BN", tile.bn)
+        .u32("BK", tile.bk)
+        .u32("TM", tile.tm)
+        .u32("TN", tile.tn);
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let tiles = p.m.div_ceil(tile.bm as usize) * p.n.div_ceil(tile.bn as usize) * p.batch;
+    let groups = grid(rec.gpu(), tiles as u32);
+    rec.dispatch(&kernel, &p.params(opts), t, groups)
+}
+
+/// How the `rows_nk` / `rows_kn` kernels are specialised for one problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RowsPlan {
+    entry: &'static str,
+    wg: u32,
+    /// Rows of A per workgroup (a power of two).
+    mr: u32,
+    /// Columns of out per workgroup.
+    nr: u32,
+    /// rows_kn: column quads per workgroup (nr = 4·qn).
+    qn: u32,
+    flags: EntryFlags,
+    a_vec4: bool,
+    w_load: WLoad,
+    /// Subgroups per workgroup at the smallest subgroup size (subgroup reduction).
+    max_sg: u32,
+    red_slots: u32,
+}
+
+/// Largest power of two ≤ x (x ≥ 1).
+fn pow2_floor(x: u32) -> u32 {
+    1 << (31 - x.max(1).leading_zeros())
+}
+
+/// Rows-kernel shapes.
+///
+/// GPUs (bandwidth-bound): every weight word is read once for up to 32 rows of A
+/// ([N, K] weights; 8 for [K, N]), so MR is the next power of two ≥ M and NR·MR ≤ 16 keeps
+/// the accumulators and the unpacked weights in registers; 32..256 invocations, enough to
+/// cover K in one pass with whole vec4<u32> words, reduced through subgroups when present.
+///
+/// CPU adapters (lavapipe/llvmpipe run a workgroup on one core, 8 invocations per SIMD
+/// instruction, and every load inside a loop is a per-lane gather, A rows as costly as
+/// weights): one SIMD group per workgroup (8 invocations, no barrier waits between groups),
+/// MR ≤ 4 rows of A per pass (weights re-read from cache beat 8+ A loads per weight load;
+/// measured 4.1 vs 3.0 GFLOP/s at M = 32, 32x512x2048) and NR·MR = 32 accumulators.
+///
+/// The workgroup-memory tree (no subgroups) shrinks the workgroup until it fits the limit.
+fn rows_plan(gpu: &Gpu, p: &Problem, trans_b: bool) -> RowsPlan {
+    let cpu = is_cpu(gpu);
+    let limits = gpu.limits();
+    let max_inv = pow2_floor(
+        limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x),
+    );
+    let mem_floats = limits.max_compute_workgroup_storage_size / 4;
+    let m = p.m.min(32) as u32;
+    if trans_b {
+        let (mr, nr) = if cpu {
+            let mr = m.next_power_of_two().min(4);
+            (mr, (32 / mr).clamp(1, 8))
+        } else {
+            let mr = m.next_power_of_two();
+            (mr, (16 / mr).clamp(1, 4))
+        };
+        let (w_load, pairs, per_step) = match (p.b_f16, p.k) {
+            (true, k) if k.is_multiple_of(8) => (WLoad::Vec4, false, 8),
+            (false, k) if k.is_multiple_of(4) => (WLoad::Vec4, false, 4),
+            (true, k) if k.is_multiple_of(2) => (WLoad::Scalar, true, 2),
+            _ => (WLoad::Scalar, false, 1),
+        };
+        let steps = (p.k.div_ceil(per_step) as u32).max(1);
+        let (lo, hi) = if cpu { (8, 8) } else { (32, 256) };
+        let mut wg = steps.next_power_of_two().clamp(lo, hi).min(max_inv);
+        let caps = gpu.caps();
+        let subgroups = caps.subgroups && caps.subgroup_min_size >= 1;
+        let (max_sg, red_slots) = if subgroups {
+            let max_sg = wg.div_ceil(caps.subgroup_min_size);
+            (max_sg, nr * mr * max_sg)
+        } else {
+            while nr * mr * wg > mem_floats && wg > 1 {
+                wg /= 2;
+            }
+            (1, nr * mr * wg)
+        };
+        RowsPlan {
+            entry: "rows_nk",
+            wg,
+            mr,
+            nr,
+            qn: 1,
+            flags: EntryFlags {
+                subgroups,
+                pairs,
+                ..Default::default()
+            },
+            a_vec4: w_load == WLoad::Vec4,
+            w_load,
+            max_sg,
+            red_slots,
+        }
+    } else {
+        let mr = m.min(8).next_power_of_two();
+        let qn = if cpu { 8 } else { 16 };
+        let mut wg = (if cpu { 64 } else { 128 }).min(max_inv).max(qn);
+        while mr * 4 * wg > mem_floats && wg > qn {
+            wg /= 2;
+        }
+        let w_load = match (p.n.is_multiple_of(4), p.b_f16) {
+            (true, true) => WLoad::Vec2,
+            (true, false) => WLoad::Vec4,
+            (false, _) => WLoad::Scalar,
+        };
+        RowsPlan {
+            entry: "rows_kn",
+            wg,
+            mr,
+            nr: 4 * qn,
+            qn,
+            flags: EntryFlags::default(),
+            a_vec4: false,
+            w_load,
+            max_sg: 1,
+            red_slots: mr * 4 * wg,
+        }
+    }
+}
+
+fn launch_rows(
+    rec: &mut Recorder,
+    p: &Problem,
+    opts: &MatmulOptions,
+    t: &[&Tensor; 5],
+) -> Result<()> {
+    let plan = rows_plan(rec.gpu(), p, opts.trans_b);
+    let key = base_key(plan.entry, p, opts, plan.a_vec4, plan.w_load, plan.flags)
+        .u32("WG", plan.wg)
+        .u32("MR", plan.mr)
+        .u32("NR", plan.nr)
+        .u32("QN", plan.qn)
+        .u32("MAX_SG", plan.max_sg)
+        .u32("RED_SLOTS", plan.red_slots);
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let blocks = p.n.div_ceil(plan.nr as usize) * p.m.div_ceil(plan.mr as usize) * p.batch;
+    let groups = grid(rec.gpu(), blocks as u32);
     rec.dispatch(&kernel, &p.params(opts), t, groups)
 }
 
