@@ -19,9 +19,17 @@
 //   split, merge             keys of one query row split over several workgroups (decode);
 //                            partial (max, sum, acc) merged by `merge`.
 
+// VEC4 (flash and split only): every Q/K/V offset, stride and head_dim is a multiple of 4,
+// so head vectors are read as whole vec4s.
+//#if VEC4
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+//#else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
+//#endif
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> lengths: array<u32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
@@ -76,6 +84,7 @@ fn bias_base(b: u32, h: u32, i: u32) -> u32 {
     return b * params.bias_bs + (h * params.q_len + i) * params.kv_len;
 }
 
+//#if NAIVE
 // ---------------------------------------------------------------------------------------
 // Naive: one invocation per score, then (after the softmax) one per output element.
 
@@ -125,6 +134,8 @@ fn naive_pv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     out[o_base(b, i, h) + d] = acc;
 }
 
+//#endif
+
 // ---------------------------------------------------------------------------------------
 // Row loads of dh-element head vectors as vec4s (zero-padded past dh; dh is the constant DH
 // where they are used, so the bounds fold away).
@@ -136,6 +147,19 @@ const DH4: u32 = (DH + 3u) / 4u;
 const DH4: u32 = (DH + 3u) / 4u;
 //#endif
 
+//#if VEC4
+fn q4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    return q[(base >> 2u) + c];
+}
+
+fn k4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    return k[(base >> 2u) + c];
+}
+
+fn v4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    return v[(base >> 2u) + c];
+}
+//#else
 fn q4(base: u32, c: u32, dh: u32) -> vec4<f32> {
     let d = c * 4u;
     if d + 4u <= dh {
@@ -172,6 +196,8 @@ fn v4(base: u32, c: u32, dh: u32) -> vec4<f32> {
     return t;
 }
 
+//#endif
+
 fn hsum(x: vec4<f32>) -> f32 {
     return (x.x + x.y) + (x.z + x.w);
 }
@@ -189,7 +215,8 @@ fn hsum(x: vec4<f32>) -> f32 {
 // drivers that do not unroll loops (llvmpipe's GL) index them cheaply.
 // With probabilities requested, a second pass recomputes each tile's scores the same way and
 // writes exp(s - m) / l.
-// Constants: WG invocations, TD invocations per query, BK keys per tile, DH = head_dim.
+// Constants: WG invocations, TD invocations per query, BK keys per tile (a multiple of 4),
+// DH = head_dim; BQ is even.
 
 const BQ: u32 = WG / TD;
 const NA: u32 = (DH4 + TD - 1u) / TD;
@@ -227,23 +254,57 @@ fn load_tile(b: u32, h: u32, k0: u32, end: u32, lid: u32, with_v: bool) {
     }
 }
 
-// st[qi][r] = scale * q(i0 + qi) . k(k0 + r) + bias for the visible keys of each query.
-fn tile_scores(b: u32, h: u32, i0: u32, k0: u32, lid: u32) {
-    for (var e = lid; e < BQ * BK; e += WG) {
-        let qi = e / BK;
-        let r = e % BK;
-        let j = k0 + r;
-        if j < lim[qi] {
-            var d4 = vec4<f32>(0.0);
-            for (var c = 0u; c < DH4; c++) {
-                d4 += qt[qi * QSTR + c] * ktile[r * QSTR + c];
-            }
-            var s = params.scale * hsum(d4);
-            if params.has_bias != 0u {
-                s += bias[bias_base(b, h, i0 + qi) + j];
-            }
-            st[qi * SSTR + r] = s;
+// Stores one score of the tile when key k0 + r is visible to query i0 + qi.
+fn store_score(b: u32, h: u32, i0: u32, k0: u32, qi: u32, r: u32, d4: vec4<f32>) {
+    let j = k0 + r;
+    if j < lim[qi] {
+        var s = params.scale * hsum(d4);
+        if params.has_bias != 0u {
+            s += bias[bias_base(b, h, i0 + qi) + j];
         }
+        st[qi * SSTR + r] = s;
+    }
+}
+
+// st[qi][r] = scale * q(i0 + qi) . k(k0 + r) + bias for the visible keys of each query. Each
+// invocation computes 2 queries x 4 keys at a time (6 loads per 8 vec4 products).
+fn tile_scores(b: u32, h: u32, i0: u32, k0: u32, lid: u32) {
+    let kq = BK / 4u;
+    for (var e = lid; e < (BQ / 2u) * kq; e += WG) {
+        let qa = (e / kq) * 2u;
+        let r0 = (e % kq) * 4u;
+        var s00 = vec4<f32>(0.0);
+        var s01 = vec4<f32>(0.0);
+        var s02 = vec4<f32>(0.0);
+        var s03 = vec4<f32>(0.0);
+        var s10 = vec4<f32>(0.0);
+        var s11 = vec4<f32>(0.0);
+        var s12 = vec4<f32>(0.0);
+        var s13 = vec4<f32>(0.0);
+        for (var c = 0u; c < DH4; c++) {
+            let x0 = qt[qa * QSTR + c];
+            let x1 = qt[(qa + 1u) * QSTR + c];
+            let y0 = ktile[r0 * QSTR + c];
+            let y1 = ktile[(r0 + 1u) * QSTR + c];
+            let y2 = ktile[(r0 + 2u) * QSTR + c];
+            let y3 = ktile[(r0 + 3u) * QSTR + c];
+            s00 += x0 * y0;
+            s01 += x0 * y1;
+            s02 += x0 * y2;
+            s03 += x0 * y3;
+            s10 += x1 * y0;
+            s11 += x1 * y1;
+            s12 += x1 * y2;
+            s13 += x1 * y3;
+        }
+        store_score(b, h, i0, k0, qa, r0, s00);
+        store_score(b, h, i0, k0, qa, r0 + 1u, s01);
+        store_score(b, h, i0, k0, qa, r0 + 2u, s02);
+        store_score(b, h, i0, k0, qa, r0 + 3u, s03);
+        store_score(b, h, i0, k0, qa + 1u, r0, s10);
+        store_score(b, h, i0, k0, qa + 1u, r0 + 1u, s11);
+        store_score(b, h, i0, k0, qa + 1u, r0 + 2u, s12);
+        store_score(b, h, i0, k0, qa + 1u, r0 + 3u, s13);
     }
 }
 
@@ -369,7 +430,7 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // Split keys: workgroup (row, split) with row = (b * heads + h) * q_len + i handles keys
 // [split * chunk, (split + 1) * chunk) of that query row (chunk <= CHUNK). Scores go to
 // workgroup memory, then max and sum reductions (subgroups or a shared tree), then P.V with
-// the invocations spread over head_dim (and over keys when head_dim < WG).
+// the invocations spread over the vec4 columns of head_dim and over keys.
 //   FINAL (one split): writes the normalised output (and probabilities) directly.
 //   otherwise: writes (acc[DH], max, sum) to part[(row * splits + split) * (DH + 2)] through the
 //   `out` binding, and unnormalised exp(s - max) to probs; `merge` combines the splits and
@@ -379,11 +440,14 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 @group(0) @binding(9) var<storage, read> part: array<f32>;
 
 var<workgroup> qs: array<vec4<f32>, DH4>;
+// Scores, then exp(s - max), of the chunk's keys; and each key's V element base.
 var<workgroup> sc: array<f32, CHUNK>;
+var<workgroup> vrow: array<u32, CHUNK>;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> red4: array<vec4<f32>, WG>;
 
-// Invocations along head_dim and groups of them along keys.
-const DL: u32 = min(DH, WG);
+// P.V: DL invocations along the vec4 columns of head_dim, GROUPS groups of them along keys.
+const DL: u32 = min(DH4, WG);
 const GROUPS: u32 = WG / DL;
 
 var<private> lid: u32;
@@ -488,7 +552,9 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var m = NEG_MAX;
     for (var r = lid; r < n; r += WG) {
         let j = j0 + r;
-        let kb = k_base(kv_row(b, j), j, h);
+        let row = kv_row(b, j);
+        let kb = k_base(row, j, h);
+        vrow[r] = v_base(row, j, h);
         var d4 = vec4<f32>(0.0);
         for (var c = 0u; c < DH4; c++) {
             d4 += qs[c] * k4(kb, c, DH);
@@ -507,7 +573,7 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         sc[r] = p;
         lsum += p;
     }
-    let l = wg_sum(lsum); // its barriers also publish sc
+    let l = wg_sum(lsum); // its barriers also publish sc and vrow
     let inv = select(0.0, 1.0 / l, l > 0.0);
 
     if params.write_probs != 0u {
@@ -525,54 +591,48 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         }
     }
 
-    // P.V: invocation (grp, dl) sums keys grp, grp + GROUPS, ... for d = dl, dl + DL, ...
+    // P.V: invocation (grp, cl) sums keys grp, grp + GROUPS, ... for vec4 columns cl, cl + DL, ...
     let grp = lid / DL;
-    let dl = lid % DL;
+    let cl = lid % DL;
     let pbase = (row * params.splits + sp) * (DH + 2u);
-    var a = 0.0;
-    if GROUPS == 1u {
-        if grp == 0u {
-            for (var d = dl; d < DH; d += DL) {
-                var acc = 0.0;
-                for (var r = 0u; r < n; r++) {
-                    let j = j0 + r;
-                    acc += sc[r] * v[v_base(kv_row(b, j), j, h) + d];
-                }
-                if FINAL {
-                    out[o_base(b, i, h) + d] = acc * inv;
-                } else {
-                    out[pbase + d] = acc;
-                }
-            }
-        }
-    } else {
+    let ob = o_base(b, i, h);
+    var a = vec4<f32>(0.0);
+    for (var c = cl; c < DH4; c += DL) {
+        a = vec4<f32>(0.0);
         if grp < GROUPS {
             for (var r = grp; r < n; r += GROUPS) {
-                let j = j0 + r;
-                a += sc[r] * v[v_base(kv_row(b, j), j, h) + dl];
+                a += sc[r] * v4(vrow[r], c, DH);
             }
+        }
+        if GROUPS == 1u {
+            store_cols(ob, pbase, c, a * select(1.0, inv, FINAL));
         }
     }
     if GROUPS > 1u {
+        red4[lid] = a;
         workgroupBarrier();
-        red[lid] = a;
-        workgroupBarrier();
-        if lid < DH {
-            var acc = 0.0;
-            for (var gi = 0u; gi < GROUPS; gi++) {
-                acc += red[gi * DL + lid];
+        if lid < DL {
+            var t = red4[lid];
+            for (var gi = 1u; gi < GROUPS; gi++) {
+                t += red4[gi * DL + lid];
             }
-            if FINAL {
-                out[o_base(b, i, h) + lid] = acc * inv;
-            } else {
-                out[pbase + lid] = acc;
-            }
+            store_cols(ob, pbase, lid, t * select(1.0, inv, FINAL));
         }
     }
     if !FINAL && lid == 0u {
         out[pbase + DH] = m;
         out[pbase + DH + 1u] = l;
     }
+}
+
+// Writes vec4 column c of a result row: to out at `ob` (FINAL) or to the partial at `pbase`.
+fn store_cols(ob: u32, pbase: u32, c: u32, x: vec4<f32>) {
+    let d = c * 4u;
+    let base = select(pbase, ob, FINAL);
+    out[base + d] = x.x;
+    if d + 1u < DH { out[base + d + 1u] = x.y; }
+    if d + 2u < DH { out[base + d + 2u] = x.z; }
+    if d + 3u < DH { out[base + d + 3u] = x.w; }
 }
 
 // One workgroup per query row: combines the splits' (acc, max, sum) into the output and

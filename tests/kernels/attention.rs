@@ -545,7 +545,7 @@ fn random_sweep() {
         }
         let kv_len = lens[r.random_range(0..lens.len())] + r.random_range(0..3usize);
         let mut c = Case::new(batch, heads, dh, q_len, kv_len);
-        if batch % 2 == 0 && r.random_bool(0.4) {
+        if batch.is_multiple_of(2) && r.random_bool(0.4) {
             c.kv_group = 2;
         }
         let kv_batch = batch / c.kv_group;

@@ -278,12 +278,24 @@ enum Section {
 
 /// The kernel key of an attention entry point, with every flag the family's `//#if` lines
 /// name.
-fn key(entry: &'static str, section: Section, wg: u32, subgroups: bool) -> KernelKey {
+fn key(entry: &'static str, section: Section, wg: u32, subgroups: bool, vec4: bool) -> KernelKey {
     KernelKey::new(Family::Attention, entry)
         .u32("WG", wg)
+        .flag("NAIVE", section == Section::Naive)
         .flag("FLASH", section == Section::Flash)
         .flag("SPLIT", section == Section::Split)
         .flag("SUBGROUPS", subgroups)
+        .flag("VEC4", vec4)
+}
+
+/// Whether every Q/K/V offset and stride and head_dim are multiples of 4 (whole vec4 loads).
+fn vec4_layouts(a: &Attention) -> bool {
+    a.head_dim.is_multiple_of(4)
+        && [a.q_layout, a.k_layout, a.v_layout].iter().all(|l| {
+            l.offset.is_multiple_of(4)
+                && l.batch_stride.is_multiple_of(4)
+                && l.row_stride.is_multiple_of(4)
+        })
 }
 
 /// Flash shape for `q_len` queries of head_dim `dh`: (invocations, invocations per query,
@@ -300,20 +312,22 @@ pub fn flash_tiles(gpu: &Gpu, q_len: usize, dh: usize) -> Option<(u32, u32, u32)
     let td = dh4.div_ceil(4).next_power_of_two().min(16);
     let max_wg = if td <= 4 { 64 } else { 128 };
     let inv = (gpu.limits().max_compute_invocations_per_workgroup as usize).max(1);
-    if td > inv {
+    if 2 * td > inv {
         return None;
     }
     // Queries per workgroup: at most max_wg / td, fewer for short q_len, but ≥ 32 invocations.
     let bq = (max_wg / td)
-        .min(q_len.next_power_of_two().max(32 / td).max(1))
-        .min(inv / td);
+        .min(q_len.next_power_of_two().max(32 / td))
+        .min(inv / td)
+        .max(2);
     let wg = bq * td;
     let smem = gpu.limits().max_compute_workgroup_storage_size as usize;
     // Q tile, K tile (padded rows), V tile, scores (padded rows), lim/mrow/irow.
     let bytes =
         |bk: usize| bq * (dh4 + 1) * 16 + bk * (2 * dh4 + 1) * 16 + bq * (bk + 1) * 4 + 3 * bq * 4;
+    // Scores are computed in 2 × 4 blocks: BK ≥ 4 and BQ even.
     let mut bk = 32;
-    while bk > 1 && bytes(bk) > smem {
+    while bk > 4 && bytes(bk) > smem {
         bk /= 2;
     }
     (bytes(bk) <= smem).then_some((wg as u32, td as u32, bk as u32))
@@ -412,7 +426,7 @@ fn validate(gpu: &Gpu, a: &Attention) -> Result<Plan> {
         }
     }
     let (batch, heads, dh, q_len, kv_len) = (a.batch, a.heads, a.head_dim, a.q_len, a.kv_len);
-    if a.kv_group == 0 || batch % a.kv_group != 0 {
+    if a.kv_group == 0 || !batch.is_multiple_of(a.kv_group) {
         return err(format!("kv_group {} must divide batch {batch}", a.kv_group));
     }
     let width = heads.checked_mul(dh).ok_or_else(|| Error::Shape {
@@ -615,7 +629,7 @@ fn naive(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
         let mut p = plan.params;
         p.total = n_scores as u32;
         let kernel = gpu.kernel::<AttnParams>(
-            &key("naive_scores", Section::Naive, NAIVE_WG, false),
+            &key("naive_scores", Section::Naive, NAIVE_WG, false, false),
             NAIVE_SCORES_BINDINGS,
         )?;
         let groups = grid(&gpu, p.total.div_ceil(NAIVE_WG));
@@ -636,7 +650,7 @@ fn naive(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
     let mut p = plan.params;
     p.total = (batch * q_len * heads * a.head_dim) as u32;
     let kernel = gpu.kernel::<AttnParams>(
-        &key("naive_pv", Section::Naive, NAIVE_WG, false),
+        &key("naive_pv", Section::Naive, NAIVE_WG, false, false),
         NAIVE_PV_BINDINGS,
     )?;
     let groups = grid(&gpu, p.total.div_ceil(NAIVE_WG));
@@ -655,7 +669,7 @@ fn flash(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
         return err(format!("Flash cannot take head_dim {}", a.head_dim));
     };
     let opt = Optionals::new(&gpu, a)?;
-    let key = key("flash", Section::Flash, wg, false)
+    let key = key("flash", Section::Flash, wg, false, vec4_layouts(a))
         .u32("TD", td)
         .u32("BK", bk)
         .u32("DH", a.head_dim as u32);
@@ -694,7 +708,7 @@ fn split_keys(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
     p.chunk = chunk as u32;
     let groups = to_u32("split workgroups", rows * splits)?;
     let split_key = |final_: bool| {
-        key("split", Section::Split, SPLIT_WG, sg)
+        key("split", Section::Split, SPLIT_WG, sg, vec4_layouts(a))
             .u32("CHUNK", SPLIT_CHUNK)
             .u32("DH", dh)
             .flag("FINAL", final_)
@@ -735,7 +749,7 @@ fn split_keys(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
         ],
         grid(&gpu, groups),
     )?;
-    let merge_key = key("merge", Section::Split, SPLIT_WG, sg)
+    let merge_key = key("merge", Section::Split, SPLIT_WG, sg, false)
         .u32("CHUNK", SPLIT_CHUNK)
         .u32("DH", dh)
         .flag("FINAL", false);
@@ -756,30 +770,35 @@ mod tests {
     #[test]
     fn every_variant_validates() {
         for entry in ["naive_scores", "naive_pv"] {
-            validate::<AttnParams>(&key(entry, Section::Naive, NAIVE_WG, false), false);
+            validate::<AttnParams>(&key(entry, Section::Naive, NAIVE_WG, false, false), false);
         }
-        for (wg, td, bk, dh) in [
+        let flash: [(u32, u32, u32, u32); 5] = [
             (32, 1, 32, 1),
             (64, 1, 16, 7),
             (64, 4, 32, 64),
             (128, 8, 16, 80),
-            (128, 16, 4, 256),
-        ] {
-            let k = key("flash", Section::Flash, wg, false)
-                .u32("TD", td)
-                .u32("BK", bk)
-                .u32("DH", dh);
-            validate::<AttnParams>(&k, false);
+            (32, 16, 4, 256),
+        ];
+        for (wg, td, bk, dh) in flash {
+            for v4 in [false, dh.is_multiple_of(4)] {
+                let k = key("flash", Section::Flash, wg, false, v4)
+                    .u32("TD", td)
+                    .u32("BK", bk)
+                    .u32("DH", dh);
+                validate::<AttnParams>(&k, false);
+            }
         }
         for entry in ["split", "merge"] {
-            for dh in [1, 7, 64, 80, 1024] {
+            for dh in [1u32, 7, 64, 80, 1024] {
                 for fin in [false, true] {
                     for sg in [false, true] {
-                        let k = key(entry, Section::Split, SPLIT_WG, sg)
-                            .u32("CHUNK", SPLIT_CHUNK)
-                            .u32("DH", dh)
-                            .flag("FINAL", fin);
-                        validate::<AttnParams>(&k, sg);
+                        for v4 in [false, dh.is_multiple_of(4)] {
+                            let k = key(entry, Section::Split, SPLIT_WG, sg, v4)
+                                .u32("CHUNK", SPLIT_CHUNK)
+                                .u32("DH", dh)
+                                .flag("FINAL", fin);
+                            validate::<AttnParams>(&k, sg);
+                        }
                     }
                 }
             }
