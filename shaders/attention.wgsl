@@ -19,9 +19,17 @@
 //   split, merge             keys of one query row split over several workgroups (decode);
 //                            partial (max, sum, acc) merged by `merge`.
 
+// VEC4 (flash and split only): every Q/K/V offset, stride and head_dim is a multiple of 4,
+// so head vectors are read as whole vec4s.
+//#if VEC4
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+//#else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
+//#endif
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> lengths: array<u32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
@@ -76,6 +84,7 @@ fn bias_base(b: u32, h: u32, i: u32) -> u32 {
     return b * params.bias_bs + (h * params.q_len + i) * params.kv_len;
 }
 
+//#if NAIVE
 // ---------------------------------------------------------------------------------------
 // Naive: one invocation per score, then (after the softmax) one per output element.
 
@@ -124,3 +133,560 @@ fn naive_pv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     out[o_base(b, i, h) + d] = acc;
 }
+
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Row loads of dh-element head vectors as vec4s (zero-padded past dh; dh is the constant DH
+// where they are used, so the bounds fold away).
+
+//#if FLASH
+const DH4: u32 = (DH + 3u) / 4u;
+//#endif
+//#if SPLIT
+const DH4: u32 = (DH + 3u) / 4u;
+//#endif
+
+//#if VEC4
+fn q4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    return q[(base >> 2u) + c];
+}
+
+fn k4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    return k[(base >> 2u) + c];
+}
+
+fn v4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    return v[(base >> 2u) + c];
+}
+//#else
+fn q4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    let d = c * 4u;
+    if d + 4u <= dh {
+        return vec4<f32>(q[base + d], q[base + d + 1u], q[base + d + 2u], q[base + d + 3u]);
+    }
+    var t = vec4<f32>(0.0);
+    if d < dh { t.x = q[base + d]; }
+    if d + 1u < dh { t.y = q[base + d + 1u]; }
+    if d + 2u < dh { t.z = q[base + d + 2u]; }
+    return t;
+}
+
+fn k4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    let d = c * 4u;
+    if d + 4u <= dh {
+        return vec4<f32>(k[base + d], k[base + d + 1u], k[base + d + 2u], k[base + d + 3u]);
+    }
+    var t = vec4<f32>(0.0);
+    if d < dh { t.x = k[base + d]; }
+    if d + 1u < dh { t.y = k[base + d + 1u]; }
+    if d + 2u < dh { t.z = k[base + d + 2u]; }
+    return t;
+}
+
+fn v4(base: u32, c: u32, dh: u32) -> vec4<f32> {
+    let d = c * 4u;
+    if d + 4u <= dh {
+        return vec4<f32>(v[base + d], v[base + d + 1u], v[base + d + 2u], v[base + d + 3u]);
+    }
+    var t = vec4<f32>(0.0);
+    if d < dh { t.x = v[base + d]; }
+    if d + 1u < dh { t.y = v[base + d + 1u]; }
+    if d + 2u < dh { t.z = v[base + d + 2u]; }
+    return t;
+}
+
+//#endif
+
+fn hsum(x: vec4<f32>) -> f32 {
+    return (x.x + x.y) + (x.z + x.w);
+}
+
+//#if FLASH
+// ---------------------------------------------------------------------------------------
+// Flash: a workgroup takes BQ = WG / TD consecutive queries of one (b, h) and walks the keys
+// in tiles of BK rows. Per tile: K and V rows are staged in workgroup memory (the Q tile
+// stays there throughout), the BQ x BK scores are computed by all invocations into `st`,
+// then each query's TD invocations update the online softmax (running max m, sum l,
+// accumulator rescaled once per tile; the TD invocations of a query compute m and l
+// redundantly) and accumulate P.V for their NA vec4 columns (c = td + n * TD). The key loop
+// stops at the largest visible key of the workgroup (limits grow with i within one b), so
+// causal tiles past the diagonal are skipped. Small private arrays only (NA <= 4 vec4s):
+// drivers that do not unroll loops (llvmpipe's GL) index them cheaply.
+// With probabilities requested, a second pass recomputes each tile's scores the same way and
+// writes exp(s - m) / l.
+// Constants: WG invocations, TD invocations per query, BK keys per tile (a multiple of 4),
+// DH = head_dim; BQ is even.
+
+const BQ: u32 = WG / TD;
+const NA: u32 = (DH4 + TD - 1u) / TD;
+// Padded row strides (bank conflicts).
+const QSTR: u32 = DH4 + 1u;
+const SSTR: u32 = BK + 1u;
+
+var<workgroup> qt: array<vec4<f32>, BQ * QSTR>;
+var<workgroup> ktile: array<vec4<f32>, BK * QSTR>;
+var<workgroup> vtile: array<vec4<f32>, BK * DH4>;
+var<workgroup> st: array<f32, BQ * SSTR>;
+var<workgroup> lim: array<u32, BQ>;
+var<workgroup> mrow: array<f32, BQ>;
+var<workgroup> irow: array<f32, BQ>;
+
+// Stages K rows k0 .. k0 + BK of (b, h) (and the V rows when with_v); rows >= end are zero.
+fn load_tile(b: u32, h: u32, k0: u32, end: u32, lid: u32, with_v: bool) {
+    for (var e = lid; e < BK * DH4; e += WG) {
+        let r = e / DH4;
+        let c = e % DH4;
+        let j = k0 + r;
+        var kk = vec4<f32>(0.0);
+        var vv = vec4<f32>(0.0);
+        if j < end {
+            let row = kv_row(b, j);
+            kk = k4(k_base(row, j, h), c, DH);
+            if with_v {
+                vv = v4(v_base(row, j, h), c, DH);
+            }
+        }
+        ktile[r * QSTR + c] = kk;
+        if with_v {
+            vtile[e] = vv;
+        }
+    }
+}
+
+// Stores one score of the tile when key k0 + r is visible to query i0 + qi.
+fn store_score(b: u32, h: u32, i0: u32, k0: u32, qi: u32, r: u32, d4: vec4<f32>) {
+    let j = k0 + r;
+    if j < lim[qi] {
+        var s = params.scale * hsum(d4);
+        if params.has_bias != 0u {
+            s += bias[bias_base(b, h, i0 + qi) + j];
+        }
+        st[qi * SSTR + r] = s;
+    }
+}
+
+// st[qi][r] = scale * q(i0 + qi) . k(k0 + r) + bias for the visible keys of each query. Each
+// invocation computes 2 queries x 4 keys at a time (6 loads per 8 vec4 products).
+fn tile_scores(b: u32, h: u32, i0: u32, k0: u32, lid: u32) {
+    let kq = BK / 4u;
+    for (var e = lid; e < (BQ / 2u) * kq; e += WG) {
+        let qa = (e / kq) * 2u;
+        let r0 = (e % kq) * 4u;
+        var s00 = vec4<f32>(0.0);
+        var s01 = vec4<f32>(0.0);
+        var s02 = vec4<f32>(0.0);
+        var s03 = vec4<f32>(0.0);
+        var s10 = vec4<f32>(0.0);
+        var s11 = vec4<f32>(0.0);
+        var s12 = vec4<f32>(0.0);
+        var s13 = vec4<f32>(0.0);
+        for (var c = 0u; c < DH4; c++) {
+            let x0 = qt[qa * QSTR + c];
+            let x1 = qt[(qa + 1u) * QSTR + c];
+            let y0 = ktile[r0 * QSTR + c];
+            let y1 = ktile[(r0 + 1u) * QSTR + c];
+            let y2 = ktile[(r0 + 2u) * QSTR + c];
+            let y3 = ktile[(r0 + 3u) * QSTR + c];
+            s00 += x0 * y0;
+            s01 += x0 * y1;
+            s02 += x0 * y2;
+            s03 += x0 * y3;
+            s10 += x1 * y0;
+            s11 += x1 * y1;
+            s12 += x1 * y2;
+            s13 += x1 * y3;
+        }
+        store_score(b, h, i0, k0, qa, r0, s00);
+        store_score(b, h, i0, k0, qa, r0 + 1u, s01);
+        store_score(b, h, i0, k0, qa, r0 + 2u, s02);
+        store_score(b, h, i0, k0, qa, r0 + 3u, s03);
+        store_score(b, h, i0, k0, qa + 1u, r0, s10);
+        store_score(b, h, i0, k0, qa + 1u, r0 + 1u, s11);
+        store_score(b, h, i0, k0, qa + 1u, r0 + 2u, s12);
+        store_score(b, h, i0, k0, qa + 1u, r0 + 3u, s13);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let g = group_index(wid, nwg);
+    let bh = g / params.q_tiles;
+    if bh >= params.batch * params.heads {
+        return; // uniform across the workgroup
+    }
+    let i0 = (g % params.q_tiles) * BQ;
+    let h = bh % params.heads;
+    let b = bh / params.heads;
+    for (var e = lid; e < BQ; e += WG) {
+        let i = i0 + e;
+        lim[e] = select(0u, row_limit(b, i), i < params.q_len);
+    }
+    for (var e = lid; e < BQ * DH4; e += WG) {
+        let qi = e / DH4;
+        let c = e % DH4;
+        let i = i0 + qi;
+        var x = vec4<f32>(0.0);
+        if i < params.q_len {
+            x = q4(q_base(b, i, h), c, DH);
+        }
+        qt[qi * QSTR + c] = x;
+    }
+    let tile_end = row_limit(b, min(i0 + BQ, params.q_len) - 1u);
+    workgroupBarrier();
+
+    let qi = lid / TD;
+    let td = lid % TD;
+    let i = i0 + qi;
+    let my_lim = lim[qi];
+    var acc: array<vec4<f32>, NA>;
+    for (var n = 0u; n < NA; n++) {
+        acc[n] = vec4<f32>(0.0);
+    }
+    var m = NEG_MAX;
+    var l = 0.0;
+    for (var k0 = 0u; k0 < tile_end; k0 += BK) {
+        load_tile(b, h, k0, tile_end, lid, true);
+        workgroupBarrier();
+        tile_scores(b, h, i0, k0, lid);
+        workgroupBarrier();
+        let nk = select(0u, min(BK, my_lim - k0), my_lim > k0);
+        if nk > 0u {
+            var tmax = NEG_MAX;
+            for (var r = 0u; r < nk; r++) {
+                tmax = max(tmax, st[qi * SSTR + r]);
+            }
+            let m_new = max(m, tmax);
+            let corr = exp(m - m_new);
+            l *= corr;
+            for (var n = 0u; n < NA; n++) {
+                acc[n] *= corr;
+            }
+            for (var r = 0u; r < nk; r++) {
+                let p = exp(st[qi * SSTR + r] - m_new);
+                l += p;
+                for (var n = 0u; n < NA; n++) {
+                    let c = td + n * TD;
+                    if c < DH4 {
+                        acc[n] += p * vtile[r * DH4 + c];
+                    }
+                }
+            }
+            m = m_new;
+        }
+        workgroupBarrier();
+    }
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    if i < params.q_len {
+        let ob = o_base(b, i, h);
+        for (var n = 0u; n < NA; n++) {
+            let c = td + n * TD;
+            let o = acc[n] * inv;
+            let d = c * 4u;
+            if d < DH { out[ob + d] = o.x; }
+            if d + 1u < DH { out[ob + d + 1u] = o.y; }
+            if d + 2u < DH { out[ob + d + 2u] = o.z; }
+            if d + 3u < DH { out[ob + d + 3u] = o.w; }
+        }
+    }
+    if params.write_probs == 0u {
+        return; // uniform
+    }
+    // Second pass: exact normalised probabilities from the final max and sum.
+    if td == 0u {
+        mrow[qi] = m;
+        irow[qi] = inv;
+    }
+    for (var k0 = 0u; k0 < params.kv_len; k0 += BK) {
+        if k0 < tile_end {
+            load_tile(b, h, k0, tile_end, lid, false);
+        }
+        workgroupBarrier();
+        if k0 < tile_end {
+            tile_scores(b, h, i0, k0, lid);
+        }
+        workgroupBarrier();
+        for (var e = lid; e < BQ * BK; e += WG) {
+            let q2 = e / BK;
+            let r = e % BK;
+            let j = k0 + r;
+            let i2 = i0 + q2;
+            if i2 < params.q_len && j < params.kv_len {
+                var p = 0.0;
+                if j < lim[q2] {
+                    p = exp(st[q2 * SSTR + r] - mrow[q2]) * irow[q2];
+                }
+                probs[p_base(b, h, i2) + j] = p;
+            }
+        }
+        workgroupBarrier();
+    }
+}
+//#endif
+
+//#if SPLIT
+// ---------------------------------------------------------------------------------------
+// Split keys: workgroup (row, split) with row = (b * heads + h) * q_len + i handles keys
+// [split * chunk, (split + 1) * chunk) of that query row (chunk <= CHUNK). Scores go to
+// workgroup memory, then max and sum reductions (subgroups or a shared tree), then P.V with
+// the invocations spread over the vec4 columns of head_dim and over keys.
+//   FINAL (one split): writes the normalised output (and probabilities) directly.
+//   otherwise: writes (acc[DH], max, sum) to part[(row * splits + split) * (DH + 2)] through the
+//   `out` binding, and unnormalised exp(s - max) to probs; `merge` combines the splits and
+//   rescales the probabilities.
+// Constants: WG invocations (a power of two), CHUNK, DH = head_dim, FINAL, SUBGROUPS.
+
+@group(0) @binding(9) var<storage, read> part: array<f32>;
+
+var<workgroup> qs: array<vec4<f32>, DH4>;
+// Scores, then exp(s - max), of the chunk's keys; and each key's V element base.
+var<workgroup> sc: array<f32, CHUNK>;
+var<workgroup> vrow: array<u32, CHUNK>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> red4: array<vec4<f32>, WG>;
+
+// P.V: DL invocations along the vec4 columns of head_dim, GROUPS groups of them along keys.
+const DL: u32 = min(DH4, WG);
+const GROUPS: u32 = WG / DL;
+
+var<private> lid: u32;
+//#if SUBGROUPS
+var<private> sg_lane: u32;
+var<private> sg_id: u32;
+var<private> sg_count: u32;
+//#endif
+
+fn wg_max(x: f32) -> f32 {
+//#if SUBGROUPS
+    let s = subgroupMax(x);
+    if sg_lane == 0u {
+        red[sg_id] = s;
+    }
+    workgroupBarrier();
+    var r = red[0];
+    for (var n = 1u; n < sg_count; n++) {
+        r = max(r, red[n]);
+    }
+    workgroupBarrier();
+    return r;
+//#else
+    red[lid] = x;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            red[lid] = max(red[lid], red[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+//#endif
+}
+
+fn wg_sum(x: f32) -> f32 {
+//#if SUBGROUPS
+    let s = subgroupAdd(x);
+    if sg_lane == 0u {
+        red[sg_id] = s;
+    }
+    workgroupBarrier();
+    var r = red[0];
+    for (var n = 1u; n < sg_count; n++) {
+        r += red[n];
+    }
+    workgroupBarrier();
+    return r;
+//#else
+    red[lid] = x;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            red[lid] += red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+//#endif
+}
+
+@compute @workgroup_size(WG)
+fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) l_id: u32,
+//#if SUBGROUPS
+         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sid: u32,
+         @builtin(num_subgroups) count: u32,
+//#endif
+) {
+    lid = l_id;
+//#if SUBGROUPS
+    sg_lane = lane;
+    sg_id = sid;
+    sg_count = count;
+//#endif
+    let g = group_index(wid, nwg);
+    let row = g / params.splits;
+    if row >= params.total {
+        return; // uniform across the workgroup
+    }
+    let sp = g % params.splits;
+    let i = row % params.q_len;
+    let bh = row / params.q_len;
+    let h = bh % params.heads;
+    let b = bh / params.heads;
+    let limit = row_limit(b, i);
+    let j0 = sp * params.chunk;
+    let j1 = min(j0 + params.chunk, limit);
+    let n = select(0u, j1 - j0, j1 > j0);
+
+    let qb = q_base(b, i, h);
+    for (var c = lid; c < DH4; c += WG) {
+        qs[c] = q4(qb, c, DH);
+    }
+    workgroupBarrier();
+
+    let bb = bias_base(b, h, i);
+    var m = NEG_MAX;
+    for (var r = lid; r < n; r += WG) {
+        let j = j0 + r;
+        let row = kv_row(b, j);
+        let kb = k_base(row, j, h);
+        vrow[r] = v_base(row, j, h);
+        var d4 = vec4<f32>(0.0);
+        for (var c = 0u; c < DH4; c++) {
+            d4 += qs[c] * k4(kb, c, DH);
+        }
+        var s = params.scale * hsum(d4);
+        if params.has_bias != 0u {
+            s += bias[bb + j];
+        }
+        sc[r] = s;
+        m = max(m, s);
+    }
+    m = wg_max(m);
+    var lsum = 0.0;
+    for (var r = lid; r < n; r += WG) {
+        let p = exp(sc[r] - m);
+        sc[r] = p;
+        lsum += p;
+    }
+    let l = wg_sum(lsum); // its barriers also publish sc and vrow
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+
+    if params.write_probs != 0u {
+        let pb = p_base(b, h, i);
+        let end = min(j0 + params.chunk, params.kv_len);
+        for (var j = j0 + lid; j < end; j += WG) {
+            var p = 0.0;
+            if j < j1 {
+                p = sc[j - j0];
+                if FINAL {
+                    p *= inv;
+                }
+            }
+            probs[pb + j] = p;
+        }
+    }
+
+    // P.V: invocation (grp, cl) sums keys grp, grp + GROUPS, ... for vec4 columns cl, cl + DL, ...
+    let grp = lid / DL;
+    let cl = lid % DL;
+    let pbase = (row * params.splits + sp) * (DH + 2u);
+    let ob = o_base(b, i, h);
+    var a = vec4<f32>(0.0);
+    for (var c = cl; c < DH4; c += DL) {
+        a = vec4<f32>(0.0);
+        if grp < GROUPS {
+            for (var r = grp; r < n; r += GROUPS) {
+                a += sc[r] * v4(vrow[r], c, DH);
+            }
+        }
+        if GROUPS == 1u {
+            store_cols(ob, pbase, c, a * select(1.0, inv, FINAL));
+        }
+    }
+    if GROUPS > 1u {
+        red4[lid] = a;
+        workgroupBarrier();
+        if lid < DL {
+            var t = red4[lid];
+            for (var gi = 1u; gi < GROUPS; gi++) {
+                t += red4[gi * DL + lid];
+            }
+            store_cols(ob, pbase, lid, t * select(1.0, inv, FINAL));
+        }
+    }
+    if !FINAL && lid == 0u {
+        out[pbase + DH] = m;
+        out[pbase + DH + 1u] = l;
+    }
+}
+
+// Writes vec4 column c of a result row: to out at `ob` (FINAL) or to the partial at `pbase`.
+fn store_cols(ob: u32, pbase: u32, c: u32, x: vec4<f32>) {
+    let d = c * 4u;
+    let base = select(pbase, ob, FINAL);
+    out[base + d] = x.x;
+    if d + 1u < DH { out[base + d + 1u] = x.y; }
+    if d + 2u < DH { out[base + d + 2u] = x.z; }
+    if d + 3u < DH { out[base + d + 3u] = x.w; }
+}
+
+// One workgroup per query row: combines the splits' (acc, max, sum) into the output and
+// rescales the probabilities the splits wrote.
+@compute @workgroup_size(WG)
+fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) l_id: u32) {
+    let row = group_index(wid, nwg);
+    if row >= params.total {
+        return;
+    }
+    let i = row % params.q_len;
+    let bh = row / params.q_len;
+    let h = bh % params.heads;
+    let b = bh / params.heads;
+    let ns = params.splits;
+    let pr = row * ns * (DH + 2u);
+    var mx = NEG_MAX;
+    for (var s = 0u; s < ns; s++) {
+        let o = pr + s * (DH + 2u) + DH;
+        if part[o + 1u] > 0.0 {
+            mx = max(mx, part[o]);
+        }
+    }
+    var total = 0.0;
+    for (var s = 0u; s < ns; s++) {
+        let o = pr + s * (DH + 2u) + DH;
+        let ls = part[o + 1u];
+        if ls > 0.0 {
+            total += ls * exp(part[o] - mx);
+        }
+    }
+    let inv = select(0.0, 1.0 / total, total > 0.0);
+    let ob = o_base(b, i, h);
+    for (var d = l_id; d < DH; d += WG) {
+        var acc = 0.0;
+        for (var s = 0u; s < ns; s++) {
+            let o = pr + s * (DH + 2u);
+            if part[o + DH + 1u] > 0.0 {
+                acc += part[o + d] * exp(part[o + DH] - mx);
+            }
+        }
+        out[ob + d] = acc * inv;
+    }
+    if params.write_probs != 0u {
+        let pb = p_base(b, h, i);
+        for (var j = l_id; j < params.kv_len; j += WG) {
+            let o = pr + (j / params.chunk) * (DH + 2u) + DH;
+            var f = 0.0;
+            if part[o + 1u] > 0.0 {
+                f = exp(part[o] - mx) * inv;
+            }
+            probs[pb + j] *= f;
+        }
+    }
+}
+//#endif

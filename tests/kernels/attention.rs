@@ -531,6 +531,21 @@ fn fused_projection_layouts() {
 }
 
 #[test]
+fn long_keys_over_many_splits() {
+    // Several SplitKeys splits per row (on any adapter), with a split past the key length, an
+    // empty row, a per-batch bias and probabilities rescaled by the merge.
+    let mut c = Case::new(3, 2, 16, 1, 600);
+    c.lengths = Some(vec![600, 130, 0]);
+    c.bias = Some(3);
+    check(&c, 80);
+    let mut c = Case::new(2, 1, 33, 1, 517);
+    c.layout = Layout::Cache;
+    c.kv_rows = true;
+    c.lengths = Some(vec![517, 300]);
+    check(&c, 81);
+}
+
+#[test]
 fn random_sweep() {
     let dims = [1usize, 7, 16, 33, 64, 80];
     let lens = [1usize, 2, 3, 5, 13, 15, 16, 17, 31, 32, 33, 63, 65];
@@ -545,7 +560,7 @@ fn random_sweep() {
         }
         let kv_len = lens[r.random_range(0..lens.len())] + r.random_range(0..3usize);
         let mut c = Case::new(batch, heads, dh, q_len, kv_len);
-        if batch % 2 == 0 && r.random_bool(0.4) {
+        if batch.is_multiple_of(2) && r.random_bool(0.4) {
             c.kv_group = 2;
         }
         let kv_batch = batch / c.kv_group;

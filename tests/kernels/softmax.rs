@@ -158,7 +158,7 @@ fn causal_offsets_and_bias() {
     for (seed, off) in [0usize, 4, 100].into_iter().enumerate() {
         let mut c = Case::new(2, 2, 9, 12);
         c.causal = Some(off);
-        c.bias = Some(if seed % 2 == 0 { 1 } else { 2 });
+        c.bias = Some(if seed.is_multiple_of(2) { 1 } else { 2 });
         check(&c, 20 + seed as u64);
     }
     let mut c = Case::new(3, 2, 17, 17);

@@ -239,9 +239,109 @@ const NAIVE_PV_BINDINGS: Bindings = &[
     (8, Access::ReadWrite),
 ];
 
-/// The kernel key of an attention entry point with the family's flags.
-fn key(entry: &'static str, wg: u32) -> KernelKey {
-    KernelKey::new(Family::Attention, entry).u32("WG", wg)
+/// Flash and SplitKeys keep head vectors as vec4 registers / workgroup arrays: the largest
+/// head_dim they take. Naive takes any.
+pub const FLASH_MAX_HEAD_DIM: usize = 256;
+pub const SPLIT_MAX_HEAD_DIM: usize = 1024;
+
+/// Keys per split are at most this many (the scores of a split sit in workgroup memory).
+const SPLIT_CHUNK: u32 = 256;
+/// Workgroup size of `split` and `merge`.
+const SPLIT_WG: u32 = 64;
+/// Workgroups a split launch aims for: enough to fill a GPU when batch·heads is small; on
+/// CPU adapters (lavapipe, llvmpipe) each workgroup costs far more than its arithmetic, so
+/// few large splits win there (measured: 1500 keys × 8 heads, 6 splits 3.5× faster than 24).
+const SPLIT_TARGET_GROUPS: usize = 256;
+const SPLIT_TARGET_GROUPS_CPU: usize = 16;
+
+const FLASH_BINDINGS: Bindings = &[
+    (1, Access::Read),
+    (2, Access::Read),
+    (3, Access::Read),
+    (4, Access::ReadWrite),
+    (5, Access::Read),
+    (6, Access::Read),
+    (7, Access::Read),
+    (8, Access::ReadWrite),
+];
+const SPLIT_BINDINGS: Bindings = FLASH_BINDINGS;
+const MERGE_BINDINGS: Bindings = &[
+    (4, Access::ReadWrite),
+    (8, Access::ReadWrite),
+    (9, Access::Read),
+];
+
+/// Which section of attention.wgsl a key compiles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Naive,
+    Flash,
+    Split,
+}
+
+/// The kernel key of an attention entry point, with every flag the family's `//#if` lines
+/// name.
+fn key(entry: &'static str, section: Section, wg: u32, subgroups: bool, vec4: bool) -> KernelKey {
+    KernelKey::new(Family::Attention, entry)
+        .u32("WG", wg)
+        .flag("NAIVE", section == Section::Naive)
+        .flag("FLASH", section == Section::Flash)
+        .flag("SPLIT", section == Section::Split)
+        .flag("SUBGROUPS", subgroups)
+        .flag("VEC4", vec4)
+}
+
+/// Whether every Q/K/V offset and stride and head_dim are multiples of 4 (whole vec4 loads).
+fn vec4_layouts(a: &Attention) -> bool {
+    a.head_dim.is_multiple_of(4)
+        && [a.q_layout, a.k_layout, a.v_layout].iter().all(|l| {
+            l.offset.is_multiple_of(4)
+                && l.batch_stride.is_multiple_of(4)
+                && l.row_stride.is_multiple_of(4)
+        })
+}
+
+/// Flash shape for `q_len` queries of head_dim `dh`: (invocations, invocations per query,
+/// keys per tile), or `None` when dh is 0 or above [`FLASH_MAX_HEAD_DIM`] or the tiles cannot
+/// fit the adapter's workgroup memory.
+///
+/// Each query's output columns are spread over TD invocations so that each keeps at most 4
+/// vec4 accumulators; a workgroup holds BQ = WG / TD queries (fewer for short q_len).
+pub fn flash_tiles(gpu: &Gpu, q_len: usize, dh: usize) -> Option<(u32, u32, u32)> {
+    if dh == 0 || dh > FLASH_MAX_HEAD_DIM {
+        return None;
+    }
+    let dh4 = dh.div_ceil(4);
+    let td = dh4.div_ceil(4).next_power_of_two().min(16);
+    let max_wg = if td <= 4 { 64 } else { 128 };
+    let inv = (gpu.limits().max_compute_invocations_per_workgroup as usize).max(1);
+    if 2 * td > inv {
+        return None;
+    }
+    // Queries per workgroup: at most max_wg / td, fewer for short q_len, but ≥ 32 invocations.
+    let bq = (max_wg / td)
+        .min(q_len.next_power_of_two().max(32 / td))
+        .min(inv / td)
+        .max(2);
+    let wg = bq * td;
+    let smem = gpu.limits().max_compute_workgroup_storage_size as usize;
+    // Q tile, K tile (padded rows), V tile, scores (padded rows), lim/mrow/irow.
+    let bytes =
+        |bk: usize| bq * (dh4 + 1) * 16 + bk * (2 * dh4 + 1) * 16 + bq * (bk + 1) * 4 + 3 * bq * 4;
+    // Scores are computed in 2 × 4 blocks: BK ≥ 4 and BQ even.
+    let mut bk = 32;
+    while bk > 4 && bytes(bk) > smem {
+        bk /= 2;
+    }
+    (bytes(bk) <= smem).then_some((wg as u32, td as u32, bk as u32))
+}
+
+/// Split plan for `rows` query rows of `kv_len` keys aiming at `target` workgroups:
+/// (splits, keys per split). Splits hold 64..=256 keys.
+fn split_plan(rows: usize, kv_len: usize, target: usize) -> (usize, usize) {
+    let want = target.div_ceil(rows.max(1));
+    let chunk = kv_len.div_ceil(want).clamp(64, SPLIT_CHUNK as usize);
+    (kv_len.div_ceil(chunk).max(1), chunk)
 }
 
 /// softmax(scale · Q·Kᵀ + bias, masked) · V. Masked keys get probability exactly 0; a row with
@@ -260,17 +360,35 @@ pub fn attention(rec: &mut Recorder, args: &Attention) -> Result<()> {
     }
     match imp {
         AttentionImpl::Naive | AttentionImpl::Auto => naive(rec, args, &plan),
-        AttentionImpl::Flash | AttentionImpl::SplitKeys => naive(rec, args, &plan),
+        AttentionImpl::Flash => flash(rec, args, &plan),
+        AttentionImpl::SplitKeys => split_keys(rec, args, &plan),
     }
 }
 
-/// Which kernel `Auto` runs for these arguments (forced choices are checked to apply).
+/// Which kernel runs for these arguments: `Auto` picks SplitKeys for q_len 1 (decode steps)
+/// and Flash otherwise, falling back to Naive for head dims they do not take; a forced choice
+/// that cannot run these arguments is an error naming why.
 pub fn select(gpu: &Gpu, args: &Attention) -> Result<AttentionImpl> {
-    let _ = gpu;
-    Ok(match args.imp {
-        AttentionImpl::Auto => AttentionImpl::Naive,
-        imp => imp,
-    })
+    let dh = args.head_dim;
+    let flash_ok = flash_tiles(gpu, args.q_len, dh).is_some();
+    let split_ok = dh <= SPLIT_MAX_HEAD_DIM;
+    match args.imp {
+        AttentionImpl::Auto => Ok(if args.q_len == 1 && split_ok {
+            AttentionImpl::SplitKeys
+        } else if flash_ok {
+            AttentionImpl::Flash
+        } else {
+            AttentionImpl::Naive
+        }),
+        AttentionImpl::Flash if !flash_ok && dh > 0 => err(format!(
+            "Flash takes head_dim 1..={FLASH_MAX_HEAD_DIM} with key/value tiles in {} bytes of workgroup memory; head_dim is {dh}",
+            gpu.limits().max_compute_workgroup_storage_size
+        )),
+        AttentionImpl::SplitKeys if !split_ok => err(format!(
+            "SplitKeys takes head_dim up to {SPLIT_MAX_HEAD_DIM}; head_dim is {dh}"
+        )),
+        imp => Ok(imp),
+    }
 }
 
 /// What validation derived for the launch.
@@ -312,7 +430,7 @@ fn validate(gpu: &Gpu, a: &Attention) -> Result<Plan> {
         }
     }
     let (batch, heads, dh, q_len, kv_len) = (a.batch, a.heads, a.head_dim, a.q_len, a.kv_len);
-    if a.kv_group == 0 || batch % a.kv_group != 0 {
+    if a.kv_group == 0 || !batch.is_multiple_of(a.kv_group) {
         return err(format!("kv_group {} must divide batch {batch}", a.kv_group));
     }
     let width = heads.checked_mul(dh).ok_or_else(|| Error::Shape {
@@ -481,7 +599,9 @@ fn validate(gpu: &Gpu, a: &Attention) -> Result<Plan> {
 /// Pooled stand-ins for absent optional inputs.
 struct Optionals {
     lengths: Tensor,
+    bias: Tensor,
     kv_rows: Tensor,
+    probs: Tensor,
 }
 
 impl Optionals {
@@ -492,7 +612,9 @@ impl Optionals {
         };
         Ok(Optionals {
             lengths: pick(a.key_lengths, DType::U32)?,
+            bias: pick(a.bias, DType::F32)?,
             kv_rows: pick(a.kv_rows, DType::U32)?,
+            probs: pick(a.probs, DType::F32)?,
         })
     }
 }
@@ -510,8 +632,10 @@ fn naive(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
     if n_scores > 0 {
         let mut p = plan.params;
         p.total = n_scores as u32;
-        let kernel =
-            gpu.kernel::<AttnParams>(&key("naive_scores", NAIVE_WG), NAIVE_SCORES_BINDINGS)?;
+        let kernel = gpu.kernel::<AttnParams>(
+            &key("naive_scores", Section::Naive, NAIVE_WG, false, false),
+            NAIVE_SCORES_BINDINGS,
+        )?;
         let groups = grid(&gpu, p.total.div_ceil(NAIVE_WG));
         rec.dispatch(&kernel, &p, &[a.q, a.k, &opt.kv_rows, &scores], groups)?;
         let rows = softmax::Rows {
@@ -529,13 +653,121 @@ fn naive(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
     }
     let mut p = plan.params;
     p.total = (batch * q_len * heads * a.head_dim) as u32;
-    let kernel = gpu.kernel::<AttnParams>(&key("naive_pv", NAIVE_WG), NAIVE_PV_BINDINGS)?;
+    let kernel = gpu.kernel::<AttnParams>(
+        &key("naive_pv", Section::Naive, NAIVE_WG, false, false),
+        NAIVE_PV_BINDINGS,
+    )?;
     let groups = grid(&gpu, p.total.div_ceil(NAIVE_WG));
     rec.dispatch(
         &kernel,
         &p,
         &[a.v, a.out, &opt.lengths, &opt.kv_rows, &scores],
         groups,
+    )
+}
+
+/// Flash: one dispatch; WG queries of one (b, h) per workgroup.
+fn flash(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
+    let gpu = rec.gpu().clone();
+    let Some((wg, td, bk)) = flash_tiles(&gpu, a.q_len, a.head_dim) else {
+        return err(format!("Flash cannot take head_dim {}", a.head_dim));
+    };
+    let opt = Optionals::new(&gpu, a)?;
+    let key = key("flash", Section::Flash, wg, false, vec4_layouts(a))
+        .u32("TD", td)
+        .u32("BK", bk)
+        .u32("DH", a.head_dim as u32);
+    let kernel = gpu.kernel::<AttnParams>(&key, FLASH_BINDINGS)?;
+    let mut p = plan.params;
+    p.q_tiles = (a.q_len as u32).div_ceil(wg / td);
+    let groups = to_u32("flash workgroups", a.batch * a.heads * p.q_tiles as usize)?;
+    rec.dispatch(
+        &kernel,
+        &p,
+        &[
+            a.q,
+            a.k,
+            a.v,
+            a.out,
+            &opt.lengths,
+            &opt.bias,
+            &opt.kv_rows,
+            &opt.probs,
+        ],
+        grid(&gpu, groups),
+    )
+}
+
+/// SplitKeys: one dispatch when one split covers the keys, else splits then a merge.
+fn split_keys(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
+    let gpu = rec.gpu().clone();
+    let opt = Optionals::new(&gpu, a)?;
+    let rows = a.batch * a.heads * a.q_len;
+    let target = if gpu.adapter().device_type == "Cpu" {
+        SPLIT_TARGET_GROUPS_CPU
+    } else {
+        SPLIT_TARGET_GROUPS
+    };
+    let (splits, chunk) = split_plan(rows, a.kv_len, target);
+    let dh = a.head_dim as u32;
+    let sg = gpu.caps().subgroups;
+    let mut p = plan.params;
+    p.total = to_u32("query rows", rows)?;
+    p.splits = splits as u32;
+    p.chunk = chunk as u32;
+    let groups = to_u32("split workgroups", rows * splits)?;
+    let split_key = |final_: bool| {
+        key("split", Section::Split, SPLIT_WG, sg, vec4_layouts(a))
+            .u32("CHUNK", SPLIT_CHUNK)
+            .u32("DH", dh)
+            .flag("FINAL", final_)
+    };
+    if splits == 1 {
+        let kernel = gpu.kernel::<AttnParams>(&split_key(true), SPLIT_BINDINGS)?;
+        return rec.dispatch(
+            &kernel,
+            &p,
+            &[
+                a.q,
+                a.k,
+                a.v,
+                a.out,
+                &opt.lengths,
+                &opt.bias,
+                &opt.kv_rows,
+                &opt.probs,
+            ],
+            grid(&gpu, groups),
+        );
+    }
+    // (acc[head_dim], max, sum) per split of each row.
+    let part = gpu.empty(&[rows * splits, a.head_dim + 2], DType::F32)?;
+    let kernel = gpu.kernel::<AttnParams>(&split_key(false), SPLIT_BINDINGS)?;
+    rec.dispatch(
+        &kernel,
+        &p,
+        &[
+            a.q,
+            a.k,
+            a.v,
+            &part,
+            &opt.lengths,
+            &opt.bias,
+            &opt.kv_rows,
+            &opt.probs,
+        ],
+        grid(&gpu, groups),
+    )?;
+    let merge_key = key("merge", Section::Split, SPLIT_WG, sg, false)
+        .u32("CHUNK", SPLIT_CHUNK)
+        .u32("DH", dh)
+        .flag("FINAL", false);
+    let kernel = gpu.kernel::<AttnParams>(&merge_key, MERGE_BINDINGS)?;
+    rec.dispatch(
+        &kernel,
+        &p,
+        &[a.out, &opt.probs, &part],
+        grid(&gpu, p.total),
     )
 }
 
@@ -547,7 +779,55 @@ mod tests {
     #[test]
     fn every_variant_validates() {
         for entry in ["naive_scores", "naive_pv"] {
-            validate::<AttnParams>(&key(entry, NAIVE_WG), false);
+            validate::<AttnParams>(&key(entry, Section::Naive, NAIVE_WG, false, false), false);
+        }
+        let flash: [(u32, u32, u32, u32); 5] = [
+            (32, 1, 32, 1),
+            (64, 1, 16, 7),
+            (64, 4, 32, 64),
+            (128, 8, 16, 80),
+            (32, 16, 4, 256),
+        ];
+        for (wg, td, bk, dh) in flash {
+            for v4 in [false, dh.is_multiple_of(4)] {
+                let k = key("flash", Section::Flash, wg, false, v4)
+                    .u32("TD", td)
+                    .u32("BK", bk)
+                    .u32("DH", dh);
+                validate::<AttnParams>(&k, false);
+            }
+        }
+        for entry in ["split", "merge"] {
+            for dh in [1u32, 7, 64, 80, 1024] {
+                for fin in [false, true] {
+                    for sg in [false, true] {
+                        for v4 in [false, dh.is_multiple_of(4)] {
+                            let k = key(entry, Section::Split, SPLIT_WG, sg, v4)
+                                .u32("CHUNK", SPLIT_CHUNK)
+                                .u32("DH", dh)
+                                .flag("FINAL", fin);
+                            validate::<AttnParams>(&k, sg);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_plan_covers_the_keys() {
+        for rows in [1, 8, 256, 1000] {
+            for kv in [0, 1, 63, 64, 65, 257, 1500, 100_000] {
+                let (s, c) = split_plan(rows, kv, SPLIT_TARGET_GROUPS);
+                assert!(
+                    s >= 1 && s * c >= kv && c <= SPLIT_CHUNK as usize,
+                    "{rows} {kv}: {s} × {c}"
+                );
+                assert!(
+                    (s - 1) * c < kv.max(1),
+                    "{rows} {kv}: {s} × {c} has an empty split"
+                );
+            }
         }
     }
 
