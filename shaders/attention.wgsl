@@ -368,7 +368,7 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
                 l += p;
                 for (var n = 0u; n < NA; n++) {
                     let c = td + n * TD;
-                    if c < DH4 {
+                    if DH4 % TD == 0u || c < DH4 {
                         acc[n] += p * vtile[r * DH4 + c];
                     }
                 }

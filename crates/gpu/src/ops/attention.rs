@@ -291,9 +291,11 @@ fn key(entry: &'static str, section: Section, wg: u32, subgroups: bool, vec4: bo
         .flag("VEC4", vec4)
 }
 
-/// Whether every Q/K/V offset and stride and head_dim are multiples of 4 (whole vec4 loads).
+/// Whether every Q/K/V offset and stride and head_dim are multiples of 4 (whole vec4 loads;
+/// a vec4 binding must also hold at least one vec4).
 fn vec4_layouts(a: &Attention) -> bool {
     a.head_dim.is_multiple_of(4)
+        && [a.q, a.k, a.v].iter().all(|t| t.byte_len() >= 16)
         && [a.q_layout, a.k_layout, a.v_layout].iter().all(|l| {
             l.offset.is_multiple_of(4)
                 && l.batch_stride.is_multiple_of(4)
