@@ -358,7 +358,7 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
                 tmax = max(tmax, st[qi * SSTR + r]);
             }
             let m_new = max(m, tmax);
-            let corr = exp(m - m_new);
+            let corr = select(exp(m - m_new), 1.0, l == 0.0); // nothing accumulated yet
             l *= corr;
             for (var n = 0u; n < NA; n++) {
                 acc[n] *= corr;
@@ -368,7 +368,7 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
                 l += p;
                 for (var n = 0u; n < NA; n++) {
                     let c = td + n * TD;
-                    if c < DH4 {
+                    if DH4 % TD == 0u || c < DH4 {
                         acc[n] += p * vtile[r * DH4 + c];
                     }
                 }
@@ -552,9 +552,9 @@ fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var m = NEG_MAX;
     for (var r = lid; r < n; r += WG) {
         let j = j0 + r;
-        let row = kv_row(b, j);
-        let kb = k_base(row, j, h);
-        vrow[r] = v_base(row, j, h);
+        let kr = kv_row(b, j);
+        let kb = k_base(kr, j, h);
+        vrow[r] = v_base(kr, j, h);
         var d4 = vec4<f32>(0.0);
         for (var c = 0u; c < DH4; c++) {
             d4 += qs[c] * k4(kb, c, DH);

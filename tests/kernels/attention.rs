@@ -400,13 +400,17 @@ fn run(c: &Case, x: &Inputs, u: &Uploaded, imp: AttentionImpl) -> (Vec<f32>, Opt
 }
 
 fn check(c: &Case, seed: u64) {
+    let mut imps = vec![AttentionImpl::Auto];
+    imps.extend(AttentionImpl::FORCED);
+    check_with(c, seed, &imps);
+}
+
+fn check_with(c: &Case, seed: u64, imps: &[AttentionImpl]) {
     let mut r = rng(seed);
     let x = build(c, &mut r);
     let (want_out, want_probs) = reference(c, &x);
     let u = upload(c, &x);
-    let mut imps = vec![AttentionImpl::Auto];
-    imps.extend(AttentionImpl::FORCED);
-    for imp in imps {
+    for &imp in imps {
         let case = format!("{} {imp:?}", c.name());
         let (out, probs) = run(c, &x, &u, imp);
         assert_close(&case, &out, &want_out, 2e-5, 1e-4);
@@ -543,6 +547,65 @@ fn long_keys_over_many_splits() {
     c.kv_rows = true;
     c.lengths = Some(vec![517, 300]);
     check(&c, 81);
+}
+
+#[test]
+fn empty_keys_and_empty_batches() {
+    // kv_len 0: every row fully masked, outputs zero.
+    check(&Case::new(2, 2, 16, 3, 0), 90);
+    check(&Case::new(1, 1, 7, 1, 0), 91);
+    // Nothing to compute: Ok, nothing written.
+    let b = base();
+    let mut rec = Recorder::new(gpu());
+    for (batch, q_len) in [(0, 3), (2, 0)] {
+        let a = Attention {
+            batch,
+            q_len,
+            ..args(&b)
+        };
+        attention::attention(&mut rec, &a).unwrap();
+    }
+    assert_eq!(rec.dispatches(), 0);
+}
+
+#[test]
+fn head_dims_past_the_fast_kernels() {
+    let g = gpu();
+    // head_dim 260: past Flash's 256; SplitKeys loops over several vec4 columns per invocation.
+    let mut c = Case::new(2, 1, 260, 1, 70);
+    c.lengths = Some(vec![70, 9]);
+    check_with(
+        &c,
+        95,
+        &[
+            AttentionImpl::Auto,
+            AttentionImpl::Naive,
+            AttentionImpl::SplitKeys,
+        ],
+    );
+    let c = Case::new(1, 2, 260, 3, 5);
+    check_with(&c, 96, &[AttentionImpl::Auto, AttentionImpl::Naive]);
+    let b = base();
+    let q = g.upload(&vec![0.0f32; 3 * 520], &[1, 3, 520]).unwrap();
+    let k = g.upload(&vec![0.0f32; 5 * 520], &[1, 5, 520]).unwrap();
+    let out = g.empty(&[1, 3, 520], DType::F32).unwrap();
+    let a = Attention::new(&q, &k, &k, &out, 1, 2, 260, 3, 5);
+    assert_eq!(attention::select(g, &a).unwrap(), AttentionImpl::Naive);
+    let a1 = Attention { q_len: 1, ..a };
+    assert_eq!(attention::select(g, &a1).unwrap(), AttentionImpl::SplitKeys);
+    let a3 = Attention {
+        q_len: 3,
+        ..args(&b)
+    };
+    assert_eq!(attention::select(g, &a3).unwrap(), AttentionImpl::Flash);
+    let e = error_of(&Attention {
+        imp: AttentionImpl::Flash,
+        ..a
+    });
+    assert!(
+        e.contains("Flash takes head_dim 1..=256") && e.contains("head_dim is 260"),
+        "{e}"
+    );
 }
 
 #[test]

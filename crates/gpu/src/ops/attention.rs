@@ -4,10 +4,26 @@
 //! strided layout stays inside its tensor (the largest element index it can touch), then
 //! picks a kernel ([`AttentionImpl::Auto`] → see [`select`]), then records its dispatches.
 //!
-//! Kernels:
+//! Kernels (all exclude masked keys by index, so padding garbage never reaches a sum):
 //! - `Naive`: the score matrix `[batch, heads, q_len, kv_len]` is materialised (in `probs`
 //!   when requested, else in pooled scratch), softmaxed in place by `shaders/softmax.wgsl`,
 //!   then multiplied by V. Three dispatches; any head_dim. The reference.
+//! - `Flash`: one dispatch. A workgroup takes BQ queries of one (b, h); K/V tiles of BK rows
+//!   are staged in workgroup memory; scores in 2×4 register blocks; online softmax with one
+//!   rescale per tile; TD invocations per query share its head_dim columns (≤ 4 vec4
+//!   accumulators each). head_dim ≤ [`FLASH_MAX_HEAD_DIM`], tiles sized from the adapter's
+//!   workgroup memory ([`flash_tiles`]). With `probs`, a second pass recomputes the scores and
+//!   writes exact probabilities from the final max and sum.
+//! - `SplitKeys`: each query row's keys are split into chunks of 64..=256 keys, one
+//!   workgroup per (row, chunk): scores in workgroup memory, max/sum by subgroup operations
+//!   (when the adapter has them) or a shared-memory tree, P·V over vec4 columns; partial
+//!   (acc, max, sum) go to pooled scratch and a `merge` dispatch combines them (and rescales
+//!   the probabilities). One chunk: a single dispatch writing the result directly. The split
+//!   count aims at 256 workgroups on GPUs, 16 on CPU adapters. head_dim ≤
+//!   [`SPLIT_MAX_HEAD_DIM`]. Works for any q_len; `Auto` uses it for q_len 1.
+//!
+//! `Auto`: q_len 1 → SplitKeys; otherwise Flash; Naive when head_dim is past their limits.
+//! Q/K/V are read as vec4s when every offset, stride and head_dim is a multiple of 4.
 
 use crate::error::{Error, Result, shape_err};
 use crate::ops::grid;
@@ -291,9 +307,11 @@ fn key(entry: &'static str, section: Section, wg: u32, subgroups: bool, vec4: bo
         .flag("VEC4", vec4)
 }
 
-/// Whether every Q/K/V offset and stride and head_dim are multiples of 4 (whole vec4 loads).
+/// Whether every Q/K/V offset and stride and head_dim are multiples of 4 (whole vec4 loads;
+/// a vec4 binding must also hold at least one vec4).
 fn vec4_layouts(a: &Attention) -> bool {
     a.head_dim.is_multiple_of(4)
+        && [a.q, a.k, a.v].iter().all(|t| t.byte_len() >= 16)
         && [a.q_layout, a.k_layout, a.v_layout].iter().all(|l| {
             l.offset.is_multiple_of(4)
                 && l.batch_stride.is_multiple_of(4)
