@@ -35,8 +35,7 @@ const SHAPES: &[(usize, usize, usize)] = &[
 ];
 
 /// Shapes where Naive runs beside Auto.
-const NAIVE_SHAPES: &[(usize, usize, usize)] =
-    &[(64, 768, 768), (1, 512, 512), (32, 512, 2048)];
+const NAIVE_SHAPES: &[(usize, usize, usize)] = &[(64, 768, 768), (1, 512, 512), (32, 512, 2048)];
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut r = StdRng::seed_from_u64(seed);
