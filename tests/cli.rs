@@ -157,35 +157,37 @@ fn errors_exit_nonzero_with_one_line() {
     }
 }
 
+/// Every text case: --text in, ids and decoded text out, as transformers gave them.
 #[test]
 fn generate_text_json_matches_reference() {
     let r = reference("marian");
-    let case = r["text"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["kwargs"].get("num_beams").is_none()))
-        .expect("a greedy text case");
-    let mut args = vec![
-        "generate".to_string(),
-        "--model".into(),
-        fixture("marian").display().to_string(),
-        "--text".into(),
-        case["text"].as_str().unwrap().into(),
-        "--format".into(),
-        "json".into(),
-    ];
-    for (kw, flag) in [
-        ("max_new_tokens", "--max-new-tokens"),
-        ("num_beams", "--num-beams"),
-    ] {
-        if let Some(n) = case["kwargs"].get(kw) {
-            args.extend([flag.into(), n.to_string()]);
+    let cases = r["text"].as_array().expect("text cases");
+    assert!(!cases.is_empty());
+    for case in cases {
+        let mut args = vec![
+            "generate".to_string(),
+            "--model".into(),
+            fixture("marian").display().to_string(),
+            "--text".into(),
+            case["text"].as_str().unwrap().into(),
+            "--format".into(),
+            "json".into(),
+        ];
+        for (kw, flag) in [
+            ("max_new_tokens", "--max-new-tokens"),
+            ("num_beams", "--num-beams"),
+            ("early_stopping", "--early-stopping"),
+        ] {
+            if let Some(n) = case["kwargs"].get(kw) {
+                args.extend([flag.into(), n.to_string()]);
+            }
         }
+        let (ok, stdout, stderr) = run(&args);
+        assert!(ok, "generate --text failed: {stderr}");
+        let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(v["sequences"][0], case["sequence"], "{}", case["text"]);
+        assert_eq!(v["text"][0], case["decoded"], "{}", case["text"]);
     }
-    let (ok, stdout, stderr) = run(&args);
-    assert!(ok, "generate --text failed: {stderr}");
-    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(v["sequences"][0], case["sequence"]);
-    assert_eq!(v["text"][0], case["decoded"]);
 }
 
 /// `seqbridge bench` reports every documented field with sane values.
