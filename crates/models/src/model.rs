@@ -220,33 +220,10 @@ impl Model {
 
     /// Checks sources: non-empty, ids inside the vocabulary, not longer than the positions.
     fn check_sources(&self, sources: &[Vec<u32>]) -> Result<()> {
-        let cfg = self.config();
         if sources.is_empty() {
             return Err(Error::Input("no source sequences given".into()));
         }
-        for (i, s) in sources.iter().enumerate() {
-            if s.is_empty() {
-                return Err(Error::Input(format!("source {i} is empty")));
-            }
-            if let Some((p, t)) = s
-                .iter()
-                .enumerate()
-                .find(|(_, t)| **t as usize >= cfg.vocab_size)
-            {
-                return Err(Error::Input(format!(
-                    "source {i}: token id {t} at position {p} is outside the vocabulary (vocab_size {})",
-                    cfg.vocab_size
-                )));
-            }
-            if s.len() > cfg.max_position_embeddings {
-                return Err(Error::Input(format!(
-                    "source {i} has {} tokens, more than max_position_embeddings {}",
-                    s.len(),
-                    cfg.max_position_embeddings
-                )));
-            }
-        }
-        Ok(())
+        check_sequences("source", sources, self.config().vocab_size, self.config())
     }
 
     /// Runs the encoder and the cross K/V projection of every decoder layer (one submit).
@@ -567,29 +544,7 @@ impl Model {
                 targets.len()
             )));
         }
-        for (i, t) in targets.iter().enumerate() {
-            if t.is_empty() {
-                return Err(Error::Input(format!("target {i} is empty")));
-            }
-            if let Some((p, id)) = t
-                .iter()
-                .enumerate()
-                .find(|(_, x)| **x as usize >= cfg.decoder_vocab_size)
-            {
-                return Err(Error::Input(format!(
-                    "target {i}: token id {id} at position {p} is outside the vocabulary (vocab_size {})",
-                    cfg.decoder_vocab_size
-                )));
-            }
-            if t.len() > cfg.max_position_embeddings {
-                return Err(Error::Input(format!(
-                    "target {i} has {} tokens, more than max_position_embeddings {}",
-                    t.len(),
-                    cfg.max_position_embeddings
-                )));
-            }
-        }
-        Ok(())
+        check_sequences("target", targets, cfg.decoder_vocab_size, cfg)
     }
 
     /// The decoder start token of this model (generation config, else bos).
@@ -735,4 +690,27 @@ impl Model {
         self.gpu.check_errors()?;
         Ok(out)
     }
+}
+
+/// Every sequence non-empty, its ids inside a vocabulary of `vocab` and its length within the
+/// position table; errors name the sequence (`what` and index), the token and its position.
+fn check_sequences(what: &str, seqs: &[Vec<u32>], vocab: usize, cfg: &ModelConfig) -> Result<()> {
+    for (i, s) in seqs.iter().enumerate() {
+        if s.is_empty() {
+            return Err(Error::Input(format!("{what} {i} is empty")));
+        }
+        if let Some((p, t)) = s.iter().enumerate().find(|(_, t)| **t as usize >= vocab) {
+            return Err(Error::Input(format!(
+                "{what} {i}: token id {t} at position {p} is outside the vocabulary (vocab_size {vocab})"
+            )));
+        }
+        if s.len() > cfg.max_position_embeddings {
+            return Err(Error::Input(format!(
+                "{what} {i} has {} tokens, more than max_position_embeddings {}",
+                s.len(),
+                cfg.max_position_embeddings
+            )));
+        }
+    }
+    Ok(())
 }
