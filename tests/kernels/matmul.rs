@@ -7,7 +7,9 @@
 //! contents bit for bit.
 
 use half::f16;
-use seqbridge::gpu::ops::matmul::{Activation, MatmulImpl, MatmulOptions, matmul};
+use seqbridge::gpu::ops::matmul::{
+    Activation, MatmulImpl, MatmulOptions, Tuning, matmul, matmul_tuned,
+};
 use seqbridge::gpu::{DType, Recorder, Tensor};
 
 use crate::common::{assert_close, gpu, randn, rng};
@@ -38,6 +40,7 @@ struct Case {
     extra: usize,
     off: usize,
     imp: MatmulImpl,
+    tuning: Tuning,
 }
 
 impl Case {
@@ -56,13 +59,15 @@ impl Case {
             extra: 0,
             off: 0,
             imp: MatmulImpl::Auto,
+            tuning: Tuning::Adapter,
         }
     }
 
     fn name(&self) -> String {
         format!(
-            "{:?} batch {} M {} N {} K {} trans_b {} b_batched {} {} bias {} res {} {:?} W {} off {}",
+            "{:?} ({:?} tuning) batch {} M {} N {} K {} trans_b {} b_batched {} {} bias {} res {} {:?} W {} off {}",
             self.imp,
+            self.tuning,
             self.batch,
             self.m,
             self.n,
@@ -216,7 +221,8 @@ fn run(c: &Case, seed: u64) {
         imp: c.imp,
     };
     let mut rec = Recorder::new(gpu);
-    matmul(&mut rec, &a, &b, &out, &opts).unwrap_or_else(|e| panic!("{}: {e}", c.name()));
+    matmul_tuned(&mut rec, &a, &b, &out, &opts, c.tuning)
+        .unwrap_or_else(|e| panic!("{}: {e}", c.name()));
     rec.submit();
     let got = out.to_vec_f32().unwrap();
     gpu.check_errors()
@@ -246,7 +252,7 @@ fn sizes(t: usize) -> Vec<usize> {
 
 /// The shape sweep for one implementation: every M in `ms` × N in `sizes(tile)` × seven K,
 /// with the layout and the weight dtype alternating so both meet every size class.
-fn shape_sweep(imp: MatmulImpl, ms: &[usize], tile: usize) {
+fn shape_sweep(imp: MatmulImpl, tuning: Tuning, ms: &[usize], tile: usize) {
     let mut seed = 100;
     let ns = sizes(tile);
     for &m in ms {
@@ -259,6 +265,7 @@ fn shape_sweep(imp: MatmulImpl, ms: &[usize], tile: usize) {
                 seed += 1;
                 let mut c = Case::new(1, m, n, k);
                 c.imp = imp;
+                c.tuning = tuning;
                 c.trans_b = seed % 2 == 0;
                 c.f16 = (seed / 2) % 2 == 0;
                 run(&c, seed);
@@ -317,7 +324,7 @@ fn epilogue_cases(imp: MatmulImpl, m: usize) {
 
 #[test]
 fn naive_shapes() {
-    shape_sweep(MatmulImpl::Naive, &[1, 13, 65], 64);
+    shape_sweep(MatmulImpl::Naive, Tuning::Adapter, &[1, 13, 65], 64);
 }
 
 #[test]
@@ -495,9 +502,16 @@ fn rejects_bad_shapes() {
     let e = err_of(&z(&[8]), &z(&[6, 8]), &out, &t);
     assert!(e.contains("[8]") && e.contains("2 dimensions"), "{e}");
 }
+// Both tuning tables on every adapter: the CPU table's 64×64 tile with 8×8 blocks and
+// BK = 32, the GPU table's 64×64 tile with 4×4 blocks and BK = 16.
 #[test]
-fn tiled_shapes() {
-    shape_sweep(MatmulImpl::Tiled, &[1, 13, 63, 65, 129], 64);
+fn tiled_shapes_cpu_tuning() {
+    shape_sweep(MatmulImpl::Tiled, Tuning::Cpu, &[1, 13, 63, 65, 129], 64);
+}
+
+#[test]
+fn tiled_shapes_gpu_tuning() {
+    shape_sweep(MatmulImpl::Tiled, Tuning::Gpu, &[1, 13, 63, 65, 129], 64);
 }
 
 #[test]
@@ -510,9 +524,16 @@ fn tiled_epilogue() {
     epilogue_cases(MatmulImpl::Tiled, 66);
 }
 
+// CPU table: 8 invocations, up to 4 rows of A per pass; GPU table: 32..256 invocations
+// (several subgroups on lavapipe, a 256-wide workgroup-memory tree on GL), up to 32 rows.
 #[test]
-fn rows_shapes() {
-    shape_sweep(MatmulImpl::Rows, &[1, 2, 5, 32, 33], 64);
+fn rows_shapes_cpu_tuning() {
+    shape_sweep(MatmulImpl::Rows, Tuning::Cpu, &[1, 2, 5, 32, 33], 64);
+}
+
+#[test]
+fn rows_shapes_gpu_tuning() {
+    shape_sweep(MatmulImpl::Rows, Tuning::Gpu, &[1, 2, 5, 32, 33], 64);
 }
 
 #[test]
