@@ -545,3 +545,74 @@ fn rows_batches() {
 fn rows_epilogue() {
     epilogue_cases(MatmulImpl::Rows, 4);
 }
+
+/// An infinity in one row of A (or one row of B) poisons that row (column) of out only: the
+/// kernels must not let it leak into a neighbour through a load past the end of a row, even
+/// one multiplied by a masked zero (∞·0 = NaN). K = 20 is a multiple of the vector width but
+/// not of any tile depth, so every tiled kernel has a partial last K slice.
+#[test]
+fn infinity_stays_in_its_row() {
+    for imp in [MatmulImpl::Naive, MatmulImpl::Tiled, MatmulImpl::Rows] {
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            for (trans_b, f16, in_b) in [
+                (true, false, false),
+                (true, true, true),
+                (false, false, true),
+            ] {
+                let c = Case {
+                    imp,
+                    tuning,
+                    trans_b,
+                    f16,
+                    ..Case::new(1, 9, 13, 20)
+                };
+                let mut d = make_data(&c, 77);
+                let (bad_row, bad_col) = (3, 5);
+                if in_b {
+                    // B[n = 5, k = 0]: the first element of column 5's weights.
+                    let i = if trans_b { bad_col * c.k } else { bad_col };
+                    d.b[i] = f32::INFINITY;
+                } else {
+                    d.a[bad_row * c.k] = f32::INFINITY;
+                }
+                let gpu = gpu();
+                let a = gpu.upload(&d.a, &[c.m, c.k]).unwrap();
+                let (rows, cols) = if trans_b { (c.n, c.k) } else { (c.k, c.n) };
+                let b = if f16 {
+                    let h: Vec<f16> = d.b.iter().map(|&v| f16::from_f32(v)).collect();
+                    gpu.upload(&h, &[rows, cols]).unwrap()
+                } else {
+                    gpu.upload(&d.b, &[rows, cols]).unwrap()
+                };
+                let out = gpu.empty(&[c.m, c.n], DType::F32).unwrap();
+                let opts = MatmulOptions {
+                    trans_b,
+                    imp,
+                    ..Default::default()
+                };
+                let mut rec = Recorder::new(gpu);
+                matmul_tuned(&mut rec, &a, &b, &out, &opts, tuning).unwrap();
+                rec.submit();
+                let got = out.to_vec_f32().unwrap();
+                let want = reference(&c, &d);
+                for m in 0..c.m {
+                    for n in 0..c.n {
+                        let poisoned = if in_b { n == bad_col } else { m == bad_row };
+                        let (g, w) = (got[m * c.n + n], want[m * c.n + n]);
+                        let ok = if poisoned {
+                            !g.is_finite()
+                        } else {
+                            (g - w).abs() <= 1e-4
+                        };
+                        assert!(
+                            ok,
+                            "{} inf in {}: out[{m}, {n}] = {g}, want {w}",
+                            c.name(),
+                            if in_b { "B" } else { "A" }
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
