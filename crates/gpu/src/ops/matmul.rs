@@ -234,6 +234,7 @@ fn base_key(
         .flag("W_VEC2", w_load == WLoad::Vec2)
         .flag("TM8", flags.tm8)
         .flag("TN8", flags.tn8)
+        .flag("TILED_SG", flags.tiled_sg)
         .flag("ROWS", entry.starts_with("rows"))
         .flag("ROWS_NK", entry == "rows_nk")
         .flag("ROWS_KN", entry == "rows_kn")
@@ -248,6 +249,8 @@ struct EntryFlags {
     /// tiled: 8 rows / 8 columns per invocation (else 4).
     tm8: bool,
     tn8: bool,
+    /// tiled: A quads shared through subgroup broadcasts.
+    tiled_sg: bool,
     /// rows: reduce with subgroup operations (else workgroup memory only).
     subgroups: bool,
     /// rows_nk: f16 weights read as u32 words of two halves.
@@ -418,9 +421,18 @@ fn launch_tiled(
     tile: TileConfig,
 ) -> Result<()> {
     let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
+    let caps = rec.gpu().caps();
+    // Subgroup broadcast of A (8×8 blocks, 8 invocations along n) when the adapter's subgroup
+    // sizes include 8; the kernel checks the actual size and falls back by itself.
+    let tiled_sg = caps.subgroups
+        && tile.tm == 8
+        && tile.tn == 8
+        && tile.bn / tile.tn == 8
+        && (caps.subgroup_min_size..=caps.subgroup_max_size).contains(&8);
     let flags = EntryFlags {
         tm8: tile.tm == 8,
         tn8: tile.tn == 8,
+        tiled_sg,
         ..Default::default()
     };
     let key = base_key("tiled", p, opts, a_vec4, w_load, flags)
