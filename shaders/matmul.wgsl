@@ -85,12 +85,8 @@ fn erfc_pos(z: f32) -> f32 {
     return t * exp(p - z * z);
 }
 
-fn erf(x: f32) -> f32 {
-    let r = 1.0 - erfc_pos(abs(x));
-    return select(r, -r, x < 0.0);
-}
-
-// x·Φ(x) with Φ(x) = erfc(-x/√2)/2, evaluated without cancellation on either side.
+// gelu(x) = x·Φ(x), Φ(x) = (1 + erf(x/√2))/2 = erfc(-x/√2)/2: through erfc of |x|/√2 so that
+// neither tail cancels (erf itself would be 1 - erfc_pos(|x|) with the sign of x).
 fn gelu_erf(x: f32) -> f32 {
     let z = abs(x) * 0.70710678118654752;
     let e = erfc_pos(z);

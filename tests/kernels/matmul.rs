@@ -1,6 +1,6 @@
 //! shaders/matmul.wgsl against a CPU reference computed in f64.
 //!
-//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-5·|want| for f32 and f16
+//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-6 + 1e-5·|want| for f32 and f16
 //! weights alike (f16 weights are rounded on the host first and the reference uses the
 //! rounded values, so f16 adds no error of its own). Activations alone are checked to
 //! 3e-6 + 3e-6·|want|. Columns of a wider `out` outside the written range must keep their
@@ -353,6 +353,23 @@ fn auto_shapes() {
             run(&c, (m * n + k) as u64);
         }
     }
+}
+
+#[test]
+fn auto_picks_rows_up_to_32_rows() {
+    use seqbridge::gpu::ops::matmul::{ROWS_MAX_M, selected_impl};
+    let gpu = gpu();
+    assert_eq!(ROWS_MAX_M, 32);
+    for (m, want) in [
+        (1, MatmulImpl::Rows),
+        (32, MatmulImpl::Rows),
+        (33, MatmulImpl::Tiled),
+        (1024, MatmulImpl::Tiled),
+    ] {
+        assert_eq!(selected_impl(gpu, m, MatmulImpl::Auto), want, "M = {m}");
+    }
+    assert_eq!(selected_impl(gpu, 1, MatmulImpl::Naive), MatmulImpl::Naive);
+    assert_eq!(selected_impl(gpu, 500, MatmulImpl::Rows), MatmulImpl::Rows);
 }
 
 /// Each activation alone (K = 1, B = 1: out = act(x + bias)) over a wide range, against f64.
