@@ -1,8 +1,8 @@
 //! shaders/matmul.wgsl against a CPU reference computed in f64.
 //!
-//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-6 + 1e-5·|want| for f32 and f16
-//! weights alike (f16 weights are rounded on the host first and the reference uses the
-//! rounded values, so f16 adds no error of its own). Activations alone are checked to
+//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-6 + 1e-5·|want| for f32
+//! and f16 weights alike (f16 weights are rounded on the host first and the reference uses
+//! the rounded values, so f16 adds no error of its own). Activations alone are checked to
 //! 3e-6 + 3e-6·|want|. Columns of a wider `out` outside the written range must keep their
 //! contents bit for bit.
 
