@@ -12,7 +12,7 @@
 //! Run: `cargo bench --bench matmul` (a few minutes on lavapipe); filter with e.g.
 //! `cargo bench --bench matmul -- 1x512x58101`.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -112,21 +112,25 @@ fn bench(c: &mut Criterion) {
                 let id = format!("{m}x{k}x{n}/{}/{imp:?}", dtype.name());
                 // FLOP per matmul, read "elem/s" as FLOP/s.
                 group.throughput(Throughput::Elements((2 * p.m * p.n * p.k) as u64));
-                let total = Cell::new((Duration::ZERO, 0u64));
+                // Seconds per matmul of every timed batch (warm-up included, so the first,
+                // which compiles the pipeline, is an outlier the median ignores).
+                let per_call = RefCell::new(Vec::new());
                 group.bench_function(&id, |bch| {
                     bch.iter_custom(|iters| {
                         let t = run(&gpu, &p, imp, iters);
-                        let (d, n) = total.get();
-                        total.set((d + t, n + iters));
+                        per_call
+                            .borrow_mut()
+                            .push(t.as_secs_f64() / iters.max(1) as f64);
                         t
                     })
                 });
-                let (d, iters) = total.get();
-                if p.m <= 32 && iters > 0 {
-                    let per = d.as_secs_f64() / iters as f64;
+                let mut per_call = per_call.into_inner();
+                per_call.sort_by(f64::total_cmp);
+                if p.m <= 32 && !per_call.is_empty() {
+                    let per = per_call[per_call.len() / 2];
                     let bytes = (p.n * p.k * dtype.size()) as f64;
                     eprintln!(
-                        "matmul/{id}: weight traffic {:.2} GB/s ({:.1} us per matmul)",
+                        "matmul/{id}: weight traffic {:.2} GB/s (median {:.1} us per matmul)",
                         bytes / per / 1e9,
                         per * 1e6
                     );

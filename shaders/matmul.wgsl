@@ -85,12 +85,8 @@ fn erfc_pos(z: f32) -> f32 {
     return t * exp(p - z * z);
 }
 
-fn erf(x: f32) -> f32 {
-    let r = 1.0 - erfc_pos(abs(x));
-    return select(r, -r, x < 0.0);
-}
-
-// x·Φ(x) with Φ(x) = erfc(-x/√2)/2, evaluated without cancellation on either side.
+// gelu(x) = x·Φ(x), Φ(x) = (1 + erf(x/√2))/2 = erfc(-x/√2)/2: through erfc of |x|/√2 so that
+// neither tail cancels (erf itself would be 1 - erfc_pos(|x|) with the sign of x).
 fn gelu_erf(x: f32) -> f32 {
     let z = abs(x) * 0.70710678118654752;
     let e = erfc_pos(z);
@@ -171,6 +167,10 @@ fn naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // block is written out by hand: a CPU driver keeps a constant-indexed block in registers but
 // turns loop-indexed ones into memory). Loads are quads of 4 elements along the contiguous
 // dimension, vector loads when A_VEC4 / W_VEC2 / W_VEC4 allow, per-element masks otherwise.
+// TILED_SG (8×8 blocks, TX = 8, subgroups whose size range contains 8): when the subgroups
+// really are TX wide, A comes from workgroup memory once per 4 k steps and by
+// subgroupBroadcast, cutting the workgroup-memory reads per k step from 4 to 2.25 (on
+// lavapipe each such read is a per-lane loop: ~1.3× overall).
 
 //#if TILED
 const TX: u32 = BN / TN;
@@ -270,17 +270,44 @@ fn store_block(acc: ptr<function, array<vec4<f32>, NACC>>, o: u32, bm: u32, m: u
     }
 }
 
+//#if TILED_SG
+// One k step of the 8×8 block with the two A quads already in registers.
+fn sg_step(acc: ptr<function, array<vec4<f32>, NACC>>, kk: u32, tx: u32, a0: vec4<f32>,
+           a1: vec4<f32>) {
+    let b0 = b_tile[kk * BN4 + tx];
+    let b1 = b_tile[kk * BN4 + tx + TX];
+    outer4(acc, 0u, a0, b0);
+    outer4(acc, 1u, a0, b1);
+    outer4(acc, TN, a1, b0);
+    outer4(acc, TN + 1u, a1, b1);
+}
+//#endif
+
 @compute @workgroup_size(NT)
 fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lid: u32) {
+         @builtin(local_invocation_index) lid: u32,
+//#if TILED_SG
+         @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32,
+         @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) sg_count: u32
+//#endif
+) {
     let tiles_n = (params.n + BN - 1u) / BN;
     let tiles_m = (params.m + BM - 1u) / BM;
     let g = group_index(wid, nwg);
     let batch = g / (tiles_n * tiles_m);
     let m0 = ((g / tiles_n) % tiles_m) * BM;
     let n0 = (g % tiles_n) * BN;
+//#if TILED_SG
+    // Subgroups of exactly TX invocations (checked at run time, uniform per workgroup): one
+    // subgroup per ty, lanes as tx, so the A quads every lane of a subgroup needs can be read
+    // once, spread over the lanes, and broadcast.
+    let sg_fit = sg_size == TX && sg_count == TY;
+    let tx = select(lid % TX, sg_lane, sg_fit);
+    let ty = select(lid / TX, sg_id, sg_fit);
+//#else
     let tx = lid % TX;
     let ty = lid / TX;
+//#endif
     let a_base = batch * params.m * params.k;
     let b_base = batch * params.b_bstride;
     let kdim = params.k;
@@ -326,6 +353,18 @@ fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         }
         workgroupBarrier();
 
+//#if TILED_SG
+        if sg_fit {
+            // Lane l reads quad (l & 1) of k step kb + l / 2: 1 read for 4 k steps instead of 8.
+            for (var kb = 0u; kb < BK; kb += 4u) {
+                let mine = a_tile[(kb + (tx >> 1u)) * BM4 + ty + (tx & 1u) * TY];
+                sg_step(&acc, kb, tx, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u));
+                sg_step(&acc, kb + 1u, tx, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u));
+                sg_step(&acc, kb + 2u, tx, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u));
+                sg_step(&acc, kb + 3u, tx, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u));
+            }
+        } else {
+//#endif
         for (var kk = 0u; kk < BK; kk++) {
             let a0 = a_tile[kk * BM4 + ty];
             let b0 = b_tile[kk * BN4 + tx];
@@ -342,6 +381,9 @@ fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 //#endif
 //#endif
         }
+//#if TILED_SG
+        }
+//#endif
         workgroupBarrier();
     }
 

@@ -1,13 +1,15 @@
 //! shaders/matmul.wgsl against a CPU reference computed in f64.
 //!
-//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-5·|want| for f32 and f16
-//! weights alike (f16 weights are rounded on the host first and the reference uses the
-//! rounded values, so f16 adds no error of its own). Activations alone are checked to
+//! Tolerances: the GPU accumulates in f32, so |err| <= 2e-6·K + 1e-6 + 1e-5·|want| for f32
+//! and f16 weights alike (f16 weights are rounded on the host first and the reference uses
+//! the rounded values, so f16 adds no error of its own). Activations alone are checked to
 //! 3e-6 + 3e-6·|want|. Columns of a wider `out` outside the written range must keep their
 //! contents bit for bit.
 
 use half::f16;
-use seqbridge::gpu::ops::matmul::{Activation, MatmulImpl, MatmulOptions, matmul};
+use seqbridge::gpu::ops::matmul::{
+    Activation, MatmulImpl, MatmulOptions, Tuning, matmul, matmul_tuned,
+};
 use seqbridge::gpu::{DType, Recorder, Tensor};
 
 use crate::common::{assert_close, gpu, randn, rng};
@@ -38,6 +40,7 @@ struct Case {
     extra: usize,
     off: usize,
     imp: MatmulImpl,
+    tuning: Tuning,
 }
 
 impl Case {
@@ -56,13 +59,15 @@ impl Case {
             extra: 0,
             off: 0,
             imp: MatmulImpl::Auto,
+            tuning: Tuning::Adapter,
         }
     }
 
     fn name(&self) -> String {
         format!(
-            "{:?} batch {} M {} N {} K {} trans_b {} b_batched {} {} bias {} res {} {:?} W {} off {}",
+            "{:?} ({:?} tuning) batch {} M {} N {} K {} trans_b {} b_batched {} {} bias {} res {} {:?} W {} off {}",
             self.imp,
+            self.tuning,
             self.batch,
             self.m,
             self.n,
@@ -216,7 +221,8 @@ fn run(c: &Case, seed: u64) {
         imp: c.imp,
     };
     let mut rec = Recorder::new(gpu);
-    matmul(&mut rec, &a, &b, &out, &opts).unwrap_or_else(|e| panic!("{}: {e}", c.name()));
+    matmul_tuned(&mut rec, &a, &b, &out, &opts, c.tuning)
+        .unwrap_or_else(|e| panic!("{}: {e}", c.name()));
     rec.submit();
     let got = out.to_vec_f32().unwrap();
     gpu.check_errors()
@@ -246,7 +252,7 @@ fn sizes(t: usize) -> Vec<usize> {
 
 /// The shape sweep for one implementation: every M in `ms` × N in `sizes(tile)` × seven K,
 /// with the layout and the weight dtype alternating so both meet every size class.
-fn shape_sweep(imp: MatmulImpl, ms: &[usize], tile: usize) {
+fn shape_sweep(imp: MatmulImpl, tuning: Tuning, ms: &[usize], tile: usize) {
     let mut seed = 100;
     let ns = sizes(tile);
     for &m in ms {
@@ -259,6 +265,7 @@ fn shape_sweep(imp: MatmulImpl, ms: &[usize], tile: usize) {
                 seed += 1;
                 let mut c = Case::new(1, m, n, k);
                 c.imp = imp;
+                c.tuning = tuning;
                 c.trans_b = seed % 2 == 0;
                 c.f16 = (seed / 2) % 2 == 0;
                 run(&c, seed);
@@ -317,7 +324,7 @@ fn epilogue_cases(imp: MatmulImpl, m: usize) {
 
 #[test]
 fn naive_shapes() {
-    shape_sweep(MatmulImpl::Naive, &[1, 13, 65], 64);
+    shape_sweep(MatmulImpl::Naive, Tuning::Adapter, &[1, 13, 65], 64);
 }
 
 #[test]
@@ -346,6 +353,23 @@ fn auto_shapes() {
             run(&c, (m * n + k) as u64);
         }
     }
+}
+
+#[test]
+fn auto_picks_rows_up_to_32_rows() {
+    use seqbridge::gpu::ops::matmul::{ROWS_MAX_M, selected_impl};
+    let gpu = gpu();
+    assert_eq!(ROWS_MAX_M, 32);
+    for (m, want) in [
+        (1, MatmulImpl::Rows),
+        (32, MatmulImpl::Rows),
+        (33, MatmulImpl::Tiled),
+        (1024, MatmulImpl::Tiled),
+    ] {
+        assert_eq!(selected_impl(gpu, m, MatmulImpl::Auto), want, "M = {m}");
+    }
+    assert_eq!(selected_impl(gpu, 1, MatmulImpl::Naive), MatmulImpl::Naive);
+    assert_eq!(selected_impl(gpu, 500, MatmulImpl::Rows), MatmulImpl::Rows);
 }
 
 /// Each activation alone (K = 1, B = 1: out = act(x + bias)) over a wide range, against f64.
@@ -495,9 +519,16 @@ fn rejects_bad_shapes() {
     let e = err_of(&z(&[8]), &z(&[6, 8]), &out, &t);
     assert!(e.contains("[8]") && e.contains("2 dimensions"), "{e}");
 }
+// Both tuning tables on every adapter: the CPU table's 64×64 tile with 8×8 blocks and
+// BK = 32, the GPU table's 64×64 tile with 4×4 blocks and BK = 16.
 #[test]
-fn tiled_shapes() {
-    shape_sweep(MatmulImpl::Tiled, &[1, 13, 63, 65, 129], 64);
+fn tiled_shapes_cpu_tuning() {
+    shape_sweep(MatmulImpl::Tiled, Tuning::Cpu, &[1, 13, 63, 65, 129], 64);
+}
+
+#[test]
+fn tiled_shapes_gpu_tuning() {
+    shape_sweep(MatmulImpl::Tiled, Tuning::Gpu, &[1, 13, 63, 65, 129], 64);
 }
 
 #[test]
@@ -510,9 +541,16 @@ fn tiled_epilogue() {
     epilogue_cases(MatmulImpl::Tiled, 66);
 }
 
+// CPU table: 8 invocations, up to 4 rows of A per pass; GPU table: 32..256 invocations
+// (several subgroups on lavapipe, a 256-wide workgroup-memory tree on GL), up to 32 rows.
 #[test]
-fn rows_shapes() {
-    shape_sweep(MatmulImpl::Rows, &[1, 2, 5, 32, 33], 64);
+fn rows_shapes_cpu_tuning() {
+    shape_sweep(MatmulImpl::Rows, Tuning::Cpu, &[1, 2, 5, 32, 33], 64);
+}
+
+#[test]
+fn rows_shapes_gpu_tuning() {
+    shape_sweep(MatmulImpl::Rows, Tuning::Gpu, &[1, 2, 5, 32, 33], 64);
 }
 
 #[test]
@@ -523,4 +561,75 @@ fn rows_batches() {
 #[test]
 fn rows_epilogue() {
     epilogue_cases(MatmulImpl::Rows, 4);
+}
+
+/// An infinity in one row of A (or one row of B) poisons that row (column) of out only: the
+/// kernels must not let it leak into a neighbour through a load past the end of a row, even
+/// one multiplied by a masked zero (∞·0 = NaN). K = 20 is a multiple of the vector width but
+/// not of any tile depth, so every tiled kernel has a partial last K slice.
+#[test]
+fn infinity_stays_in_its_row() {
+    for imp in [MatmulImpl::Naive, MatmulImpl::Tiled, MatmulImpl::Rows] {
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            for (trans_b, f16, in_b) in [
+                (true, false, false),
+                (true, true, true),
+                (false, false, true),
+            ] {
+                let c = Case {
+                    imp,
+                    tuning,
+                    trans_b,
+                    f16,
+                    ..Case::new(1, 9, 13, 20)
+                };
+                let mut d = make_data(&c, 77);
+                let (bad_row, bad_col) = (3, 5);
+                if in_b {
+                    // B[n = 5, k = 0]: the first element of column 5's weights.
+                    let i = if trans_b { bad_col * c.k } else { bad_col };
+                    d.b[i] = f32::INFINITY;
+                } else {
+                    d.a[bad_row * c.k] = f32::INFINITY;
+                }
+                let gpu = gpu();
+                let a = gpu.upload(&d.a, &[c.m, c.k]).unwrap();
+                let (rows, cols) = if trans_b { (c.n, c.k) } else { (c.k, c.n) };
+                let b = if f16 {
+                    let h: Vec<f16> = d.b.iter().map(|&v| f16::from_f32(v)).collect();
+                    gpu.upload(&h, &[rows, cols]).unwrap()
+                } else {
+                    gpu.upload(&d.b, &[rows, cols]).unwrap()
+                };
+                let out = gpu.empty(&[c.m, c.n], DType::F32).unwrap();
+                let opts = MatmulOptions {
+                    trans_b,
+                    imp,
+                    ..Default::default()
+                };
+                let mut rec = Recorder::new(gpu);
+                matmul_tuned(&mut rec, &a, &b, &out, &opts, tuning).unwrap();
+                rec.submit();
+                let got = out.to_vec_f32().unwrap();
+                let want = reference(&c, &d);
+                for m in 0..c.m {
+                    for n in 0..c.n {
+                        let poisoned = if in_b { n == bad_col } else { m == bad_row };
+                        let (g, w) = (got[m * c.n + n], want[m * c.n + n]);
+                        let ok = if poisoned {
+                            !g.is_finite()
+                        } else {
+                            (g - w).abs() <= 1e-4
+                        };
+                        assert!(
+                            ok,
+                            "{} inf in {}: out[{m}, {n}] = {g}, want {w}",
+                            c.name(),
+                            if in_b { "B" } else { "A" }
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

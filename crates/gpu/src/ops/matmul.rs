@@ -64,22 +64,66 @@ pub fn matmul(
     out: &Tensor,
     opts: &MatmulOptions,
 ) -> Result<()> {
+    matmul_tuned(rec, a, b, out, opts, Tuning::Adapter)
+}
+
+/// Which tuning table picks tile and workgroup sizes. The kernels are correct under either;
+/// the tables differ in speed only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Tuning {
+    /// The table for this adapter's kind (CPU or GPU).
+    #[default]
+    Adapter,
+    /// The GPU table, whatever the adapter (tests run it on lavapipe).
+    Gpu,
+    /// The CPU-adapter table (lavapipe, llvmpipe), whatever the adapter.
+    Cpu,
+}
+
+impl Tuning {
+    fn cpu(self, gpu: &Gpu) -> bool {
+        match self {
+            Tuning::Adapter => gpu.adapter().device_type == "Cpu",
+            Tuning::Gpu => false,
+            Tuning::Cpu => true,
+        }
+    }
+}
+
+/// [`matmul`] with an explicit tuning table (tests and benches).
+pub fn matmul_tuned(
+    rec: &mut Recorder,
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    opts: &MatmulOptions,
+    tuning: Tuning,
+) -> Result<()> {
     let p = validate(a, b, out, opts)?;
     if p.batch == 0 || p.m == 0 || p.n == 0 {
         return Ok(());
     }
-    let imp = selected_impl(rec.gpu(), p.m, opts.imp);
+    let cpu = tuning.cpu(rec.gpu());
+    let tile = tile_for(rec.gpu(), cpu, &p);
     let bias = opts.bias.unwrap_or(a);
     let res = opts.residual.unwrap_or(a);
     let tensors = [a, b, bias, res, out];
+    match (resolve(p.m, opts.imp), tile) {
+        (MatmulImpl::Rows, _) => launch_rows(rec, cpu, &p, opts, &tensors),
+        (MatmulImpl::Tiled, Some(tile)) => launch_tiled(rec, &p, opts, &tensors, tile),
+        // No tile fits the adapter's limits (none needs more than WebGPU's minimum).
+        (MatmulImpl::Tiled, None) | (MatmulImpl::Naive | MatmulImpl::Auto, _) => {
+            launch_naive(rec, &p, opts, &tensors)
+        }
+    }
+}
+
+/// `imp` with `Auto` resolved for `a_rows` rows of A per batch.
+fn resolve(a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
     match imp {
-        MatmulImpl::Tiled => match tile_for(rec.gpu(), &p) {
-            Some(tile) => launch_tiled(rec, &p, opts, &tensors, tile),
-            None => launch_naive(rec, &p, opts, &tensors),
-        },
-        MatmulImpl::Rows => launch_rows(rec, &p, opts, &tensors),
-        // selected_impl never returns Auto.
-        MatmulImpl::Naive | MatmulImpl::Auto => launch_naive(rec, &p, opts, &tensors),
+        MatmulImpl::Auto if a_rows <= ROWS_MAX_M => MatmulImpl::Rows,
+        MatmulImpl::Auto => MatmulImpl::Tiled,
+        other => other,
     }
 }
 
@@ -94,10 +138,8 @@ pub const ROWS_MAX_M: usize = 32;
 /// padding; `Tiled` otherwise. `Tiled` falls back to `Naive` if no tile fits the adapter's
 /// limits (none of the tiles needs more than WebGPU's minimum limits).
 pub fn selected_impl(gpu: &Gpu, a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
-    match imp {
-        MatmulImpl::Auto if a_rows <= ROWS_MAX_M => MatmulImpl::Rows,
-        MatmulImpl::Auto | MatmulImpl::Tiled if tile_config(gpu).is_none() => MatmulImpl::Naive,
-        MatmulImpl::Auto => MatmulImpl::Tiled,
+    match resolve(a_rows, imp) {
+        MatmulImpl::Tiled if tile_config(gpu).is_none() => MatmulImpl::Naive,
         other => other,
     }
 }
@@ -192,6 +234,7 @@ fn base_key(
         .flag("W_VEC2", w_load == WLoad::Vec2)
         .flag("TM8", flags.tm8)
         .flag("TN8", flags.tn8)
+        .flag("TILED_SG", flags.tiled_sg)
         .flag("ROWS", entry.starts_with("rows"))
         .flag("ROWS_NK", entry == "rows_nk")
         .flag("ROWS_KN", entry == "rows_kn")
@@ -206,6 +249,8 @@ struct EntryFlags {
     /// tiled: 8 rows / 8 columns per invocation (else 4).
     tm8: bool,
     tn8: bool,
+    /// tiled: A quads shared through subgroup broadcasts.
+    tiled_sg: bool,
     /// rows: reduce with subgroup operations (else workgroup memory only).
     subgroups: bool,
     /// rows_nk: f16 weights read as u32 words of two halves.
@@ -335,24 +380,24 @@ const GPU_BIG_TILE: TileConfig = TileConfig {
     tn: 8,
 };
 
-fn is_cpu(gpu: &Gpu) -> bool {
-    gpu.adapter().device_type == "Cpu"
-}
-
 /// The default tile of `tiled` on this adapter, if any fits its limits.
 pub fn tile_config(gpu: &Gpu) -> Option<TileConfig> {
-    let table = if is_cpu(gpu) { CPU_TILES } else { GPU_TILES };
+    default_tile(gpu, Tuning::Adapter.cpu(gpu))
+}
+
+fn default_tile(gpu: &Gpu, cpu: bool) -> Option<TileConfig> {
+    let table = if cpu { CPU_TILES } else { GPU_TILES };
     table.iter().copied().find(|t| t.fits(gpu.limits()))
 }
 
 /// The tile for one problem: the default, or the big GPU tile for large grids.
-fn tile_for(gpu: &Gpu, p: &Problem) -> Option<TileConfig> {
+fn tile_for(gpu: &Gpu, cpu: bool, p: &Problem) -> Option<TileConfig> {
     let big = GPU_BIG_TILE;
     let big_groups = p.m.div_ceil(big.bm as usize) * p.n.div_ceil(big.bn as usize) * p.batch;
-    if !is_cpu(gpu) && big_groups >= GPU_BIG_TILE_MIN_GROUPS && big.fits(gpu.limits()) {
+    if !cpu && big_groups >= GPU_BIG_TILE_MIN_GROUPS && big.fits(gpu.limits()) {
         return Some(big);
     }
-    tile_config(gpu)
+    default_tile(gpu, cpu)
 }
 
 /// Quad loads of the tiled kernel: A as vec4 when K % 4 == 0; B's 4-element quads along its
@@ -376,9 +421,18 @@ fn launch_tiled(
     tile: TileConfig,
 ) -> Result<()> {
     let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
+    let caps = rec.gpu().caps();
+    // Subgroup broadcast of A (8×8 blocks, 8 invocations along n) when the adapter's subgroup
+    // sizes include 8; the kernel checks the actual size and falls back by itself.
+    let tiled_sg = caps.subgroups
+        && tile.tm == 8
+        && tile.tn == 8
+        && tile.bn / tile.tn == 8
+        && (caps.subgroup_min_size..=caps.subgroup_max_size).contains(&8);
     let flags = EntryFlags {
         tm8: tile.tm == 8,
         tn8: tile.tn == 8,
+        tiled_sg,
         ..Default::default()
     };
     let key = base_key("tiled", p, opts, a_vec4, w_load, flags)
@@ -431,8 +485,7 @@ fn pow2_floor(x: u32) -> u32 {
 /// measured 4.1 vs 3.0 GFLOP/s at M = 32, 32x512x2048) and NR·MR = 32 accumulators.
 ///
 /// The workgroup-memory tree (no subgroups) shrinks the workgroup until it fits the limit.
-fn rows_plan(gpu: &Gpu, p: &Problem, trans_b: bool) -> RowsPlan {
-    let cpu = is_cpu(gpu);
+fn rows_plan(gpu: &Gpu, cpu: bool, p: &Problem, trans_b: bool) -> RowsPlan {
     let limits = gpu.limits();
     let max_inv = pow2_floor(
         limits
@@ -514,11 +567,12 @@ fn rows_plan(gpu: &Gpu, p: &Problem, trans_b: bool) -> RowsPlan {
 
 fn launch_rows(
     rec: &mut Recorder,
+    cpu: bool,
     p: &Problem,
     opts: &MatmulOptions,
     t: &[&Tensor; 5],
 ) -> Result<()> {
-    let plan = rows_plan(rec.gpu(), p, opts.trans_b);
+    let plan = rows_plan(rec.gpu(), cpu, p, opts.trans_b);
     let key = base_key(plan.entry, p, opts, plan.a_vec4, plan.w_load, plan.flags)
         .u32("WG", plan.wg)
         .u32("MR", plan.mr)
