@@ -357,3 +357,17 @@ fn translate_names_a_line_that_is_too_long() {
         "{err}"
     );
 }
+
+#[test]
+fn info_names_the_adapter_and_its_limits() {
+    let (ok, out, err) = run(&strings(&["info"]));
+    assert!(ok, "{err}");
+    for field in [
+        "adapter:",
+        "subgroups:",
+        "max storage binding:",
+        "max workgroup storage:",
+    ] {
+        assert!(out.contains(field), "{field} missing from {out}");
+    }
+}

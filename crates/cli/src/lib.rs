@@ -36,6 +36,8 @@ enum Command {
     Translate(translate::TranslateArgs),
     /// Exact-match accuracy on a source<TAB>reference file.
     Eval(eval::EvalArgs),
+    /// Show the GPU adapter, its features and the limits seqbridge uses.
+    Info,
     /// Benchmark generation on a model directory or on built-in shapes with random weights.
     Bench(bench::BenchArgs),
 }
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Score(a) => score::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Eval(a) => eval::run(&a),
+        Command::Info => args::open_gpu().map(|gpu| print!("{}", gpu.describe())),
         Command::Translate(a) => translate::run(&a),
     };
     match result {

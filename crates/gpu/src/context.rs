@@ -206,6 +206,33 @@ impl Gpu {
         }
     }
 
+    /// What this context got from its adapter: name, backend, driver, features and the
+    /// limits the kernels size themselves by.
+    pub fn describe(&self) -> String {
+        let (a, c, l) = (self.adapter(), self.caps(), self.limits());
+        let subgroups = if c.subgroups {
+            format!("yes, size {}..{}", c.subgroup_min_size, c.subgroup_max_size)
+        } else {
+            "no".into()
+        };
+        format!(
+            "adapter: {} ({}, {})\ndriver: {}\nshader-f16: {}\nsubgroups: {subgroups}\ntimestamp queries: {}\n\
+             max storage binding: {} bytes\nmax buffer: {} bytes\nmax workgroup storage: {} bytes\n\
+             max invocations per workgroup: {}\nmax workgroups per dimension: {}\n",
+            a.name,
+            a.backend,
+            a.device_type,
+            a.driver,
+            if c.shader_f16 { "yes" } else { "no" },
+            if c.timestamps { "yes" } else { "no" },
+            l.max_storage_buffer_binding_size,
+            l.max_buffer_size,
+            l.max_compute_workgroup_storage_size,
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroups_per_dimension,
+        )
+    }
+
     pub fn device(&self) -> &wgpu::Device {
         &self.inner.device
     }
