@@ -429,8 +429,9 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // ---------------------------------------------------------------------------------------
 // Split keys: workgroup (row, split) with row = (b * heads + h) * q_len + i handles keys
 // [split * chunk, (split + 1) * chunk) of that query row (chunk <= CHUNK). Scores go to
-// workgroup memory, then max and sum reductions (subgroups or a shared tree), then P.V with
-// the invocations spread over the vec4 columns of head_dim and over keys.
+// workgroup memory, then max and sum reductions (wg_max, wg_sum from shaders/reduce.wgsl:
+// subgroups or a shared tree), then P.V with the invocations spread over the vec4 columns of
+// head_dim and over keys.
 //   FINAL (one split): writes the normalised output (and probabilities) directly.
 //   otherwise: writes (acc[DH], max, sum) to part[(row * splits + split) * (DH + 2)] through the
 //   `out` binding, and unnormalised exp(s - max) to probs; `merge` combines the splits and
@@ -443,90 +444,18 @@ var<workgroup> qs: array<vec4<f32>, DH4>;
 // Scores, then exp(s - max), of the chunk's keys; and each key's V element base.
 var<workgroup> sc: array<f32, CHUNK>;
 var<workgroup> vrow: array<u32, CHUNK>;
-var<workgroup> red: array<f32, WG>;
+// P.V partials, a vec4 per invocation; each of the first DL invocations adds up its column's
+// GROUPS partials (a sum per column, not over the workgroup: not a reduce.wgsl reduction).
 var<workgroup> red4: array<vec4<f32>, WG>;
 
 // P.V: DL invocations along the vec4 columns of head_dim, GROUPS groups of them along keys.
 const DL: u32 = min(DH4, WG);
 const GROUPS: u32 = WG / DL;
 
-var<private> lid: u32;
-//#if SUBGROUPS
-var<private> sg_lane: u32;
-var<private> sg_id: u32;
-var<private> sg_count: u32;
-//#endif
-
-fn wg_max(x: f32) -> f32 {
-//#if SUBGROUPS
-    let s = subgroupMax(x);
-    if sg_lane == 0u {
-        red[sg_id] = s;
-    }
-    workgroupBarrier();
-    var r = red[0];
-    for (var n = 1u; n < sg_count; n++) {
-        r = max(r, red[n]);
-    }
-    workgroupBarrier();
-    return r;
-//#else
-    red[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red[lid] = max(red[lid], red[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-//#endif
-}
-
-fn wg_sum(x: f32) -> f32 {
-//#if SUBGROUPS
-    let s = subgroupAdd(x);
-    if sg_lane == 0u {
-        red[sg_id] = s;
-    }
-    workgroupBarrier();
-    var r = red[0];
-    for (var n = 1u; n < sg_count; n++) {
-        r += red[n];
-    }
-    workgroupBarrier();
-    return r;
-//#else
-    red[lid] = x;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red[lid] += red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-//#endif
-}
-
 @compute @workgroup_size(WG)
 fn split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) l_id: u32,
-//#if SUBGROUPS
-         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sid: u32,
-         @builtin(num_subgroups) count: u32,
-//#endif
-) {
-    lid = l_id;
-//#if SUBGROUPS
-    sg_lane = lane;
-    sg_id = sid;
-    sg_count = count;
-//#endif
+         ids: LocalIds) {
+    init(ids);
     let g = group_index(wid, nwg);
     let row = g / params.splits;
     if row >= params.total {

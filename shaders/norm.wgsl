@@ -9,84 +9,18 @@
 //   VPT_REGS   false: plain kernel, every pass re-reads the row from memory (any D).
 //              true: each invocation keeps VPT strided values in registers, so the row is
 //              read once (D <= WG * VPT).
-//   SUBGROUPS  reductions through subgroupAdd plus one slot per subgroup in workgroup memory;
-//              otherwise a shared-memory tree. Correct for any subgroup size (read at run time).
+//   SUBGROUPS  reductions through subgroups, otherwise a shared-memory tree: wg_sum, lid and
+//              init come from shaders/reduce.wgsl, composed in front of this file.
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// Shared tree: one slot per invocation. Subgroups: one slot per subgroup (at most WG).
-var<workgroup> red: array<f32, WG>;
-
-var<private> lid: u32;
-//#if SUBGROUPS
-var<private> sg_lane: u32;
-var<private> sg_size: u32;
-var<private> sg_id: u32;
-var<private> sg_count: u32;
-//#endif
-
-// Sum of `v` over the workgroup, returned to every invocation. Leaves `red` free for reuse.
-fn wg_sum(v: f32) -> f32 {
-//#if SUBGROUPS
-    let s = subgroupAdd(v);
-    if sg_lane == 0u {
-        red[sg_id] = s;
-    }
-    workgroupBarrier();
-    // Every subgroup adds up the per-subgroup sums itself (the trip count is subgroup-uniform).
-    var acc = 0.0;
-    for (var base = 0u; base < sg_count; base += sg_size) {
-        let i = base + sg_lane;
-        acc += select(0.0, red[min(i, WG - 1u)], i < sg_count);
-    }
-    let total = subgroupAdd(acc);
-    workgroupBarrier();
-    return total;
-//#else
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red[lid] += red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-//#endif
-}
-
-//#if SUBGROUPS
-fn init(l: u32, lane: u32, size: u32, id: u32, count: u32) {
-    lid = l;
-    sg_lane = lane;
-    sg_size = size;
-    sg_id = id;
-    sg_count = count;
-}
-//#else
-fn init(l: u32) {
-    lid = l;
-}
-//#endif
-
 @compute @workgroup_size(WG)
 fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-              @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-              @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+              ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return; // uniform across the workgroup
@@ -136,17 +70,8 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 
 @compute @workgroup_size(WG)
 fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-            @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-            @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+            ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return;

@@ -8,7 +8,8 @@
 // Constants (every key sets all of them):
 //   WG          invocations per workgroup (a power of two).
 //   SUBGROUPS   reductions through subgroup operations (any subgroup size, read at run time);
-//               otherwise shared-memory trees.
+//               otherwise shared-memory trees. wg_max, wg_sum, red, lid and init come from
+//               shaders/reduce.wgsl, composed in front of this file.
 //   INPLACE     log_softmax reads and writes `xio` instead of reading `x` and writing `out`.
 //   HAS_ADDEND  top-k adds addend[row] to every value of the row.
 //   CAP         topk_threshold's candidate capacity (1 for the other kernels).
@@ -30,17 +31,9 @@
 // Index of "no entry": loses every tie.
 const NONE: u32 = 0xffffffffu;
 
-// Shared tree: one slot per invocation. Subgroups: one slot per subgroup (at most WG).
-var<workgroup> red_v: array<f32, WG>;
+// The indices beside the values in reduce.wgsl's `red` (wg_best and topk_threshold): one
+// slot per invocation, or per subgroup.
 var<workgroup> red_i: array<u32, WG>;
-
-var<private> lid: u32;
-//#if SUBGROUPS
-var<private> sg_lane: u32;
-var<private> sg_size: u32;
-var<private> sg_id: u32;
-var<private> sg_count: u32;
-//#endif
 
 struct Best {
     v: f32,
@@ -52,13 +45,15 @@ fn better(av: f32, ai: u32, bv: f32, bi: u32) -> bool {
     return av > bv || (av == bv && ai < bi);
 }
 
-// The first pair of the workgroup in that order, returned to every invocation.
+// The first pair of the workgroup in that order, returned to every invocation. It stays here
+// rather than in reduce.wgsl: only sampling reduces pairs, and they need `red_i` beside
+// `red`, which the other families would declare for nothing.
 fn wg_best(v: f32, i: u32) -> Best {
 //#if SUBGROUPS
     let m = subgroupMax(v);
     let mi = subgroupMin(select(NONE, i, v == m));
     if sg_lane == 0u {
-        red_v[sg_id] = m;
+        red[sg_id] = m;
         red_i[sg_id] = mi;
     }
     workgroupBarrier();
@@ -66,8 +61,8 @@ fn wg_best(v: f32, i: u32) -> Best {
     var bi = NONE;
     for (var base = 0u; base < sg_count; base += sg_size) {
         let j = min(base + sg_lane, WG - 1u);
-        if base + sg_lane < sg_count && better(red_v[j], red_i[j], bv, bi) {
-            bv = red_v[j];
+        if base + sg_lane < sg_count && better(red[j], red_i[j], bv, bi) {
+            bv = red[j];
             bi = red_i[j];
         }
     }
@@ -76,97 +71,21 @@ fn wg_best(v: f32, i: u32) -> Best {
     workgroupBarrier();
     return Best(m2, i2);
 //#else
-    red_v[lid] = v;
+    red[lid] = v;
     red_i[lid] = i;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s && better(red_v[lid + s], red_i[lid + s], red_v[lid], red_i[lid]) {
-            red_v[lid] = red_v[lid + s];
+        if lid < s && better(red[lid + s], red_i[lid + s], red[lid], red_i[lid]) {
+            red[lid] = red[lid + s];
             red_i[lid] = red_i[lid + s];
         }
         workgroupBarrier();
     }
-    let r = Best(red_v[0], red_i[0]);
+    let r = Best(red[0], red_i[0]);
     workgroupBarrier();
     return r;
 //#endif
 }
-
-// Maximum over the workgroup, returned to every invocation.
-fn wg_max(v: f32) -> f32 {
-//#if SUBGROUPS
-    let m = subgroupMax(v);
-    if sg_lane == 0u {
-        red_v[sg_id] = m;
-    }
-    workgroupBarrier();
-    var acc = params.neg_inf;
-    for (var base = 0u; base < sg_count; base += sg_size) {
-        let j = base + sg_lane;
-        acc = max(acc, select(params.neg_inf, red_v[min(j, WG - 1u)], j < sg_count));
-    }
-    let total = subgroupMax(acc);
-    workgroupBarrier();
-    return total;
-//#else
-    red_v[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red_v[lid] = max(red_v[lid], red_v[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let total = red_v[0];
-    workgroupBarrier();
-    return total;
-//#endif
-}
-
-// Sum over the workgroup, returned to every invocation.
-fn wg_sum(v: f32) -> f32 {
-//#if SUBGROUPS
-    let s = subgroupAdd(v);
-    if sg_lane == 0u {
-        red_v[sg_id] = s;
-    }
-    workgroupBarrier();
-    var acc = 0.0;
-    for (var base = 0u; base < sg_count; base += sg_size) {
-        let j = base + sg_lane;
-        acc += select(0.0, red_v[min(j, WG - 1u)], j < sg_count);
-    }
-    let total = subgroupAdd(acc);
-    workgroupBarrier();
-    return total;
-//#else
-    red_v[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red_v[lid] += red_v[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red_v[0];
-    workgroupBarrier();
-    return total;
-//#endif
-}
-
-//#if SUBGROUPS
-fn init(l: u32, lane: u32, size: u32, id: u32, count: u32) {
-    lid = l;
-    sg_lane = lane;
-    sg_size = size;
-    sg_id = id;
-    sg_count = count;
-}
-//#else
-fn init(l: u32) {
-    lid = l;
-}
-//#endif
 
 // ---------------------------------------------------------------------------------------
 // argmax: ids[row] = first index of the row's maximum. Each invocation scans a stride of
@@ -209,17 +128,8 @@ fn stride_best(base: u32, v: u32, add: f32) -> Best {
 
 @compute @workgroup_size(WG)
 fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-          @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-          @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+          ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return; // uniform across the workgroup
@@ -260,17 +170,8 @@ fn row_lse(base: u32, v: u32) -> vec2<f32> {
 
 @compute @workgroup_size(WG)
 fn log_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-               @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-               @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+               ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return;
@@ -294,17 +195,8 @@ fn log_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 
 @compute @workgroup_size(WG)
 fn log_softmax_gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                      @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-                      @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-                      @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+                      ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return;
@@ -338,17 +230,8 @@ fn row_addend(row: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn topk_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-              @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-              @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+              ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return;
@@ -398,17 +281,8 @@ fn push_candidate(val: f32, i: u32, thr: f32) {
 
 @compute @workgroup_size(WG)
 fn topk_threshold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-                  @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
-                  @builtin(subgroup_id) id: u32, @builtin(num_subgroups) count: u32,
-//#endif
-) {
-//#if SUBGROUPS
-    init(l, lane, size, id, count);
-//#else
-    init(l);
-//#endif
+                  ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return;
@@ -423,7 +297,7 @@ fn topk_threshold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     // k invocations hold a value >= thr, so every pair of the top k is >= thr. Each
     // invocation ranks its own pair against all WG (pairs are distinct by index); fewer than
     // k pairs (k > WG) leave thr at -inf, where every entry qualifies.
-    red_v[lid] = m.v;
+    red[lid] = m.v;
     red_i[lid] = m.i;
     if lid == 0u {
         atomicStore(&cand_n, 0u);
@@ -432,7 +306,7 @@ fn topk_threshold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     workgroupBarrier();
     var rank = 0u;
     for (var t = 0u; t < WG; t++) {
-        rank += u32(better(red_v[t], red_i[t], m.v, m.i));
+        rank += u32(better(red[t], red_i[t], m.v, m.i));
     }
     if rank == k - 1u && m.i != NONE {
         thr_shared = m.v;

@@ -11,8 +11,8 @@
 //   WG         invocations per workgroup (a power of two).
 //   IN_PLACE   true: `x` is read and overwritten (one read_write binding);
 //              false: `x` is read-only and the result goes to `y`.
-//   SUBGROUPS  reductions through subgroupMax/subgroupAdd plus one slot per subgroup in
-//              workgroup memory (any subgroup size); otherwise a shared-memory tree.
+//   SUBGROUPS  reductions through subgroups, otherwise a shared-memory tree: wg_max, wg_sum,
+//              lid and init come from shaders/reduce.wgsl, composed in front of this file.
 
 //#if IN_PLACE
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -26,78 +26,11 @@
 // Most negative finite f32: the running maximum starts here (no infinities needed).
 const NEG_MAX: f32 = -3.40282346e38;
 
-var<workgroup> red: array<f32, WG>;
-
-var<private> lid: u32;
-//#if SUBGROUPS
-var<private> sg_lane: u32;
-var<private> sg_id: u32;
-var<private> sg_count: u32;
-//#endif
-
 fn store(i: u32, v: f32) {
 //#if IN_PLACE
     x[i] = v;
 //#else
     y[i] = v;
-//#endif
-}
-
-// Maximum of `v` over the workgroup, returned to every invocation.
-fn wg_max(v: f32) -> f32 {
-//#if SUBGROUPS
-    let s = subgroupMax(v);
-    if sg_lane == 0u {
-        red[sg_id] = s;
-    }
-    workgroupBarrier();
-    var r = red[0];
-    for (var k = 1u; k < sg_count; k++) {
-        r = max(r, red[k]);
-    }
-    workgroupBarrier();
-    return r;
-//#else
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red[lid] = max(red[lid], red[lid + s]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-//#endif
-}
-
-// Sum of `v` over the workgroup, returned to every invocation.
-fn wg_sum(v: f32) -> f32 {
-//#if SUBGROUPS
-    let s = subgroupAdd(v);
-    if sg_lane == 0u {
-        red[sg_id] = s;
-    }
-    workgroupBarrier();
-    var r = red[0];
-    for (var k = 1u; k < sg_count; k++) {
-        r += red[k];
-    }
-    workgroupBarrier();
-    return r;
-//#else
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            red[lid] += red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
 //#endif
 }
 
@@ -111,18 +44,8 @@ fn score(base: u32, bias_base: u32, j: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) l: u32,
-//#if SUBGROUPS
-           @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sid: u32,
-           @builtin(num_subgroups) count: u32,
-//#endif
-) {
-    lid = l;
-//#if SUBGROUPS
-    sg_lane = lane;
-    sg_id = sid;
-    sg_count = count;
-//#endif
+           ids: LocalIds) {
+    init(ids);
     let row = group_index(wid, nwg);
     if row >= params.rows {
         return; // uniform across the workgroup

@@ -4,7 +4,9 @@
 //! and the constants it was specialised for (tile sizes, workgroup size, weight dtype,
 //! epilogue). The constants become WGSL `const` declarations in front of the family's source,
 //! and boolean constants also drive `//#if NAME` / `//#else` / `//#endif` lines, so variants
-//! that need different features (subgroups) come from one source.
+//! that need different features (subgroups) come from one source. Shared WGSL [`Module`]s
+//! (the workgroup reductions) are composed only into the families that list them in
+//! [`Family::modules`], through the same preprocessor.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,6 +74,38 @@ impl Family {
             Family::Embedding => shader!("embedding.wgsl"),
             Family::Sampling => shader!("sampling.wgsl"),
             Family::Cache => shader!("cache.wgsl"),
+        }
+    }
+
+    /// The shared modules composed in front of this family's source.
+    pub fn modules(self) -> &'static [Module] {
+        match self {
+            Family::Softmax | Family::Attention | Family::Norm | Family::Sampling => {
+                &[Module::Reduce]
+            }
+            Family::Elementwise | Family::Matmul | Family::Embedding | Family::Cache => &[],
+        }
+    }
+}
+
+/// A WGSL file in `shaders/` that families opt into through [`Family::modules`]. It relies on
+/// constants the family's keys define; its header states which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Module {
+    /// Workgroup sum and max (subgroup and shared-tree variants); needs `WG` and `SUBGROUPS`.
+    Reduce,
+}
+
+impl Module {
+    pub fn file(self) -> &'static str {
+        match self {
+            Module::Reduce => "reduce.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Module::Reduce => shader!("reduce.wgsl"),
         }
     }
 }
@@ -150,8 +184,8 @@ impl Kernel {
     }
 }
 
-/// Builds the full WGSL text of a kernel: constants, params struct, common helpers, then the
-/// family's source with `//#if` lines resolved.
+/// Builds the full WGSL text of a kernel: constants, params struct, common helpers, the
+/// family's modules, then the family's source, `//#if` lines resolved in each.
 pub fn compose_source(key: &KernelKey, params_wgsl: &str) -> Result<String> {
     let mut out = String::new();
     for (name, c) in &key.consts {
@@ -163,15 +197,20 @@ pub fn compose_source(key: &KernelKey, params_wgsl: &str) -> Result<String> {
     out.push_str(params_wgsl);
     out.push_str("@group(0) @binding(0) var<uniform> params: Params;\n");
     out.push_str(COMMON);
-    out.push_str(&preprocess(key, key.family.source())?);
+    for module in key.family.modules() {
+        out.push_str(&preprocess(key, module.file(), module.source())?);
+    }
+    let file = format!("{}.wgsl", key.family.name());
+    out.push_str(&preprocess(key, &file, key.family.source())?);
     Ok(out)
 }
 
-/// Resolves `//#if NAME`, `//#if !NAME`, `//#else` and `//#endif` lines.
-fn preprocess(key: &KernelKey, src: &str) -> Result<String> {
+/// Resolves `//#if NAME`, `//#if !NAME`, `//#else` and `//#endif` lines of `src`, which
+/// errors call `file`.
+fn preprocess(key: &KernelKey, file: &str, src: &str) -> Result<String> {
     let err = |msg: String| Error::Compile {
         kernel: format!("{}::{}", key.family.name(), key.entry),
-        msg,
+        msg: format!("{file} {msg}"),
     };
     // Each open block: (this branch is kept, the enclosing block is kept).
     let mut stack: Vec<(bool, bool)> = Vec::new();
@@ -336,15 +375,82 @@ mod tests {
             .flag("A", true)
             .flag("B", false);
         let src = "x\n//#if A\na\n//#if B\nab\n//#else\nanb\n//#endif\n//#else\nna\n//#endif\n//#if !B\nnb\n//#endif\n";
-        assert_eq!(preprocess(&key, src).unwrap(), "x\na\nanb\nnb\n");
+        assert_eq!(preprocess(&key, "t.wgsl", src).unwrap(), "x\na\nanb\nnb\n");
     }
 
     #[test]
     fn preprocess_rejects_unknown_and_unbalanced() {
         let key = KernelKey::new(Family::Elementwise, "x");
-        assert!(preprocess(&key, "//#if C\n//#endif\n").is_err());
+        assert!(preprocess(&key, "t.wgsl", "//#if C\n//#endif\n").is_err());
         let key = key.flag("C", true);
-        assert!(preprocess(&key, "//#if C\n").is_err());
-        assert!(preprocess(&key, "//#endif\n").is_err());
+        assert!(preprocess(&key, "t.wgsl", "//#if C\n").is_err());
+        assert!(preprocess(&key, "t.wgsl", "//#endif\n").is_err());
+    }
+
+    const PARAMS: &str = "struct Params { n: u32, }\n";
+
+    fn norm_key() -> KernelKey {
+        KernelKey::new(Family::Norm, "layer_norm")
+            .u32("WG", 64)
+            .u32("VPT", 1)
+            .flag("VPT_REGS", false)
+    }
+
+    /// The composed text without comments.
+    fn code(src: &str) -> String {
+        src.lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn compose_puts_modules_between_common_and_the_family() {
+        let src = compose_source(&norm_key().flag("SUBGROUPS", false), PARAMS).unwrap();
+        let at = |s: &str| {
+            assert_eq!(src.matches(s).count(), 1, "{s} once");
+            src.find(s).unwrap()
+        };
+        assert!(at("fn group_index(") < at("fn wg_reduce("));
+        assert!(at("fn wg_reduce(") < at("fn layer_norm("));
+        assert!(src.starts_with("const WG: u32 = 64u;\n"));
+        // The module's branches follow the key like the family's.
+        assert!(!code(&src).contains("subgroup"));
+        let src = compose_source(&norm_key().flag("SUBGROUPS", true), PARAMS).unwrap();
+        assert!(code(&src).contains("subgroupAdd("));
+
+        let src = compose_source(
+            &KernelKey::new(Family::Elementwise, "add").u32("WG", 64),
+            PARAMS,
+        );
+        assert!(!src.unwrap().contains("wg_reduce"));
+    }
+
+    #[test]
+    fn compose_names_the_module_a_key_does_not_fit() {
+        match compose_source(&norm_key(), PARAMS) {
+            Err(Error::Compile { msg, .. }) => {
+                assert!(msg.starts_with("reduce.wgsl line "), "{msg}");
+                assert!(msg.contains("SUBGROUPS"), "{msg}");
+            }
+            other => panic!("expected a compile error, got {other:?}"),
+        }
+    }
+
+    /// Families that call the reductions list the module, and only those: the others are
+    /// composed as before.
+    #[test]
+    fn modules_match_what_families_use() {
+        for f in Family::ALL {
+            let uses = ["LocalIds", "wg_sum(", "wg_max(", "wg_reduce("]
+                .iter()
+                .any(|s| code(f.source()).contains(s));
+            assert_eq!(
+                uses,
+                f.modules().contains(&Module::Reduce),
+                "{}.wgsl",
+                f.name()
+            );
+        }
     }
 }
