@@ -212,13 +212,12 @@ fn log_softmax_gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 
 // ---------------------------------------------------------------------------------------
 // top-k of x[row, :] + addend[row], sorted. Two kernels:
-//   topk_plain: k rounds; round j scans the row for the best pair after the one round j-1
-//               chose. Any k, no per-invocation state: the reference kernel.
-//   topk_local: a first scan finds each invocation's maximum and k reduction rounds the
-//               k-th largest of those, a threshold no answer is below; a second scan keeps
-//               each invocation's KL best pairs >= threshold in a sorted private list
-//               (rarely touched); k reduction rounds over the lists' heads pop the winners
-//               (k <= KL).
+//   topk_plain:     k rounds (topk_rounds); round j scans the row for the best pair after
+//                   the one round j-1 chose. Any k, no per-invocation state: the reference.
+//   topk_threshold: a first scan finds each invocation's best pair and ranks them for a
+//                   threshold no answer is below (the k-th best of those); a second scan
+//                   gathers the entries >= threshold in workgroup memory; then either each
+//                   candidate ranks itself (at most WG of them) or k rounds pick from them.
 
 fn row_addend(row: u32) -> f32 {
 //#if HAS_ADDEND
@@ -228,28 +227,29 @@ fn row_addend(row: u32) -> f32 {
 //#endif
 }
 
-@compute @workgroup_size(WG)
-fn topk_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              ids: LocalIds) {
-    init(ids);
-    let row = group_index(wid, nwg);
-    if row >= params.rows {
-        return;
-    }
-    let v = params.v;
+// Writes row `row`'s top k in k rounds, each choosing the best pair after the one the round
+// before chose (pairs are distinct by index): over the first `len` candidates in workgroup
+// memory (from_cand), or over the row's entries x[base + s] + add, s < len.
+fn topk_rounds(row: u32, base: u32, add: f32, len: u32, from_cand: bool) {
     let k = params.k;
-    let base = row * v;
-    let add = row_addend(row);
     var pv = 0.0;
     var pi = 0u;
     for (var j = 0u; j < k; j++) {
         var bv = params.neg_inf;
         var bi = NONE;
-        for (var i = lid; i < v; i += WG) {
-            let val = x[base + i] + add;
-            if (j == 0u || better(pv, pi, val, i)) && better(val, i, bv, bi) {
-                bv = val;
-                bi = i;
+        for (var s = lid; s < len; s += WG) {
+            var cv: f32;
+            var ci: u32;
+            if from_cand {
+                cv = cand_v[s];
+                ci = cand_i[s];
+            } else {
+                cv = x[base + s] + add;
+                ci = s;
+            }
+            if (j == 0u || better(pv, pi, cv, ci)) && better(cv, ci, bv, bi) {
+                bv = cv;
+                bi = ci;
             }
         }
         let b = wg_best(bv, bi);
@@ -260,6 +260,17 @@ fn topk_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
             topk_ids[row * k + j] = b.i;
         }
     }
+}
+
+@compute @workgroup_size(WG)
+fn topk_plain(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              ids: LocalIds) {
+    init(ids);
+    let row = group_index(wid, nwg);
+    if row >= params.rows {
+        return;
+    }
+    topk_rounds(row, row * params.v, row_addend(row), params.v, false);
 }
 
 // Candidates of topk_threshold: pairs >= the threshold, in arrival order.
@@ -352,39 +363,11 @@ fn topk_threshold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         return;
     }
 
-    // Many candidates: k rounds, each choosing the best pair after the previous round's,
-    // over the candidates, or over the row's entries >= thr when they overflowed CAP
-    // (massive ties at thr).
+    // Many candidates: k rounds over them, or over the whole row when they overflowed CAP
+    // (massive ties at thr). The row needs no filter: at least k of its pairs are >= thr, so
+    // the rounds never reach one below.
     let from_cand = n <= CAP;
-    let len = select(v, n, from_cand);
-    var pv = 0.0;
-    var pi = 0u;
-    for (var j = 0u; j < k; j++) {
-        var bv = params.neg_inf;
-        var bi = NONE;
-        for (var s = lid; s < len; s += WG) {
-            var cv: f32;
-            var ci: u32;
-            if from_cand {
-                cv = cand_v[s];
-                ci = cand_i[s];
-            } else {
-                cv = x[base + s] + add;
-                ci = s;
-            }
-            if cv >= thr && (j == 0u || better(pv, pi, cv, ci)) && better(cv, ci, bv, bi) {
-                bv = cv;
-                bi = ci;
-            }
-        }
-        let b = wg_best(bv, bi);
-        pv = b.v;
-        pi = b.i;
-        if lid == 0u {
-            topk_values[row * k + j] = b.v;
-            topk_ids[row * k + j] = b.i;
-        }
-    }
+    topk_rounds(row, base, add, select(v, n, from_cand), from_cand);
 }
 
 // ---------------------------------------------------------------------------------------
