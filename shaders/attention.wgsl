@@ -160,40 +160,30 @@ fn v4(base: u32, c: u32, dh: u32) -> vec4<f32> {
     return v[(base >> 2u) + c];
 }
 //#else
+// One loader per binding (a WGSL function cannot take a storage array: naga does not
+// implement unrestricted_pointer_parameters), sharing the bounds: the indices of column c
+// clamped into the row, and the lanes past dh zeroed.
+fn col4(base: u32, c: u32, dh: u32) -> vec4<u32> {
+    return base + min(vec4<u32>(c * 4u) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(dh - 1u));
+}
+
+fn keep4(x: vec4<f32>, c: u32, dh: u32) -> vec4<f32> {
+    return select(vec4<f32>(0.0), x, vec4<u32>(c * 4u) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(dh));
+}
+
 fn q4(base: u32, c: u32, dh: u32) -> vec4<f32> {
-    let d = c * 4u;
-    if d + 4u <= dh {
-        return vec4<f32>(q[base + d], q[base + d + 1u], q[base + d + 2u], q[base + d + 3u]);
-    }
-    var t = vec4<f32>(0.0);
-    if d < dh { t.x = q[base + d]; }
-    if d + 1u < dh { t.y = q[base + d + 1u]; }
-    if d + 2u < dh { t.z = q[base + d + 2u]; }
-    return t;
+    let i = col4(base, c, dh);
+    return keep4(vec4<f32>(q[i.x], q[i.y], q[i.z], q[i.w]), c, dh);
 }
 
 fn k4(base: u32, c: u32, dh: u32) -> vec4<f32> {
-    let d = c * 4u;
-    if d + 4u <= dh {
-        return vec4<f32>(k[base + d], k[base + d + 1u], k[base + d + 2u], k[base + d + 3u]);
-    }
-    var t = vec4<f32>(0.0);
-    if d < dh { t.x = k[base + d]; }
-    if d + 1u < dh { t.y = k[base + d + 1u]; }
-    if d + 2u < dh { t.z = k[base + d + 2u]; }
-    return t;
+    let i = col4(base, c, dh);
+    return keep4(vec4<f32>(k[i.x], k[i.y], k[i.z], k[i.w]), c, dh);
 }
 
 fn v4(base: u32, c: u32, dh: u32) -> vec4<f32> {
-    let d = c * 4u;
-    if d + 4u <= dh {
-        return vec4<f32>(v[base + d], v[base + d + 1u], v[base + d + 2u], v[base + d + 3u]);
-    }
-    var t = vec4<f32>(0.0);
-    if d < dh { t.x = v[base + d]; }
-    if d + 1u < dh { t.y = v[base + d + 1u]; }
-    if d + 2u < dh { t.z = v[base + d + 2u]; }
-    return t;
+    let i = col4(base, c, dh);
+    return keep4(vec4<f32>(v[i.x], v[i.y], v[i.z], v[i.w]), c, dh);
 }
 
 //#endif
