@@ -116,3 +116,63 @@ fn timestamps_report_per_family() {
         }
     }
 }
+
+/// A host application's own device (desktop embedding): the engine runs on it unchanged and
+/// reads what it can do from the device and adapter.
+#[test]
+fn runs_on_a_device_the_host_owns() {
+    use seqbridge::gpu::{Gpu, wgpu};
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .expect("an adapter");
+    // The host asks for wgpu's defaults, not the adapter's limits: the engine must cope.
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))
+            .expect("a device");
+    let gpu = Gpu::from_device(Some(&adapter), device, queue);
+    assert!(
+        !gpu.caps().subgroups,
+        "subgroups were not requested, so they must not be used"
+    );
+    let a = gpu.upload(&[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let out = gpu.empty(&[3], DType::F32).unwrap();
+    let mut rec = Recorder::new(&gpu);
+    elementwise::add(&mut rec, &a, &a, &out).unwrap();
+    rec.submit();
+    assert_eq!(out.to_vec_f32().unwrap(), vec![2.0, 4.0, 6.0]);
+
+    // The tiled matmul sizes itself by this device's (default, smaller) limits.
+    use seqbridge::gpu::ops::matmul::{MatmulOptions, matmul};
+    let (m, k, n) = (67, 33, 29);
+    let av: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 37) % 17) as f32 * 0.1 - 0.8)
+        .collect();
+    let bv: Vec<f32> = (0..n * k)
+        .map(|i| ((i * 11) % 13) as f32 * 0.1 - 0.6)
+        .collect();
+    let (ta, tb) = (
+        gpu.upload(&av, &[m, k]).unwrap(),
+        gpu.upload(&bv, &[n, k]).unwrap(),
+    );
+    let tc = gpu.empty(&[m, n], DType::F32).unwrap();
+    let mut rec = Recorder::new(&gpu);
+    let opts = MatmulOptions {
+        trans_b: true,
+        ..Default::default()
+    };
+    matmul(&mut rec, &ta, &tb, &tc, &opts).unwrap();
+    rec.submit();
+    let got = tc.to_vec_f32().unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let want: f32 = (0..k).map(|p| av[i * k + p] * bv[j * k + p]).sum();
+            assert!(
+                (got[i * n + j] - want).abs() < 1e-4,
+                "[{i}, {j}]: {} vs {want}",
+                got[i * n + j]
+            );
+        }
+    }
+    gpu.check_errors().unwrap();
+}
