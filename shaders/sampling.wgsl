@@ -1,6 +1,7 @@
 // Per-row reductions over logits x f32 [rows, V], so a decode step reads back token ids:
-// argmax, log_softmax (out of place or in place), top-k (plain or local lists), logit edits
-// and the teacher-forced log-probability gather. One workgroup of WG invocations per row.
+// argmax, log_softmax (out of place or in place), top-k (plain, threshold, or register
+// lists), logit edits and the teacher-forced log-probability gather. One workgroup of WG
+// invocations per row, except for the register-list top-k (one invocation per chunk).
 //
 // Ordering of (value, index) pairs everywhere: larger value first, lower index among equal
 // values (torch.argmax / torch.topk on CPU). NaN logits give unspecified results.
@@ -14,6 +15,8 @@
 //   HAS_ADDEND  top-k adds addend[row] to every value of the row.
 //   CAP         topk_threshold's candidate capacity (1 for the other kernels).
 //   UNROLL      argmax and topk_threshold scan four strided elements per iteration.
+//   LISTS       compiles topk_scan / topk_merge (register lists, below), with K and KB;
+//   X4          topk_scan reads x as vec4s through binding 13.
 //
 // Each entry point uses its own binding numbers, so one module serves them all.
 
@@ -369,6 +372,217 @@ fn topk_threshold(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let from_cand = n <= CAP;
     topk_rounds(row, base, add, select(v, n, from_cand), from_cand);
 }
+
+// ---------------------------------------------------------------------------------------
+// topk_scan / topk_merge: top-k as sorted lists in registers, no workgroup memory, no
+// barriers (one invocation's work never waits for another's). Stage 1 (topk_scan): each
+// invocation scans one strided chunk of a row (elements c, c + L, c + 2L, ... of a row split
+// into L chunks) and writes its sorted list of K pairs; stage 2 (topk_merge, once or more):
+// each invocation merges G of a row's lists into one. The last pass writes [rows, K] into
+// topk_values / topk_ids; earlier ones write [rows, lists, K] scratch through the same
+// bindings. A list slot that holds nothing is (-inf, NONE), which loses every comparison
+// with a real pair (NONE is the largest index), so a chunk of fewer than K entries or k = V
+// needs no special case, and -inf entries rank by index like any other value.
+//
+// Constants: K (list length = k), KB = ceil(K / 4) register blocks of 4 pairs (at most 8),
+// WG (invocations per workgroup), HAS_ADDEND. The list is lv0..lv7 / li0..li7: blocks past
+// KB are never touched, and with constant indices everywhere the driver keeps them in
+// registers (a loop-indexed private array can become memory on CPU drivers). The section is
+// compiled under LISTS only, so the other kernels need not define K and KB.
+
+//#if LISTS
+@group(0) @binding(11) var<storage, read> cand_in_v: array<f32>;
+@group(0) @binding(12) var<storage, read> cand_in_i: array<u32>;
+// x again, as whole vec4s (X4: x holds at least 4 entries).
+@group(0) @binding(13) var<storage, read> x4: array<vec4<f32>>;
+
+var<private> lv0: vec4<f32>;
+var<private> lv1: vec4<f32>;
+var<private> lv2: vec4<f32>;
+var<private> lv3: vec4<f32>;
+var<private> lv4: vec4<f32>;
+var<private> lv5: vec4<f32>;
+var<private> lv6: vec4<f32>;
+var<private> lv7: vec4<f32>;
+var<private> li0: vec4<u32>;
+var<private> li1: vec4<u32>;
+var<private> li2: vec4<u32>;
+var<private> li3: vec4<u32>;
+var<private> li4: vec4<u32>;
+var<private> li5: vec4<u32>;
+var<private> li6: vec4<u32>;
+var<private> li7: vec4<u32>;
+// The list's K-th pair: a pair that is not better than it cannot enter.
+var<private> kth_v: f32;
+var<private> kth_i: u32;
+
+fn list_clear() {
+    let nv = vec4<f32>(params.neg_inf);
+    let ni = vec4<u32>(NONE);
+    lv0 = nv; lv1 = nv; lv2 = nv; lv3 = nv; lv4 = nv; lv5 = nv; lv6 = nv; lv7 = nv;
+    li0 = ni; li1 = ni; li2 = ni; li3 = ni; li4 = ni; li5 = ni; li6 = ni; li7 = ni;
+    kth_v = params.neg_inf;
+    kth_i = NONE;
+}
+
+// The last pair of the block before, and whether the new pair beat it.
+struct Carry {
+    v: f32,
+    i: u32,
+    b: bool,
+}
+
+// One block of the insertion of (x, xi) into the sorted list: a slot keeps its pair when x
+// does not beat it, takes x where x first beats, and takes its predecessor after that (the
+// slots x beats form a suffix of the sorted list).
+fn list_block(bv: ptr<private, vec4<f32>>, bi: ptr<private, vec4<u32>>, c: Carry, x: f32,
+              xi: u32) -> Carry {
+    let ov = *bv;
+    let oi = *bi;
+    let xv4 = vec4<f32>(x);
+    let b = (xv4 > ov) | ((xv4 == ov) & (vec4<u32>(xi) < oi));
+    let pb = vec4<bool>(c.b, b.x, b.y, b.z);
+    *bv = select(select(ov, xv4, b), vec4<f32>(c.v, ov.x, ov.y, ov.z), pb);
+    *bi = select(select(oi, vec4<u32>(xi), b), vec4<u32>(c.i, oi.x, oi.y, oi.z), pb);
+    return Carry(ov.w, oi.w, b.w);
+}
+
+fn list_kth() {
+    const B: u32 = (K - 1u) / 4u;
+    const E: u32 = (K - 1u) % 4u;
+    switch B {
+        case 0u: { kth_v = lv0[E]; kth_i = li0[E]; }
+        case 1u: { kth_v = lv1[E]; kth_i = li1[E]; }
+        case 2u: { kth_v = lv2[E]; kth_i = li2[E]; }
+        case 3u: { kth_v = lv3[E]; kth_i = li3[E]; }
+        case 4u: { kth_v = lv4[E]; kth_i = li4[E]; }
+        case 5u: { kth_v = lv5[E]; kth_i = li5[E]; }
+        case 6u: { kth_v = lv6[E]; kth_i = li6[E]; }
+        default: { kth_v = lv7[E]; kth_i = li7[E]; }
+    }
+}
+
+// Inserts (x, xi) unless it does not beat the K-th pair.
+fn list_push(x: f32, xi: u32) {
+    if !better(x, xi, kth_v, kth_i) {
+        return;
+    }
+    var c = Carry(0.0, 0u, false);
+    c = list_block(&lv0, &li0, c, x, xi);
+    if KB > 1u { c = list_block(&lv1, &li1, c, x, xi); }
+    if KB > 2u { c = list_block(&lv2, &li2, c, x, xi); }
+    if KB > 3u { c = list_block(&lv3, &li3, c, x, xi); }
+    if KB > 4u { c = list_block(&lv4, &li4, c, x, xi); }
+    if KB > 5u { c = list_block(&lv5, &li5, c, x, xi); }
+    if KB > 6u { c = list_block(&lv6, &li6, c, x, xi); }
+    if KB > 7u { c = list_block(&lv7, &li7, c, x, xi); }
+    list_kth();
+}
+
+fn store_list_block(o: u32, q: u32, bv: vec4<f32>, bi: vec4<u32>) {
+    for (var e = 0u; e < 4u; e++) {
+        let j = q * 4u + e;
+        if j < K {
+            topk_values[o + j] = bv[e];
+            topk_ids[o + j] = bi[e];
+        }
+    }
+}
+
+// Writes the list's K pairs at o.
+fn list_store(o: u32) {
+    store_list_block(o, 0u, lv0, li0);
+    if KB > 1u { store_list_block(o, 1u, lv1, li1); }
+    if KB > 2u { store_list_block(o, 2u, lv2, li2); }
+    if KB > 3u { store_list_block(o, 3u, lv3, li3); }
+    if KB > 4u { store_list_block(o, 4u, lv4, li4); }
+    if KB > 5u { store_list_block(o, 5u, lv5, li5); }
+    if KB > 6u { store_list_block(o, 6u, lv6, li6); }
+    if KB > 7u { store_list_block(o, 7u, lv7, li7); }
+}
+
+// Stage 1: invocation (row, c) of rows × L lists; elements c, c + L, ... of x[row] + addend.
+@compute @workgroup_size(WG)
+fn topk_scan(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) l: u32) {
+    let t = group_index(wid, nwg) * WG + l;
+    let lists = params.lists;
+    if t >= params.rows * lists {
+        return;
+    }
+    let row = t / lists;
+    let c = t % lists;
+    let v = params.v;
+    let base = row * v;
+    let add = row_addend(row);
+    list_clear();
+//#if X4
+    // Whole vec4s of the flat x (x4 is x's buffer): the row's vec4s u0 .. u1, strided by the
+    // chunk count; entries of a vec4 outside the row become (-inf, NONE), which never enters.
+    // Only a last partial vec4 of x is read element by element.
+    let n = params.rows * v;
+    let full = n / 4u;
+    let u0 = base / 4u;
+    let u1 = (base + v + 3u) / 4u;
+    let lane = vec4<u32>(0u, 1u, 2u, 3u);
+    for (var u = u0 + c; u < u1; u += lists) {
+        var a: vec4<f32>;
+        if u < full {
+            a = x4[u];
+        } else {
+            let e = min(vec4<u32>(4u * u) + lane, vec4<u32>(n - 1u));
+            a = vec4<f32>(x[e.x], x[e.y], x[e.z], x[e.w]);
+        }
+        let e = vec4<u32>(4u * u) + lane;
+        let inside = (e >= vec4<u32>(base)) & (e < vec4<u32>(base + v));
+        let iv = select(vec4<f32>(params.neg_inf), a + add, inside);
+        let ii = select(vec4<u32>(NONE), e - vec4<u32>(base), inside);
+        let kv4 = vec4<f32>(kth_v);
+        if any((iv > kv4) | ((iv == kv4) & (ii < vec4<u32>(kth_i)))) {
+            list_push(iv.x, ii.x);
+            list_push(iv.y, ii.y);
+            list_push(iv.z, ii.z);
+            list_push(iv.w, ii.w);
+        }
+    }
+//#else
+    for (var j = c; j < v; j += lists) {
+        list_push(x[base + j] + add, j);
+    }
+//#endif
+    list_store(t * K);
+}
+
+// Stage 2: invocation (row, g) merges lists g·G .. g·G + G of the row's L input lists into
+// list g of its out_lists. Each input list is sorted, so its first pair that cannot enter
+// ends it.
+@compute @workgroup_size(WG)
+fn topk_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) l: u32) {
+    let t = group_index(wid, nwg) * WG + l;
+    let outs = params.out_lists;
+    if t >= params.rows * outs {
+        return;
+    }
+    let row = t / outs;
+    let g = t % outs;
+    let first = g * params.group;
+    let last = min(first + params.group, params.lists);
+    list_clear();
+    for (var s = first; s < last; s++) {
+        let o = (row * params.lists + s) * K;
+        for (var j = 0u; j < K; j++) {
+            let cv = cand_in_v[o + j];
+            let ci = cand_in_i[o + j];
+            if !better(cv, ci, kth_v, kth_i) {
+                break;
+            }
+            list_push(cv, ci);
+        }
+    }
+    list_store(t * K);
+}
+//#endif
 
 // ---------------------------------------------------------------------------------------
 // edit_logits: one invocation per (row, token, kind) triple; triples outside x are skipped.

@@ -123,9 +123,22 @@ fn topk_sorted_with_ties_and_banned_entries() {
         (5, 58101, 10, true),
         (1, 128112, 4, false),
         (70, 19, 3, true),
+        // Lists: k at its largest (8 register blocks), k = V = 32, beam-search rows.
+        (2, 40, 32, true),
+        (1, 32, 32, false),
+        (5, 1000, 32, true),
+        (32, 1001, 8, true),
     ];
-    for imp in [TopkImpl::Plain, TopkImpl::Threshold, TopkImpl::Auto] {
+    for imp in [
+        TopkImpl::Plain,
+        TopkImpl::Threshold,
+        TopkImpl::Lists,
+        TopkImpl::Auto,
+    ] {
         for (rows, v, k, with_add) in cases {
+            if imp == TopkImpl::Lists && k > sampling::LISTS_MAX_K {
+                continue;
+            }
             let mut x = logits(&mut r, rows, v);
             // Quantised values in one row: many ties below the maximum.
             for e in &mut x[..v] {
@@ -163,7 +176,7 @@ fn topk_more_than_finite_entries() {
     let k = 8;
     let (want_v, want_i) = topk_ref(&x, None, v, k);
     assert_eq!(&want_i[..k], &[17, 400, 5, 0, 1, 2, 3, 4]);
-    for imp in [TopkImpl::Plain, TopkImpl::Threshold] {
+    for imp in [TopkImpl::Plain, TopkImpl::Threshold, TopkImpl::Lists] {
         let tx = gpu.upload(&x, &[2, v]).unwrap();
         let vals = gpu.empty(&[2, k], DType::F32).unwrap();
         let ids = gpu.empty(&[2, k], DType::U32).unwrap();
@@ -197,7 +210,7 @@ fn topk_massive_ties() {
     x[2 * v + 4000] = 3.0;
     for k in [1, 7] {
         let (want_v, want_i) = topk_ref(&x, None, v, k);
-        for imp in [TopkImpl::Plain, TopkImpl::Threshold] {
+        for imp in [TopkImpl::Plain, TopkImpl::Threshold, TopkImpl::Lists] {
             let tx = gpu.upload(&x, &[3, v]).unwrap();
             let vals = gpu.empty(&[3, k], DType::F32).unwrap();
             let ids = gpu.empty(&[3, k], DType::U32).unwrap();
@@ -216,6 +229,49 @@ fn topk_massive_ties() {
             );
         }
     }
+}
+
+#[test]
+fn topk_lists_many_rows_and_wide_rows() {
+    // Lists at the shapes its plan treats differently: many short rows (one list per row,
+    // rows straddling vec4s), and wide rows whose lists merge over one or more passes; rows
+    // of one repeated value (ties everywhere: the lowest ids win) and a row whose finite
+    // entries are fewer than k.
+    let gpu = gpu();
+    let mut r = rng(26);
+    for (rows, v, k) in [(300, 13, 5), (33, 1001, 16), (3, 4099, 8), (2, 128112, 31)] {
+        let mut x = logits(&mut r, rows, v);
+        x[..v].fill(2.5);
+        if rows > 2 {
+            x[v..2 * v].fill(f32::NEG_INFINITY);
+            x[v + v / 2] = 1.0;
+        }
+        let add = randn(&mut r, rows, 3.0);
+        let (want_v, want_i) = topk_ref(&x, Some(&add), v, k);
+        let tx = gpu.upload(&x, &[rows, v]).unwrap();
+        let ta = gpu.upload(&add, &[rows]).unwrap();
+        let vals = gpu.empty(&[rows, k], DType::F32).unwrap();
+        let ids = gpu.empty(&[rows, k], DType::U32).unwrap();
+        let mut rec = Recorder::new(gpu);
+        sampling::topk_with(&mut rec, &tx, Some(&ta), k, &vals, &ids, TopkImpl::Lists).unwrap();
+        rec.submit();
+        let case = format!("topk Lists {rows}x{v} k={k}");
+        assert_eq!(ids.to_vec_u32().unwrap(), want_i, "{case}");
+        assert_eq!(vals.to_vec_f32().unwrap(), want_v, "{case}");
+    }
+    // k past the register lists is an error for Lists (Auto takes Threshold there).
+    let x = gpu.upload(&vec![0.0f32; 2 * 40], &[2, 40]).unwrap();
+    let vals = gpu.empty(&[2, 33], DType::F32).unwrap();
+    let ids = gpu.empty(&[2, 33], DType::U32).unwrap();
+    let mut rec = Recorder::new(gpu);
+    let err = sampling::topk_with(&mut rec, &x, None, 33, &vals, &ids, TopkImpl::Lists)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("k up to 32") && err.contains("[2, 40]"),
+        "{err}"
+    );
+    gpu.check_errors().unwrap();
 }
 
 fn log_softmax_ref(x: &[f32], v: usize) -> Vec<f32> {
@@ -461,7 +517,7 @@ fn decode_timings() {
         for k in [4, 10, 16] {
             let vals = gpu.empty(&[rows, k], DType::F32).unwrap();
             let tid = gpu.empty(&[rows, k], DType::U32).unwrap();
-            for imp in [TopkImpl::Plain, TopkImpl::Threshold] {
+            for imp in [TopkImpl::Plain, TopkImpl::Threshold, TopkImpl::Lists] {
                 time(&format!("topk {imp:?} {rows}x{v} k={k}"), &|rec| {
                     sampling::topk_with(rec, &tx, Some(&add), k, &vals, &tid, imp).unwrap()
                 });
