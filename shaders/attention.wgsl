@@ -609,3 +609,227 @@ fn merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
 }
 //#endif
+
+//#if DECODE
+// ---------------------------------------------------------------------------------------
+// Decode (short key rows, one dispatch). A query group is QG query rows that read the same
+// keys: batch rows b0 .. b0 + QG of one kv_group (beams of one source; QG divides kv_group,
+// no kv_rows table), same head h and position i; their K and V rows are loaded once for all
+// of them. LANES lanes take a query group, WG / LANES query groups per workgroup. With
+// SUBGROUPS the workgroup is one subgroup (WG is at most the adapter's smallest subgroup
+// size) and lanes are subgroup invocations; without, LANES = 1.
+// Lane l = g·CL + c of a query group: the G = LANES / CL lane groups take keys g, g + G, ...,
+// the CL lanes of a lane group split head_dim (vec4 columns c, c + CL, ..., NA of them). Per
+// key: the partial dot products summed over the CL lanes (shuffle-xor; none when CL = 1), an
+// online-softmax update of the lane group's own (max, sum, acc), and P.V for the lane's
+// columns. At the end the lane groups are rescaled to their overall max and summed
+// (shuffle-xor over the lane-group bits; none when G = 1), and lane group 0 stores. No
+// workgroup memory, no barriers; every cross-lane operation stays inside the aligned
+// LANES-lane segment of its query group. Keys j >= limit are never read. With
+// probabilities requested, a second pass recomputes the scores.
+// Constants: WG, LANES (a power of two dividing WG), CL (a power of two dividing LANES),
+// NA, QG, DH, VEC4, SUBGROUPS.
+
+const G: u32 = LANES / CL;
+const DH4: u32 = (DH + 3u) / 4u;
+
+// Sum over the CL lanes of a lane group.
+fn cols_sum(x: f32) -> f32 {
+//#if SUBGROUPS
+    var s = x;
+    for (var m = 1u; m < CL; m <<= 1u) {
+        s += subgroupShuffleXor(s, m);
+    }
+    return s;
+//#else
+    return x;
+//#endif
+}
+
+// Sum over the G lane groups of a query group, per column.
+fn groups_sum4(x: vec4<f32>) -> vec4<f32> {
+//#if SUBGROUPS
+    var s = x;
+    for (var m = CL; m < LANES; m <<= 1u) {
+        s += subgroupShuffleXor(s, m);
+    }
+    return s;
+//#else
+    return x;
+//#endif
+}
+
+fn groups_sum(x: f32) -> f32 {
+//#if SUBGROUPS
+    var s = x;
+    for (var m = CL; m < LANES; m <<= 1u) {
+        s += subgroupShuffleXor(s, m);
+    }
+    return s;
+//#else
+    return x;
+//#endif
+}
+
+fn groups_max(x: f32) -> f32 {
+//#if SUBGROUPS
+    var s = x;
+    for (var m = CL; m < LANES; m <<= 1u) {
+        s = max(s, subgroupShuffleXor(s, m));
+    }
+    return s;
+//#else
+    return x;
+//#endif
+}
+
+struct DecKey {
+    kb: u32,
+    vb: u32,
+}
+
+fn dec_key(b0: u32, h: u32, j: u32) -> DecKey {
+    let kr = kv_row(b0, j);
+    return DecKey(k_base(kr, j, h), v_base(kr, j, h));
+}
+
+// Scores scale · q.k + bias of key j for the QG queries (NEG_MAX when !ok, then nothing is
+// read); every lane of the subgroup calls it (uniform control flow).
+fn dec_scores(b0: u32, h: u32, i: u32, j: u32, ok: bool, c: u32, qv: array<vec4<f32>, QG * NA>,
+              key: DecKey) -> array<f32, QG> {
+    var part: array<f32, QG>;
+    if ok {
+        for (var a = 0u; a < NA; a++) {
+            let col = c + a * CL;
+            if DH4 % CL == 0u || col < DH4 {
+                let kk = k4(key.kb, col, DH);
+                for (var qq = 0u; qq < QG; qq++) {
+                    part[qq] += hsum(qv[qq * NA + a] * kk);
+                }
+            }
+        }
+    }
+    var s: array<f32, QG>;
+    for (var qq = 0u; qq < QG; qq++) {
+        var x = params.scale * cols_sum(part[qq]);
+        if ok && params.has_bias != 0u {
+            x += bias[bias_base(b0 + qq, h, i) + j];
+        }
+        s[qq] = select(NEG_MAX, x, ok);
+    }
+    return s;
+}
+
+@compute @workgroup_size(WG)
+fn decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+//#if SUBGROUPS
+          @builtin(subgroup_invocation_id) lane: u32
+//#else
+          @builtin(local_invocation_index) lane: u32
+//#endif
+) {
+    // Query groups in (b / QG, h, i) order.
+    let qgroup = group_index(wid, nwg) * (WG / LANES) + lane / LANES;
+    let lid = lane % LANES;
+    if qgroup >= params.total {
+        return; // uniform across the query group's lanes
+    }
+    let i = qgroup % params.q_len;
+    let bh = qgroup / params.q_len;
+    let h = bh % params.heads;
+    let b0 = (bh / params.heads) * QG;
+    let n = row_limit(b0, i);
+    let g = lid / CL;
+    let c = lid % CL;
+    var qv: array<vec4<f32>, QG * NA>;
+    var acc: array<vec4<f32>, QG * NA>;
+    var m: array<f32, QG>;
+    var l: array<f32, QG>;
+    for (var qq = 0u; qq < QG; qq++) {
+        let qb = q_base(b0 + qq, i, h);
+        for (var a = 0u; a < NA; a++) {
+            let col = c + a * CL;
+            qv[qq * NA + a] = select(vec4<f32>(0.0), q4(qb, min(col, DH4 - 1u), DH), col < DH4);
+            acc[qq * NA + a] = vec4<f32>(0.0);
+        }
+        m[qq] = NEG_MAX;
+        l[qq] = 0.0;
+    }
+    for (var j0 = 0u; j0 < n; j0 += G) {
+        let j = j0 + g;
+        let ok = j < n;
+        var key = DecKey(0u, 0u);
+        if ok {
+            key = dec_key(b0, h, j);
+        }
+        let s = dec_scores(b0, h, i, j, ok, c, qv, key);
+        if ok {
+            // Online softmax of this lane group's keys (its CL lanes agree on s, m and l).
+            var p: array<f32, QG>;
+            for (var qq = 0u; qq < QG; qq++) {
+                let m_new = max(m[qq], s[qq]);
+                let corr = select(exp(m[qq] - m_new), 1.0, l[qq] == 0.0); // nothing accumulated yet
+                p[qq] = exp(s[qq] - m_new);
+                l[qq] = l[qq] * corr + p[qq];
+                for (var a = 0u; a < NA; a++) {
+                    acc[qq * NA + a] *= corr;
+                }
+                m[qq] = m_new;
+            }
+            for (var a = 0u; a < NA; a++) {
+                let col = c + a * CL;
+                if DH4 % CL == 0u || col < DH4 {
+                    let vv = v4(key.vb, col, DH);
+                    for (var qq = 0u; qq < QG; qq++) {
+                        acc[qq * NA + a] += p[qq] * vv;
+                    }
+                }
+            }
+        }
+    }
+    // Combine the lane groups: rescale each to the overall max, then sum.
+    var inv: array<f32, QG>;
+    for (var qq = 0u; qq < QG; qq++) {
+        let mx = groups_max(m[qq]);
+        let f = select(exp(m[qq] - mx), 0.0, l[qq] == 0.0);
+        let total = groups_sum(l[qq] * f);
+        inv[qq] = select(0.0, 1.0 / total, total > 0.0);
+        m[qq] = mx;
+        let ob = o_base(b0 + qq, i, h);
+        for (var a = 0u; a < NA; a++) {
+            let o = groups_sum4(acc[qq * NA + a] * f) * inv[qq];
+            let col = c + a * CL;
+            if g == 0u && col < DH4 {
+                let d = col * 4u;
+                out[ob + d] = o.x;
+                if d + 1u < DH { out[ob + d + 1u] = o.y; }
+                if d + 2u < DH { out[ob + d + 2u] = o.z; }
+                if d + 3u < DH { out[ob + d + 3u] = o.w; }
+            }
+        }
+    }
+    if params.write_probs == 0u {
+        return; // uniform
+    }
+    for (var j0 = 0u; j0 < n; j0 += G) {
+        let j = j0 + g;
+        let ok = j < n;
+        var key = DecKey(0u, 0u);
+        if ok {
+            key = dec_key(b0, h, j);
+        }
+        let s = dec_scores(b0, h, i, j, ok, c, qv, key);
+        if ok && c == 0u {
+            for (var qq = 0u; qq < QG; qq++) {
+                probs[p_base(b0 + qq, h, i) + j] = exp(s[qq] - m[qq]) * inv[qq];
+            }
+        }
+    }
+    for (var qq = 0u; qq < QG; qq++) {
+        let pb = p_base(b0 + qq, h, i);
+        for (var j = n + lid; j < params.kv_len; j += LANES) {
+            probs[pb + j] = 0.0;
+        }
+    }
+}
+//#endif

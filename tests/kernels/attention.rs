@@ -11,7 +11,7 @@
 //! fails; `probs` starts at 7 and the gaps of `out` hold a sentinel that must survive.
 
 use rand::{Rng, rngs::StdRng};
-use seqbridge::gpu::ops::attention::{self, Attention, AttentionImpl, SeqLayout};
+use seqbridge::gpu::ops::attention::{self, Attention, AttentionImpl, SeqLayout, Tuning};
 use seqbridge::gpu::{DType, Recorder, Tensor};
 
 use crate::common::{assert_close, gpu, randn, rng};
@@ -360,7 +360,13 @@ fn upload(c: &Case, x: &Inputs) -> Uploaded {
 }
 
 /// Runs one implementation; returns (out tensor contents, probs if requested).
-fn run(c: &Case, x: &Inputs, u: &Uploaded, imp: AttentionImpl) -> (Vec<f32>, Option<Vec<f32>>) {
+fn run(
+    c: &Case,
+    x: &Inputs,
+    u: &Uploaded,
+    imp: AttentionImpl,
+    tuning: Tuning,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let g = gpu();
     let out = g.upload(&vec![SENTINEL; x.out_len], &[x.out_len]).unwrap();
     let n_probs = c.batch * c.heads * c.q_len * c.kv_len;
@@ -390,7 +396,8 @@ fn run(c: &Case, x: &Inputs, u: &Uploaded, imp: AttentionImpl) -> (Vec<f32>, Opt
         )
     };
     let mut rec = Recorder::new(g);
-    attention::attention(&mut rec, &args).unwrap_or_else(|e| panic!("{} {imp:?}: {e}", c.name()));
+    attention::attention_tuned(&mut rec, &args, tuning)
+        .unwrap_or_else(|e| panic!("{} {imp:?} {tuning:?}: {e}", c.name()));
     rec.submit();
     g.check_errors().unwrap();
     (
@@ -410,9 +417,19 @@ fn check_with(c: &Case, seed: u64, imps: &[AttentionImpl]) {
     let x = build(c, &mut r);
     let (want_out, want_probs) = reference(c, &x);
     let u = upload(c, &x);
-    for &imp in imps {
-        let case = format!("{} {imp:?}", c.name());
-        let (out, probs) = run(c, &x, &u, imp);
+    // Decode and Auto (which picks Decode) run both tunings: the GPU shape of Decode (key
+    // groups within a query group's lanes) and the CPU one (head_dim split only, beams
+    // sharing keys), whatever the adapter.
+    let runs = imps.iter().flat_map(|&imp| {
+        let tunings: &[Tuning] = match imp {
+            AttentionImpl::Decode | AttentionImpl::Auto => &[Tuning::Cpu, Tuning::Gpu],
+            _ => &[Tuning::Adapter],
+        };
+        tunings.iter().map(move |&t| (imp, t))
+    });
+    for (imp, tuning) in runs {
+        let case = format!("{} {imp:?} {tuning:?}", c.name());
+        let (out, probs) = run(c, &x, &u, imp, tuning);
         assert_close(&case, &out, &want_out, 2e-5, 1e-4);
         if let Some(p) = probs {
             assert_close(&format!("{case} probs"), &p, &want_probs, 1e-5, 1e-4);
@@ -506,6 +523,19 @@ fn grouped_keys_for_beams() {
     c.layout = Layout::Cache;
     c.bias = Some(4);
     check(&c, 41);
+    // Beams sharing keys in groups of 8 and 4 (Decode loads them once per group on CPU
+    // adapters): an empty source, a bias per batch row, causal rows of two queries.
+    let mut c = Case::new(16, 2, 64, 1, 37);
+    c.kv_group = 8;
+    c.lengths = Some(vec![37, 0]);
+    c.bias = Some(16);
+    check(&c, 42);
+    let mut c = Case::new(12, 3, 16, 2, 21);
+    c.kv_group = 4;
+    c.lengths = Some(vec![21, 1, 13]);
+    c.causal = Some(19);
+    c.layout = Layout::Cache;
+    check(&c, 43);
 }
 
 #[test]
@@ -572,17 +602,20 @@ fn empty_keys_and_empty_batches() {
 fn head_dims_past_the_fast_kernels() {
     let g = gpu();
     // head_dim 260: past Flash's 256; SplitKeys loops over several vec4 columns per invocation.
+    // Decode takes it with subgroups of 8 or more (9 vec4 columns per lane at 8 lanes), not
+    // as one invocation (65 columns, past its 64).
+    let decode_260 = attention::decode_plan(g, 260).is_some();
     let mut c = Case::new(2, 1, 260, 1, 70);
     c.lengths = Some(vec![70, 9]);
-    check_with(
-        &c,
-        95,
-        &[
-            AttentionImpl::Auto,
-            AttentionImpl::Naive,
-            AttentionImpl::SplitKeys,
-        ],
-    );
+    let mut imps = vec![
+        AttentionImpl::Auto,
+        AttentionImpl::Naive,
+        AttentionImpl::SplitKeys,
+    ];
+    if decode_260 {
+        imps.push(AttentionImpl::Decode);
+    }
+    check_with(&c, 95, &imps);
     let c = Case::new(1, 2, 260, 3, 5);
     check_with(&c, 96, &[AttentionImpl::Auto, AttentionImpl::Naive]);
     let b = base();
@@ -592,7 +625,12 @@ fn head_dims_past_the_fast_kernels() {
     let a = Attention::new(&q, &k, &k, &out, 1, 2, 260, 3, 5);
     assert_eq!(attention::select(g, &a).unwrap(), AttentionImpl::Naive);
     let a1 = Attention { q_len: 1, ..a };
-    assert_eq!(attention::select(g, &a1).unwrap(), AttentionImpl::SplitKeys);
+    let want = if decode_260 {
+        AttentionImpl::Decode
+    } else {
+        AttentionImpl::SplitKeys
+    };
+    assert_eq!(attention::select(g, &a1).unwrap(), want);
     let a3 = Attention {
         q_len: 3,
         ..args(&b)
@@ -604,6 +642,17 @@ fn head_dims_past_the_fast_kernels() {
     });
     assert!(
         e.contains("Flash takes head_dim 1..=256") && e.contains("head_dim is 260"),
+        "{e}"
+    );
+    // Past what Decode keeps per lane on any adapter (16 vec4 columns × 128 lanes at most).
+    let wide = g.upload(&vec![0.0f32; 8196], &[1, 1, 8196]).unwrap();
+    let out_w = g.empty(&[1, 1, 8196], DType::F32).unwrap();
+    let e = error_of(&Attention {
+        imp: AttentionImpl::Decode,
+        ..Attention::new(&wide, &wide, &wide, &out_w, 1, 1, 8196, 1, 1)
+    });
+    assert!(
+        e.contains("Decode takes head_dim up to") && e.contains("head_dim is 8196"),
         "{e}"
     );
 }
@@ -660,7 +709,7 @@ fn probs_rows_sum_to_one_and_masked_are_zero() {
     let x = build(&c, &mut rng(70));
     let u = upload(&c, &x);
     for imp in AttentionImpl::FORCED {
-        let (_, probs) = run(&c, &x, &u, imp);
+        let (_, probs) = run(&c, &x, &u, imp, Tuning::Adapter);
         let p = probs.unwrap();
         for b in 0..c.batch {
             for h in 0..c.heads {

@@ -356,17 +356,29 @@ fn auto_shapes() {
 }
 
 #[test]
-fn auto_picks_rows_up_to_32_rows() {
-    use seqbridge::gpu::ops::matmul::{ROWS_MAX_M, selected_impl};
+fn auto_picks_rows_for_few_rows() {
+    use seqbridge::gpu::ops::matmul::{CPU_ROWS_MAX_M, ROWS_MAX_M, selected_impl};
     let gpu = gpu();
     assert_eq!(ROWS_MAX_M, 32);
+    assert_eq!(CPU_ROWS_MAX_M, 4);
+    let max = if gpu.adapter().device_type == "Cpu" {
+        CPU_ROWS_MAX_M
+    } else {
+        ROWS_MAX_M
+    };
     for (m, want) in [
         (1, MatmulImpl::Rows),
-        (32, MatmulImpl::Rows),
+        (max, MatmulImpl::Rows),
+        (max + 1, MatmulImpl::Tiled),
         (33, MatmulImpl::Tiled),
         (1024, MatmulImpl::Tiled),
     ] {
-        assert_eq!(selected_impl(gpu, m, MatmulImpl::Auto), want, "M = {m}");
+        assert_eq!(
+            selected_impl(gpu, m, MatmulImpl::Auto),
+            want,
+            "M = {m} on {}",
+            gpu.adapter().device_type
+        );
     }
     assert_eq!(selected_impl(gpu, 1, MatmulImpl::Naive), MatmulImpl::Naive);
     assert_eq!(selected_impl(gpu, 500, MatmulImpl::Rows), MatmulImpl::Rows);
@@ -520,10 +532,21 @@ fn rejects_bad_shapes() {
     assert!(e.contains("[8]") && e.contains("2 dimensions"), "{e}");
 }
 // Both tuning tables on every adapter: the CPU table's 64×64 tile with 8×8 blocks and
-// BK = 32, the GPU table's 64×64 tile with 4×4 blocks and BK = 16.
+// BK = 32 (thin tiles for M ≤ 32), the GPU table's 64×64 tile with 4×4 blocks and BK = 16.
 #[test]
 fn tiled_shapes_cpu_tuning() {
     shape_sweep(MatmulImpl::Tiled, Tuning::Cpu, &[1, 13, 63, 65, 129], 64);
+}
+
+// The CPU table's thin tiles (8, 16, 32 rows) at and either side of each height.
+#[test]
+fn tiled_thin_tiles_cpu_tuning() {
+    shape_sweep(
+        MatmulImpl::Tiled,
+        Tuning::Cpu,
+        &[5, 8, 9, 16, 17, 31, 32],
+        64,
+    );
 }
 
 #[test]

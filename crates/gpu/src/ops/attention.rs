@@ -22,7 +22,16 @@
 //!   count aims at 256 workgroups on GPUs, 16 on CPU adapters. head_dim ≤
 //!   [`SPLIT_MAX_HEAD_DIM`]. Works for any q_len; `Auto` uses it for q_len 1.
 //!
-//! `Auto`: q_len 1 → SplitKeys; otherwise Flash; Naive when head_dim is past their limits.
+//! - `Decode`: one dispatch; the lanes of a subgroup per query row on GPUs, several rows per
+//!   subgroup on CPU adapters (beams of one source together, loading their keys once), one
+//!   invocation per row without subgroups; keys over lane groups, head_dim over the lanes of
+//!   a group, online softmax per lane group, no workgroup memory or barriers
+//!   ([`decode_plan`]). Any q_len; head_dim up to 64 × the subgroup size (256 without
+//!   subgroups).
+//!
+//! `Auto`: q_len 1 → Decode on CPU adapters, and on GPUs with subgroups when the keys are
+//! short or the rows many (see `decode_wins`), else SplitKeys; otherwise Flash; Naive when
+//! head_dim is past their limits.
 //! Q/K/V are read as vec4s when every offset, stride and head_dim is a multiple of 4.
 
 use crate::error::{Error, Result, shape_err};
@@ -96,14 +105,19 @@ pub enum AttentionImpl {
     Flash,
     /// Query length 1: keys split across workgroups, partial results merged.
     SplitKeys,
+    /// One dispatch, a subgroup's lanes per query row (on CPU adapters several rows per
+    /// subgroup; one invocation per row without subgroups): keys over lane groups, head_dim
+    /// over the lanes of a group, online softmax, no workgroup memory or barriers.
+    Decode,
 }
 
 impl AttentionImpl {
     /// Every forced implementation (tests and benches loop over these).
-    pub const FORCED: [AttentionImpl; 3] = [
+    pub const FORCED: [AttentionImpl; 4] = [
         AttentionImpl::Naive,
         AttentionImpl::Flash,
         AttentionImpl::SplitKeys,
+        AttentionImpl::Decode,
     ];
 }
 
@@ -293,6 +307,7 @@ enum Section {
     Naive,
     Flash,
     Split,
+    Decode,
 }
 
 /// The kernel key of an attention entry point, with every flag the family's `//#if` lines
@@ -303,6 +318,7 @@ fn key(entry: &'static str, section: Section, wg: u32, subgroups: bool, vec4: bo
         .flag("NAIVE", section == Section::Naive)
         .flag("FLASH", section == Section::Flash)
         .flag("SPLIT", section == Section::Split)
+        .flag("DECODE", section == Section::Decode)
         .flag("SUBGROUPS", subgroups)
         .flag("VEC4", vec4)
 }
@@ -354,6 +370,113 @@ pub fn flash_tiles(gpu: &Gpu, q_len: usize, dh: usize) -> Option<(u32, u32, u32)
     (bytes(bk) <= smem).then_some((wg as u32, td as u32, bk as u32))
 }
 
+/// Most vec4 columns one lane of `decode` keeps for q and for its accumulator, per query:
+/// with subgroups, and without (one invocation per query row: head_dim up to 256).
+const DECODE_MAX_NA: usize = 16;
+const DECODE_MAX_NA_SERIAL: usize = 64;
+/// Invocations per workgroup of `decode` without subgroups (each its own query group).
+const DECODE_SERIAL_WG: usize = 8;
+/// Vec4 columns per lane of `decode` on CPU adapters.
+const DECODE_CPU_NA: usize = 4;
+
+/// How `decode` is specialised: WG invocations per workgroup, LANES lanes per query group, CL
+/// lanes splitting head_dim, NA vec4 columns per lane, and whether it uses subgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodePlan {
+    pub wg: u32,
+    pub lanes: u32,
+    pub cl: u32,
+    pub na: u32,
+    pub subgroups: bool,
+}
+
+/// The `decode` plan for head_dim `dh`, or `None` when a lane would need more columns than
+/// it may keep.
+///
+/// With subgroups a workgroup is one subgroup: WG is the adapter's smallest subgroup size,
+/// so that whatever size the driver picks, shuffles within a query group's aligned lanes
+/// stay in one subgroup.
+/// - GPUs (32 lanes on NVIDIA and AMD's wave32): one query group per subgroup, CL the power
+///   of two that leaves each lane about 2 vec4 columns, the other LANES / CL lane groups
+///   taking a key each: coalesced loads, few registers, parallel keys.
+/// - CPU adapters (lavapipe: 8 lanes, one SIMD instruction): every cross-lane operation is a
+///   loop over the lanes there and a lane's private arrays stay in registers only while they
+///   are small, so CL is the smallest power of two that leaves at most 4 columns per lane
+///   and there are no key groups: 8 query groups per subgroup at head_dim 16, 2 at 64
+///   (measured: head_dim 16, 128 rows × 32 keys 200 → 128 µs; head_dim 64 with 16 columns
+///   per lane 3.3 ms where the GPU shape takes 0.8).
+///
+/// Without subgroups (GL) one invocation takes a query group, 8 of them per workgroup.
+pub fn decode_plan(gpu: &Gpu, dh: usize) -> Option<DecodePlan> {
+    decode_plan_tuned(gpu, dh, Tuning::Adapter.cpu(gpu))
+}
+
+fn decode_plan_tuned(gpu: &Gpu, dh: usize, cpu: bool) -> Option<DecodePlan> {
+    let dh4 = dh.div_ceil(4).max(1);
+    let caps = gpu.caps();
+    let sg = caps.subgroups
+        && caps.subgroup_min_size.is_power_of_two()
+        && (4..=128).contains(&caps.subgroup_min_size)
+        && caps.subgroup_min_size <= gpu.limits().max_compute_invocations_per_workgroup;
+    let plan = if sg {
+        let wg = caps.subgroup_min_size as usize;
+        if cpu {
+            let cl = dh4.div_ceil(DECODE_CPU_NA).next_power_of_two().min(wg);
+            (wg, cl, cl, DECODE_MAX_NA)
+        } else {
+            (
+                wg,
+                wg,
+                dh4.div_ceil(2).next_power_of_two().min(wg),
+                DECODE_MAX_NA,
+            )
+        }
+    } else {
+        (DECODE_SERIAL_WG, 1, 1, DECODE_MAX_NA_SERIAL)
+    };
+    let (wg, lanes, cl, max_na) = plan;
+    let na = dh4.div_ceil(cl);
+    (dh > 0 && na <= max_na).then_some(DecodePlan {
+        wg: wg as u32,
+        lanes: lanes as u32,
+        cl: cl as u32,
+        na: na as u32,
+        subgroups: sg,
+    })
+}
+
+/// The largest head_dim [`decode_plan`] takes on this adapter.
+fn decode_max_head_dim(gpu: &Gpu) -> usize {
+    match decode_plan(gpu, 1) {
+        Some(p) if p.subgroups => 4 * DECODE_MAX_NA * p.wg as usize,
+        _ => 4 * DECODE_MAX_NA_SERIAL,
+    }
+}
+
+/// Auto's choice between Decode and SplitKeys for one query per row.
+///
+/// CPU adapters: Decode whenever its plan exists (subgroups or not). Measured (µs, SplitKeys
+/// / Decode), lavapipe: 128 rows × 16 keys through a beam table 517 / 112, 128 rows × 32
+/// keys in beam groups of 4 577 / 147-217, 256 rows × 16 keys at head_dim 64 1353 / 467,
+/// 8 rows × 300 keys 380 / 267, 8 rows × 1500 keys 1354 / 1067, 16 rows × 4000 keys 6888 /
+/// 5619; llvmpipe GL (no subgroups) 716 / 108, 757 / 116, 1657 / 281, 599 / 219,
+/// 1398 / 1095, 7098 / 2984.
+///
+/// GPUs: Decode with subgroups when the keys are short ([`DECODE_MAX_KV`]) or the rows
+/// enough to fill the device without splitting keys (SplitKeys' target); a few rows of
+/// long keys keep SplitKeys, which spreads them over many workgroups. Without subgroups
+/// Decode is one invocation per row: SplitKeys.
+fn decode_wins(gpu: &Gpu, a: &Attention, cpu: bool) -> bool {
+    let Some(plan) = decode_plan_tuned(gpu, a.head_dim, cpu) else {
+        return false;
+    };
+    cpu || (plan.subgroups
+        && (a.kv_len <= DECODE_MAX_KV || a.batch * a.heads >= SPLIT_TARGET_GROUPS))
+}
+
+/// Longest key rows for which Auto prefers Decode on GPUs however few the rows.
+const DECODE_MAX_KV: usize = 256;
+
 /// Split plan for `rows` query rows of `kv_len` keys aiming at `target` workgroups:
 /// (splits, keys per split). Splits hold 64..=256 keys.
 fn split_plan(rows: usize, kv_len: usize, target: usize) -> (usize, usize) {
@@ -371,27 +494,64 @@ fn split_plan(rows: usize, kv_len: usize, target: usize) -> (usize, usize) {
 /// lengths are still read at `b / kv_group`; `out` and `probs` must not share a buffer with
 /// any input or with each other.
 pub fn attention(rec: &mut Recorder, args: &Attention) -> Result<()> {
+    attention_tuned(rec, args, Tuning::Adapter)
+}
+
+/// Which adapter kind `Auto` and the `Decode` plan are tuned for. The kernels are correct
+/// under either; tests run both on every adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Tuning {
+    /// This adapter's kind (CPU or GPU).
+    #[default]
+    Adapter,
+    /// As on a GPU, whatever the adapter.
+    Gpu,
+    /// As on a CPU adapter (lavapipe, llvmpipe), whatever the adapter.
+    Cpu,
+}
+
+impl Tuning {
+    fn cpu(self, gpu: &Gpu) -> bool {
+        match self {
+            Tuning::Adapter => gpu.adapter().device_type == "Cpu",
+            Tuning::Gpu => false,
+            Tuning::Cpu => true,
+        }
+    }
+}
+
+/// [`attention`] with an explicit tuning (tests and benches).
+pub fn attention_tuned(rec: &mut Recorder, args: &Attention, tuning: Tuning) -> Result<()> {
+    let cpu = tuning.cpu(rec.gpu());
     let plan = validate(rec.gpu(), args)?;
-    let imp = select(rec.gpu(), args)?;
+    let imp = select_tuned(rec.gpu(), args, cpu)?;
     if plan.empty {
         return Ok(());
     }
     match imp {
         AttentionImpl::Naive | AttentionImpl::Auto => naive(rec, args, &plan),
         AttentionImpl::Flash => flash(rec, args, &plan),
-        AttentionImpl::SplitKeys => split_keys(rec, args, &plan),
+        AttentionImpl::SplitKeys => split_keys(rec, args, &plan, cpu),
+        AttentionImpl::Decode => decode(rec, args, &plan, cpu),
     }
 }
 
-/// Which kernel runs for these arguments: `Auto` picks SplitKeys for q_len 1 (decode steps)
-/// and Flash otherwise, falling back to Naive for head dims they do not take; a forced choice
-/// that cannot run these arguments is an error naming why.
+/// Which kernel runs for these arguments: `Auto` picks Decode or SplitKeys for q_len 1
+/// (decode steps, see `decode_wins`) and Flash otherwise, falling back to Naive for head
+/// dims they do not take; a forced choice that cannot run these arguments is an error
+/// naming why.
 pub fn select(gpu: &Gpu, args: &Attention) -> Result<AttentionImpl> {
+    select_tuned(gpu, args, Tuning::Adapter.cpu(gpu))
+}
+
+fn select_tuned(gpu: &Gpu, args: &Attention, cpu: bool) -> Result<AttentionImpl> {
     let dh = args.head_dim;
     let flash_ok = flash_tiles(gpu, args.q_len, dh).is_some();
     let split_ok = dh <= SPLIT_MAX_HEAD_DIM;
     match args.imp {
-        AttentionImpl::Auto => Ok(if args.q_len == 1 && split_ok {
+        AttentionImpl::Auto => Ok(if args.q_len == 1 && decode_wins(gpu, args, cpu) {
+            AttentionImpl::Decode
+        } else if args.q_len == 1 && split_ok {
             AttentionImpl::SplitKeys
         } else if flash_ok {
             AttentionImpl::Flash
@@ -405,6 +565,12 @@ pub fn select(gpu: &Gpu, args: &Attention) -> Result<AttentionImpl> {
         AttentionImpl::SplitKeys if !split_ok => err(format!(
             "SplitKeys takes head_dim up to {SPLIT_MAX_HEAD_DIM}; head_dim is {dh}"
         )),
+        AttentionImpl::Decode if decode_plan_tuned(gpu, dh, cpu).is_none() && dh > 0 => {
+            err(format!(
+                "Decode takes head_dim up to {} on this adapter; head_dim is {dh}",
+                decode_max_head_dim(gpu)
+            ))
+        }
         imp => Ok(imp),
     }
 }
@@ -614,6 +780,68 @@ fn validate(gpu: &Gpu, a: &Attention) -> Result<Plan> {
     })
 }
 
+/// Queries per `decode` query group: on CPU adapters the beams of one source (kv_group, no
+/// kv_rows table) load their shared keys once, up to 8 and as long as a lane keeps at most
+/// [`DECODE_MAX_NA`] vec4 columns of them (measured on lavapipe, 32 rows × 8 heads × 32 keys
+/// in groups of 4: 0.84 vs 1.06 ms); on GPUs the caches share them and the rows are worth more
+/// as parallel subgroups.
+fn decode_queries(cpu: bool, a: &Attention, na: u32) -> usize {
+    if !cpu || a.kv_rows.is_some() {
+        return 1;
+    }
+    [8usize, 4, 2, 1]
+        .into_iter()
+        .find(|&q| {
+            a.kv_group.is_multiple_of(q) && q * na as usize <= DECODE_MAX_NA.max(na as usize)
+        })
+        .unwrap_or(1)
+}
+
+/// Decode: one dispatch, WG / LANES query groups per workgroup.
+fn decode(rec: &mut Recorder, a: &Attention, plan: &Plan, cpu: bool) -> Result<()> {
+    let gpu = rec.gpu().clone();
+    let Some(dp) = decode_plan_tuned(&gpu, a.head_dim, cpu) else {
+        return err(format!(
+            "Decode takes head_dim up to {}; head_dim is {}",
+            decode_max_head_dim(&gpu),
+            a.head_dim
+        ));
+    };
+    let qg = decode_queries(cpu, a, dp.na);
+    let opt = Optionals::new(&gpu, a)?;
+    let key = key(
+        "decode",
+        Section::Decode,
+        dp.wg,
+        dp.subgroups,
+        vec4_layouts(a),
+    )
+    .u32("LANES", dp.lanes)
+    .u32("CL", dp.cl)
+    .u32("NA", dp.na)
+    .u32("QG", qg as u32)
+    .u32("DH", a.head_dim as u32);
+    let kernel = gpu.kernel::<AttnParams>(&key, FLASH_BINDINGS)?;
+    let mut p = plan.params;
+    p.total = to_u32("query groups", a.batch / qg * a.heads * a.q_len)?;
+    let groups = p.total.div_ceil(dp.wg / dp.lanes);
+    rec.dispatch(
+        &kernel,
+        &p,
+        &[
+            a.q,
+            a.k,
+            a.v,
+            a.out,
+            &opt.lengths,
+            &opt.bias,
+            &opt.kv_rows,
+            &opt.probs,
+        ],
+        grid(&gpu, groups),
+    )
+}
+
 /// Pooled stand-ins for absent optional inputs.
 struct Optionals {
     lengths: Tensor,
@@ -717,11 +945,11 @@ fn flash(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
 }
 
 /// SplitKeys: one dispatch when one split covers the keys, else splits then a merge.
-fn split_keys(rec: &mut Recorder, a: &Attention, plan: &Plan) -> Result<()> {
+fn split_keys(rec: &mut Recorder, a: &Attention, plan: &Plan, cpu: bool) -> Result<()> {
     let gpu = rec.gpu().clone();
     let opt = Optionals::new(&gpu, a)?;
     let rows = a.batch * a.heads * a.q_len;
-    let target = if gpu.adapter().device_type == "Cpu" {
+    let target = if cpu {
         SPLIT_TARGET_GROUPS_CPU
     } else {
         SPLIT_TARGET_GROUPS
@@ -828,6 +1056,33 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_variants_validate() {
+        // (WG, LANES, CL, NA, QG, DH, subgroups): GPU-like (one query group of 32 or 8 lanes
+        // in key groups), CPU-like (query groups of 1 or 4 lanes), serial, odd head_dim.
+        let shapes: [(u32, u32, u32, u32, u32, u32, bool); 8] = [
+            (32, 32, 8, 2, 1, 64, true),
+            (32, 32, 16, 2, 1, 80, true),
+            (8, 8, 2, 2, 1, 16, true),
+            (8, 1, 1, 4, 4, 16, true),
+            (8, 4, 4, 4, 2, 64, true),
+            (8, 2, 2, 1, 8, 7, true),
+            (8, 1, 1, 4, 1, 16, false),
+            (8, 1, 1, 64, 1, 256, false),
+        ];
+        for (wg, lanes, cl, na, qg, dh, sg) in shapes {
+            for v4 in [false, dh.is_multiple_of(4)] {
+                let k = key("decode", Section::Decode, wg, sg, v4)
+                    .u32("LANES", lanes)
+                    .u32("CL", cl)
+                    .u32("NA", na)
+                    .u32("QG", qg)
+                    .u32("DH", dh);
+                validate::<AttnParams>(&k, sg);
             }
         }
     }
