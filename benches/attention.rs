@@ -1,4 +1,5 @@
-//! Attention benchmarks: Naive against Auto (Flash / SplitKeys) on the model's shapes.
+//! Attention benchmarks: Naive against Auto (Flash; Decode or SplitKeys for one query) on
+//! the model's shapes.
 //!
 //! `cargo bench --bench attention` (SEQBRIDGE_BACKEND selects the adapter). Each sample
 //! records R attention calls into one Recorder, submits once and waits for the device, so
