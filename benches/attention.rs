@@ -246,6 +246,9 @@ fn bench(c: &mut Criterion) {
                 },
             );
             let (d, n) = total.get();
+            if n == 0 {
+                continue; // filtered out on the command line
+            }
             let per_call = d.as_secs_f64() / (n as f64 * s.reps as f64);
             let gflops = s.flops() as f64 / per_call / 1e9;
             if s.decode {
