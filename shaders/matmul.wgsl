@@ -7,6 +7,7 @@
 //          memory, TM×TN outputs per invocation in registers.
 //   rows_nk, rows_kn  few rows of A (decode): weights streamed once, K split across the
 //          workgroup and reduced (B as [N, K] and as [K, N]).
+//   bcast  CPU adapters: one subgroup per block, B per lane, A by subgroup broadcast.
 //
 // Constants every key sets:
 //   W_F16     B holds f16 pairs in u32 words (else f32 bits)
@@ -17,7 +18,8 @@
 //             load), neither: u32. The launcher sets one only when B's contiguous dimension
 //             (K with TRANS_B, else N) is a multiple of the elements per load.
 // Entry-specific constants are listed above each entry; each entry's section is compiled only
-// under its flag (NAIVE, TILED, ROWS), so its constants need not exist for the others.
+// under its flag (NAIVE, TILED, ROWS, BCAST), so its constants need not exist for the others;
+// QUADS holds the quad loaders tiled and bcast share.
 // Absent bias/residual bindings are bound to `a` by the launcher and never read.
 
 //#if A_VEC4
@@ -172,18 +174,7 @@ fn naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // subgroupBroadcast, cutting the workgroup-memory reads per k step from 4 to 2.25 (on
 // lavapipe each such read is a per-lane loop: ~1.3× overall).
 
-//#if TILED
-const TX: u32 = BN / TN;
-const TY: u32 = BM / TM;
-const NT: u32 = TX * TY;
-const BM4: u32 = BM / 4u;
-const BN4: u32 = BN / 4u;
-const BK4: u32 = BK / 4u;
-const NACC: u32 = TM * TN / 4u;
-
-var<workgroup> a_tile: array<vec4<f32>, BK * BM4>;
-var<workgroup> b_tile: array<vec4<f32>, BK * BN4>;
-
+//#if QUADS
 // a[i .. i+4), where i is row `ok`'s element at column k; zero beyond K or for a masked row.
 fn a_quad(ok: bool, i: u32, k: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
@@ -224,6 +215,20 @@ fn b_quad(ok: bool, i: u32, c: u32, lim: u32) -> vec4<f32> {
 //#endif
     return v;
 }
+
+//#endif
+
+//#if TILED
+const TX: u32 = BN / TN;
+const TY: u32 = BM / TM;
+const NT: u32 = TX * TY;
+const BM4: u32 = BM / 4u;
+const BN4: u32 = BN / 4u;
+const BK4: u32 = BK / 4u;
+const NACC: u32 = TM * TN / 4u;
+
+var<workgroup> a_tile: array<vec4<f32>, BK * BM4>;
+var<workgroup> b_tile: array<vec4<f32>, BK * BN4>;
 
 // Rows q0..q3 of a 4×4 block, stored transposed: tile[(k + e)·stride + r4] holds column e.
 fn a_block(k4: u32, r4: u32, q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, q3: vec4<f32>) {
@@ -397,6 +402,183 @@ fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 //#if TN8
     store_block(&acc, TN + 1u, bm + (ty + TY) * 4u, m0 + (ty + TY) * 4u, n0 + (tx + TX) * 4u);
 //#endif
+//#endif
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------------
+// bcast (CPU adapters): one subgroup of 8 lanes per workgroup, BR = 8·RI rows × 64 columns;
+// lane l owns the column quads n0 + 4l and n0 + 32 + 4l for every row. On lavapipe a load
+// at a per-lane address is a loop over the lanes, and a lane-independent address does not
+// help (only constant ones are scalarised), while subgroupBroadcast from a constant lane is
+// one extract and splat. So a lane loads only what is its own, B's 8 columns (with TRANS_B
+// as 8 quads along k, 4 k steps each, regrouped into column quads in registers), and A's BR
+// values per k step, the same for every lane, come from one quad load per lane per 8 rows
+// and 4 k steps (lane l holds row 8i + l) and broadcasts: 8 + RI per-lane loads per k step
+// for 64·RI multiply-adds (tiled's 8×8 blocks: 8 loads from workgroup memory, plus staging,
+// for 64). Measured ~2× tiled's CPU tiles (32x512x2048: 13.8 → 29 GFLOP/s). The
+// accumulators (up to 64 vec4) spill to the stack, but those loads and stores are vector-wide.
+// Without subgroups of exactly 8 (SUBGROUPS off) the quads go through workgroup memory
+// instead (two barriers per 4 k steps; correct anywhere, not tuned). With them, no workgroup
+// memory and no barriers.
+//
+// Constants: RI ∈ {1, 2, 4} with flags BC16 (RI ≥ 2) and BC32 (RI = 4), SUBGROUPS.
+//#if BCAST
+const BR: u32 = 8u * RI;
+
+// acc rows r: columns of quad 0 in acc[2r], of quad 1 in acc[2r + 1].
+fn bc_row(acc: ptr<function, array<vec4<f32>, 2u * BR>>, r: u32, av: f32, b0: vec4<f32>,
+          b1: vec4<f32>) {
+    (*acc)[2u * r] += av * b0;
+    (*acc)[2u * r + 1u] += av * b1;
+}
+
+//#if SUBGROUPS
+// Rows o .. o + 8 at k step kk of the chunk: row o + s's value is x in lane s.
+fn bc_group(acc: ptr<function, array<vec4<f32>, 2u * BR>>, o: u32, x: f32, kk: u32,
+            b0: vec4<f32>, b1: vec4<f32>) {
+    bc_row(acc, o, subgroupBroadcast(x, 0u), b0, b1);
+    bc_row(acc, o + 1u, subgroupBroadcast(x, 1u), b0, b1);
+    bc_row(acc, o + 2u, subgroupBroadcast(x, 2u), b0, b1);
+    bc_row(acc, o + 3u, subgroupBroadcast(x, 3u), b0, b1);
+    bc_row(acc, o + 4u, subgroupBroadcast(x, 4u), b0, b1);
+    bc_row(acc, o + 5u, subgroupBroadcast(x, 5u), b0, b1);
+    bc_row(acc, o + 6u, subgroupBroadcast(x, 6u), b0, b1);
+    bc_row(acc, o + 7u, subgroupBroadcast(x, 7u), b0, b1);
+}
+//#else
+// The chunk's A quads, row r in a_sh[r].
+var<workgroup> a_sh: array<vec4<f32>, BR>;
+
+// Rows o .. o + 8 at k step kk of the chunk, from a_sh (x unused).
+fn bc_group(acc: ptr<function, array<vec4<f32>, 2u * BR>>, o: u32, x: f32, kk: u32,
+            b0: vec4<f32>, b1: vec4<f32>) {
+    bc_row(acc, o, a_sh[o][kk], b0, b1);
+    bc_row(acc, o + 1u, a_sh[o + 1u][kk], b0, b1);
+    bc_row(acc, o + 2u, a_sh[o + 2u][kk], b0, b1);
+    bc_row(acc, o + 3u, a_sh[o + 3u][kk], b0, b1);
+    bc_row(acc, o + 4u, a_sh[o + 4u][kk], b0, b1);
+    bc_row(acc, o + 5u, a_sh[o + 5u][kk], b0, b1);
+    bc_row(acc, o + 6u, a_sh[o + 6u][kk], b0, b1);
+    bc_row(acc, o + 7u, a_sh[o + 7u][kk], b0, b1);
+}
+//#endif
+
+// Stores row r of acc (block rows start at m, bm = b·M + m; the lane's quads at n, n + 32).
+fn bc_store_row(acc: ptr<function, array<vec4<f32>, 2u * BR>>, r: u32, bm: u32, m: u32, n: u32) {
+    if m + r < params.m {
+        let v0 = (*acc)[2u * r];
+        let v1 = (*acc)[2u * r + 1u];
+        for (var c = 0u; c < 4u; c++) {
+            if n + c < params.n {
+                store(v0[c], bm + r, n + c);
+            }
+            if n + 32u + c < params.n {
+                store(v1[c], bm + r, n + 32u + c);
+            }
+        }
+    }
+}
+
+// Rows o .. o + 8 (written out: acc is indexed by constants only, so it stays in registers).
+fn bc_store(acc: ptr<function, array<vec4<f32>, 2u * BR>>, o: u32, bm: u32, m: u32, n: u32) {
+    bc_store_row(acc, o, bm, m, n);
+    bc_store_row(acc, o + 1u, bm, m, n);
+    bc_store_row(acc, o + 2u, bm, m, n);
+    bc_store_row(acc, o + 3u, bm, m, n);
+    bc_store_row(acc, o + 4u, bm, m, n);
+    bc_store_row(acc, o + 5u, bm, m, n);
+    bc_store_row(acc, o + 6u, bm, m, n);
+    bc_store_row(acc, o + 7u, bm, m, n);
+}
+
+//#if TRANS_B
+// B[n, k .. k+4) (zero past N or K).
+fn bc_b(n: u32, b_base: u32, k: u32) -> vec4<f32> {
+    return b_quad(n < params.n, b_base + n * params.k + k, k, params.k);
+}
+//#endif
+
+@compute @workgroup_size(8)
+fn bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let tiles_n = (params.n + 63u) / 64u;
+    let tiles_m = (params.m + BR - 1u) / BR;
+    let g = group_index(wid, nwg);
+    let batch = g / (tiles_n * tiles_m);
+    let m0 = ((g / tiles_n) % tiles_m) * BR;
+    let n0 = (g % tiles_n) * 64u;
+    let kdim = params.k;
+    let a_base = batch * params.m * kdim;
+    let b_base = batch * params.b_bstride;
+    let nq = n0 + 4u * lid;
+    // The lane loads A's rows m0 + 8i + lid.
+    let ar = m0 + lid;
+    let ai = a_base + ar * kdim;
+
+    var acc: array<vec4<f32>, 2u * BR>;
+    for (var k = 0u; k < kdim; k += 4u) {
+//#if TRANS_B
+        // B[n, k .. k+4) of the lane's 8 columns.
+        let bq0 = bc_b(nq, b_base, k);
+        let bq1 = bc_b(nq + 1u, b_base, k);
+        let bq2 = bc_b(nq + 2u, b_base, k);
+        let bq3 = bc_b(nq + 3u, b_base, k);
+        let bq4 = bc_b(nq + 32u, b_base, k);
+        let bq5 = bc_b(nq + 33u, b_base, k);
+        let bq6 = bc_b(nq + 34u, b_base, k);
+        let bq7 = bc_b(nq + 35u, b_base, k);
+//#endif
+        let aq0 = a_quad(ar < params.m, ai + k, k);
+//#if BC16
+        let aq1 = a_quad(ar + 8u < params.m, ai + 8u * kdim + k, k);
+//#endif
+//#if BC32
+        let aq2 = a_quad(ar + 16u < params.m, ai + 16u * kdim + k, k);
+        let aq3 = a_quad(ar + 24u < params.m, ai + 24u * kdim + k, k);
+//#endif
+//#if !SUBGROUPS
+        // Workgroup size 8 but subgroups of another size: share the quads through memory.
+        workgroupBarrier();
+        a_sh[lid] = aq0;
+//#if BC16
+        a_sh[lid + 8u] = aq1;
+//#endif
+//#if BC32
+        a_sh[lid + 16u] = aq2;
+        a_sh[lid + 24u] = aq3;
+//#endif
+        workgroupBarrier();
+//#endif
+        for (var kk = 0u; kk < 4u; kk++) {
+//#if TRANS_B
+            let b0 = vec4<f32>(bq0[kk], bq1[kk], bq2[kk], bq3[kk]);
+            let b1 = vec4<f32>(bq4[kk], bq5[kk], bq6[kk], bq7[kk]);
+//#else
+            let kr = k + kk;
+            let bi = b_base + kr * params.n + nq;
+            let b0 = b_quad(kr < kdim, bi, nq, params.n);
+            let b1 = b_quad(kr < kdim, bi + 32u, nq + 32u, params.n);
+//#endif
+            bc_group(&acc, 0u, aq0[kk], kk, b0, b1);
+//#if BC16
+            bc_group(&acc, 8u, aq1[kk], kk, b0, b1);
+//#endif
+//#if BC32
+            bc_group(&acc, 16u, aq2[kk], kk, b0, b1);
+            bc_group(&acc, 24u, aq3[kk], kk, b0, b1);
+//#endif
+        }
+    }
+
+    let bm = batch * params.m + m0;
+    bc_store(&acc, 0u, bm, m0, nq);
+//#if BC16
+    bc_store(&acc, 8u, bm, m0, nq);
+//#endif
+//#if BC32
+    bc_store(&acc, 16u, bm, m0, nq);
+    bc_store(&acc, 24u, bm, m0, nq);
 //#endif
 }
 //#endif

@@ -357,21 +357,27 @@ fn auto_shapes() {
 
 #[test]
 fn auto_picks_rows_for_few_rows() {
-    use seqbridge::gpu::ops::matmul::{CPU_ROWS_MAX_M, ROWS_MAX_M, selected_impl};
+    use seqbridge::gpu::ops::matmul::{
+        CPU_ROWS_MAX_M, CPU_TILED_ROWS_MAX_M, ROWS_MAX_M, selected_impl,
+    };
     let gpu = gpu();
     assert_eq!(ROWS_MAX_M, 32);
-    assert_eq!(CPU_ROWS_MAX_M, 4);
-    let max = if gpu.adapter().device_type == "Cpu" {
-        CPU_ROWS_MAX_M
-    } else {
-        ROWS_MAX_M
+    assert_eq!(CPU_ROWS_MAX_M, 2);
+    assert_eq!(CPU_TILED_ROWS_MAX_M, 4);
+    let cpu = gpu.adapter().device_type == "Cpu";
+    let caps = gpu.caps();
+    let eight = caps.subgroups && caps.subgroup_min_size == 8 && caps.subgroup_max_size == 8;
+    let (max, many) = match (cpu, eight) {
+        (true, true) => (CPU_ROWS_MAX_M, MatmulImpl::Broadcast),
+        (true, false) => (CPU_TILED_ROWS_MAX_M, MatmulImpl::Tiled),
+        (false, _) => (ROWS_MAX_M, MatmulImpl::Tiled),
     };
     for (m, want) in [
         (1, MatmulImpl::Rows),
         (max, MatmulImpl::Rows),
-        (max + 1, MatmulImpl::Tiled),
-        (33, MatmulImpl::Tiled),
-        (1024, MatmulImpl::Tiled),
+        (max + 1, many),
+        (33, many),
+        (1024, many),
     ] {
         assert_eq!(
             selected_impl(gpu, m, MatmulImpl::Auto),
@@ -382,6 +388,10 @@ fn auto_picks_rows_for_few_rows() {
     }
     assert_eq!(selected_impl(gpu, 1, MatmulImpl::Naive), MatmulImpl::Naive);
     assert_eq!(selected_impl(gpu, 500, MatmulImpl::Rows), MatmulImpl::Rows);
+    assert_eq!(
+        selected_impl(gpu, 1, MatmulImpl::Broadcast),
+        MatmulImpl::Broadcast
+    );
 }
 
 /// Each activation alone (K = 1, B = 1: out = act(x + bias)) over a wide range, against f64.
@@ -586,6 +596,30 @@ fn rows_epilogue() {
     epilogue_cases(MatmulImpl::Rows, 4);
 }
 
+// Broadcast ignores the tuning table; its blocks hold 8, 16 or 32 rows (at and either side of
+// each, and several blocks), 64 columns. On adapters without 8-wide subgroups (GL) this runs
+// the variant where every lane reads A itself.
+#[test]
+fn broadcast_shapes() {
+    shape_sweep(
+        MatmulImpl::Broadcast,
+        Tuning::Adapter,
+        &[1, 2, 3, 7, 8, 9, 16, 17, 31, 32, 33, 65],
+        64,
+    );
+}
+
+#[test]
+fn broadcast_batches() {
+    batch_cases(MatmulImpl::Broadcast, 19);
+}
+
+#[test]
+fn broadcast_epilogue() {
+    epilogue_cases(MatmulImpl::Broadcast, 5);
+    epilogue_cases(MatmulImpl::Broadcast, 40);
+}
+
 /// An infinity in one row of A (or one row of B) poisons that row (column) of out only: the
 /// kernels must not let it leak into a neighbour through a load past the end of a row, even
 /// one multiplied by a masked zero (∞·0 = NaN). K = 20 is a multiple of the vector width but
@@ -594,7 +628,12 @@ fn rows_epilogue() {
 /// the row before).
 #[test]
 fn infinity_stays_in_its_row() {
-    for imp in [MatmulImpl::Naive, MatmulImpl::Tiled, MatmulImpl::Rows] {
+    for imp in [
+        MatmulImpl::Naive,
+        MatmulImpl::Tiled,
+        MatmulImpl::Rows,
+        MatmulImpl::Broadcast,
+    ] {
         for (tuning, k) in [Tuning::Cpu, Tuning::Gpu]
             .into_iter()
             .flat_map(|t| [(t, 20), (t, 21)])

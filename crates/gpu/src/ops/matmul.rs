@@ -33,6 +33,9 @@ pub enum MatmulImpl {
     Tiled,
     /// Few rows (decode steps, 1-32 rows): each workgroup streams weight rows once.
     Rows,
+    /// One subgroup of 8 lanes per 8-32 × 64 block, A shared by subgroup broadcasts, no
+    /// workgroup memory: made for CPU adapters (see [`selected_impl`]), correct anywhere.
+    Broadcast,
 }
 
 /// Options of [`matmul`]. The epilogue computes `act(acc + bias) + residual`.
@@ -108,8 +111,9 @@ pub fn matmul_tuned(
     let bias = opts.bias.unwrap_or(a);
     let res = opts.residual.unwrap_or(a);
     let tensors = [a, b, bias, res, out];
-    match (resolve(cpu, p.m, opts.imp), tile) {
+    match (resolve(cpu, broadcasts(rec.gpu()), p.m, opts.imp), tile) {
         (MatmulImpl::Rows, _) => launch_rows(rec, cpu, &p, opts, &tensors),
+        (MatmulImpl::Broadcast, _) => launch_broadcast(rec, &p, opts, &tensors),
         (MatmulImpl::Tiled, Some(tile)) => launch_tiled(rec, &p, opts, &tensors, tile),
         // No tile fits the adapter's limits (none needs more than WebGPU's minimum).
         (MatmulImpl::Tiled, None) | (MatmulImpl::Naive | MatmulImpl::Auto, _) => {
@@ -118,20 +122,38 @@ pub fn matmul_tuned(
     }
 }
 
-/// `imp` with `Auto` resolved for `a_rows` rows of A per batch, on a CPU adapter or not.
-fn resolve(cpu: bool, a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
-    let rows_max = if cpu { CPU_ROWS_MAX_M } else { ROWS_MAX_M };
+/// `imp` with `Auto` resolved for `a_rows` rows of A per batch, on a CPU adapter or not,
+/// with 8-wide subgroups for `Broadcast` or not.
+fn resolve(cpu: bool, bcast: bool, a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
+    let rows_max = match (cpu, bcast) {
+        (false, _) => ROWS_MAX_M,
+        (true, true) => CPU_ROWS_MAX_M,
+        (true, false) => CPU_TILED_ROWS_MAX_M,
+    };
     match imp {
         MatmulImpl::Auto if a_rows <= rows_max => MatmulImpl::Rows,
+        MatmulImpl::Auto if cpu && bcast => MatmulImpl::Broadcast,
         MatmulImpl::Auto => MatmulImpl::Tiled,
         other => other,
     }
 }
 
+/// Whether `Broadcast` shares A through subgroup broadcasts here: subgroups exactly 8 wide
+/// (lavapipe on AVX2), one subgroup per block. Without them every lane reads A itself; that
+/// variant is tested on every adapter but was not timed against `Tiled`, so `Auto` keeps
+/// `Tiled` there (llvmpipe GL).
+fn broadcasts(gpu: &Gpu) -> bool {
+    let c = gpu.caps();
+    c.subgroups && c.subgroup_min_size == 8 && c.subgroup_max_size == 8
+}
+
 /// Rows of A (per batch) up to which `Auto` picks the `Rows` kernel on GPUs.
 pub const ROWS_MAX_M: usize = 32;
-/// The same on CPU adapters, where `Tiled` has thin tiles for 5..=32 rows.
-pub const CPU_ROWS_MAX_M: usize = 4;
+/// The same on CPU adapters with 8-wide subgroups, where `Broadcast` takes over from 3 rows.
+pub const CPU_ROWS_MAX_M: usize = 2;
+/// The same on CPU adapters without them (llvmpipe GL), where thin `Tiled` tiles take over
+/// from 5 rows.
+pub const CPU_TILED_ROWS_MAX_M: usize = 4;
 
 /// The kernel [`matmul`] runs for problems with `a_rows` rows of A per batch (`Auto`
 /// resolved): for benches and logs.
@@ -141,17 +163,31 @@ pub const CPU_ROWS_MAX_M: usize = 4;
 /// mostly padding; `Tiled` otherwise.
 ///
 /// On CPU adapters (lavapipe, llvmpipe) nothing is bandwidth-bound: every load inside a loop
-/// is a per-lane loop and the cost is loads per multiply-add. `Rows` splits K over its lanes
-/// and pays a reduction per output block, `Tiled` with a thin tile (8, 16 or 32 rows, 8×8
-/// blocks, A shared through subgroup broadcasts) does not; measured on lavapipe (µs, Rows /
-/// thin Tiled): 8x512x1536 1548 / 1439, 8x64x1001 313 / 203, 16x512x1536 3051 / 2179,
-/// 32x512x1536 5995 / 3348, 32x64x1001 1003 / 402; but 4x512x1536 802 / 1420 and
-/// 1x512x1536 482 / 1405. So `Rows` up to [`CPU_ROWS_MAX_M`] rows there, `Tiled` above.
+/// is a per-lane loop and the cost is loads per multiply-add. lavapipe (Mesa 22.3) turns a
+/// load into one scalar load only when its address is a constant or push-constant expression,
+/// not when it is merely the same for every lane: in `rows_nk` at 1x512x58101, weight
+/// addresses made lane-independent (workgroup id and loop counter only) left it at 16.8 ms,
+/// while dropping the weight loads altogether took it from 17.0 to 6.1 ms. What does share a
+/// value across lanes cheaply is `subgroupBroadcast` from a constant lane, so `Broadcast`
+/// gives each lane 8 columns of a 32-row block, loads only its own B per lane and gets all of
+/// A by broadcast: per k step 8 per-lane B loads and one A load serve 256 multiply-adds per
+/// lane, against 8 loads (plus staging in workgroup memory) for 64 in `Tiled`'s 8×8 blocks.
+/// Measured on lavapipe (µs, before: thin or 64×64 CPU `Tiled` / `Broadcast`): 8x512x2048
+/// 2015 / 892, 16x512x2048 2900 / 1509, 32x512x2048 4861 / 2189, 64x768x768 4671 / 2477,
+/// 256x512x2048 32859 / 16612, 256x2048x512 30916 / 16213, 32x512x58101 132202 / 65382
+/// (14 → 29 GFLOP/s). Against `Rows` at a few rows (x512x2048, Rows / Broadcast): M = 1
+/// 649 / 790, M = 2 827 / 815, M = 3 1165 / 808, M = 4 1132 / 805: with M = 1 every weight is
+/// used once and `Rows`' lanes, reading neighbouring words of one weight row, stream it
+/// faster than `Broadcast`'s lanes spread over 8 rows (1x512x58101: 18.4 / 23.4 ms). So
+/// `Rows` up to [`CPU_ROWS_MAX_M`] rows there, `Broadcast` above. Without 8-wide subgroups
+/// (llvmpipe GL) `Rows` up to [`CPU_TILED_ROWS_MAX_M`] rows and thin `Tiled` tiles above, as
+/// measured before `Broadcast` (Rows / thin Tiled, µs: 4x512x1536 802 / 1420, 8x512x1536
+/// 1548 / 1439, 32x512x1536 5995 / 3348).
 ///
 /// `Tiled` falls back to `Naive` if no tile fits the adapter's limits (none of the tiles
 /// needs more than WebGPU's minimum limits).
 pub fn selected_impl(gpu: &Gpu, a_rows: usize, imp: MatmulImpl) -> MatmulImpl {
-    match resolve(Tuning::Adapter.cpu(gpu), a_rows, imp) {
+    match resolve(Tuning::Adapter.cpu(gpu), broadcasts(gpu), a_rows, imp) {
         MatmulImpl::Tiled if tile_config(gpu).is_none() => MatmulImpl::Naive,
         other => other,
     }
@@ -237,6 +273,10 @@ fn base_key(
     KernelKey::new(Family::Matmul, entry)
         .flag("NAIVE", entry == "naive")
         .flag("TILED", entry == "tiled")
+        .flag("QUADS", entry == "tiled" || entry == "bcast")
+        .flag("BCAST", entry == "bcast")
+        .flag("BC16", flags.bc_groups >= 2)
+        .flag("BC32", flags.bc_groups >= 4)
         .flag("W_F16", p.b_f16)
         .flag("TRANS_B", opts.trans_b)
         .flag("HAS_BIAS", opts.bias.is_some())
@@ -268,6 +308,8 @@ struct EntryFlags {
     subgroups: bool,
     /// rows_nk: f16 weights read as u32 words of two halves.
     pairs: bool,
+    /// bcast: groups of 8 rows per block (1, 2 or 4).
+    bc_groups: u32,
 }
 
 /// How a kernel declares and reads B's u32 words.
@@ -403,7 +445,8 @@ fn default_tile(gpu: &Gpu, cpu: bool) -> Option<TileConfig> {
     table.iter().copied().find(|t| t.fits(gpu.limits()))
 }
 
-/// CPU adapters, problems of at most 32 rows of A: a tile of 8, 16 or 32 rows (the
+/// CPU adapters without 8-wide subgroups, or `Tiled` forced (with them `Auto` picks
+/// `Broadcast`), problems of at most 32 rows of A: a tile of 8, 16 or 32 rows (the
 /// smallest that holds them) × 64 columns with the 8×8 blocks of [`CPU_TILES`], so that
 /// no lane computes padding rows (measured 1.6-1.9× the 64×64 tile at M = 32, more below).
 /// 8 rows are one subgroup of 8 lanes: no barrier waits on another subgroup. (A kernel
@@ -482,6 +525,29 @@ fn launch_tiled(
     let tiles = p.m.div_ceil(tile.bm as usize) * p.n.div_ceil(tile.bn as usize) * p.batch;
     let groups = grid(rec.gpu(), tiles as u32);
     rec.dispatch(&kernel, &p.params(opts), t, groups)
+}
+
+/// `bcast` ([`MatmulImpl::Broadcast`]): blocks of 8, 16 or 32 rows (the smallest that holds M, up to 32) × 64 columns,
+/// one subgroup of 8 lanes each. Quad loads as in `tiled`. A is broadcast when the adapter's
+/// subgroups are exactly 8 wide (lavapipe on AVX2); elsewhere every lane reads A itself.
+fn launch_broadcast(
+    rec: &mut Recorder,
+    p: &Problem,
+    opts: &MatmulOptions,
+    t: &[&Tensor; 5],
+) -> Result<()> {
+    let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
+    let groups = p.m.clamp(1, 32).div_ceil(8).next_power_of_two() as u32;
+    let flags = EntryFlags {
+        subgroups: broadcasts(rec.gpu()),
+        bc_groups: groups,
+        ..Default::default()
+    };
+    let key = base_key("bcast", p, opts, a_vec4, w_load, flags).u32("RI", groups);
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let blocks = p.m.div_ceil(8 * groups as usize) * p.n.div_ceil(64) * p.batch;
+    let grid = grid(rec.gpu(), blocks as u32);
+    rec.dispatch(&kernel, &p.params(opts), t, grid)
 }
 
 /// How the `rows_nk` / `rows_kn` kernels are specialised for one problem.
