@@ -418,11 +418,12 @@ fn tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 // for 64·RI multiply-adds (tiled's 8×8 blocks: 8 loads from workgroup memory, plus staging,
 // for 64). Measured ~2× tiled's CPU tiles (32x512x2048: 13.8 → 29 GFLOP/s). The
 // accumulators (up to 64 vec4) spill to the stack, but those loads and stores are vector-wide.
-// Without subgroups of exactly 8 (SUBGROUPS off) the quads go through workgroup memory
-// instead (two barriers per 4 k steps; correct anywhere, not tuned). With them, no workgroup
-// memory and no barriers.
+// No workgroup memory and no barriers. Needs subgroups of exactly 8 lanes (the launcher
+// refuses other adapters): a variant sharing the quads through workgroup memory instead
+// compiled so slowly on llvmpipe GL (82 s for one test's specialisations, cold) that other
+// threads outwaited wgpu's 6 s GL context lock and panicked.
 //
-// Constants: RI ∈ {1, 2, 4} with flags BC16 (RI ≥ 2) and BC32 (RI = 4), SUBGROUPS.
+// Constants: RI ∈ {1, 2, 4} with flags BC16 (RI ≥ 2) and BC32 (RI = 4).
 //#if BCAST
 const BR: u32 = 8u * RI;
 
@@ -433,7 +434,6 @@ fn bc_row(acc: ptr<function, array<vec4<f32>, 2u * BR>>, r: u32, av: f32, b0: ve
     (*acc)[2u * r + 1u] += av * b1;
 }
 
-//#if SUBGROUPS
 // Rows o .. o + 8 at k step kk of the chunk: row o + s's value is x in lane s.
 fn bc_group(acc: ptr<function, array<vec4<f32>, 2u * BR>>, o: u32, x: f32, kk: u32,
             b0: vec4<f32>, b1: vec4<f32>) {
@@ -446,23 +446,6 @@ fn bc_group(acc: ptr<function, array<vec4<f32>, 2u * BR>>, o: u32, x: f32, kk: u
     bc_row(acc, o + 6u, subgroupBroadcast(x, 6u), b0, b1);
     bc_row(acc, o + 7u, subgroupBroadcast(x, 7u), b0, b1);
 }
-//#else
-// The chunk's A quads, row r in a_sh[r].
-var<workgroup> a_sh: array<vec4<f32>, BR>;
-
-// Rows o .. o + 8 at k step kk of the chunk, from a_sh (x unused).
-fn bc_group(acc: ptr<function, array<vec4<f32>, 2u * BR>>, o: u32, x: f32, kk: u32,
-            b0: vec4<f32>, b1: vec4<f32>) {
-    bc_row(acc, o, a_sh[o][kk], b0, b1);
-    bc_row(acc, o + 1u, a_sh[o + 1u][kk], b0, b1);
-    bc_row(acc, o + 2u, a_sh[o + 2u][kk], b0, b1);
-    bc_row(acc, o + 3u, a_sh[o + 3u][kk], b0, b1);
-    bc_row(acc, o + 4u, a_sh[o + 4u][kk], b0, b1);
-    bc_row(acc, o + 5u, a_sh[o + 5u][kk], b0, b1);
-    bc_row(acc, o + 6u, a_sh[o + 6u][kk], b0, b1);
-    bc_row(acc, o + 7u, a_sh[o + 7u][kk], b0, b1);
-}
-//#endif
 
 // Stores row r of acc (block rows start at m, bm = b·M + m; the lane's quads at n, n + 32).
 fn bc_store_row(acc: ptr<function, array<vec4<f32>, 2u * BR>>, r: u32, bm: u32, m: u32, n: u32) {
@@ -536,19 +519,6 @@ fn bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 //#if BC32
         let aq2 = a_quad(ar + 16u < params.m, ai + 16u * kdim + k, k);
         let aq3 = a_quad(ar + 24u < params.m, ai + 24u * kdim + k, k);
-//#endif
-//#if !SUBGROUPS
-        // Workgroup size 8 but subgroups of another size: share the quads through memory.
-        workgroupBarrier();
-        a_sh[lid] = aq0;
-//#if BC16
-        a_sh[lid + 8u] = aq1;
-//#endif
-//#if BC32
-        a_sh[lid + 16u] = aq2;
-        a_sh[lid + 24u] = aq3;
-//#endif
-        workgroupBarrier();
 //#endif
         for (var kk = 0u; kk < 4u; kk++) {
 //#if TRANS_B

@@ -34,7 +34,8 @@ pub enum MatmulImpl {
     /// Few rows (decode steps, 1-32 rows): each workgroup streams weight rows once.
     Rows,
     /// One subgroup of 8 lanes per 8-32 × 64 block, A shared by subgroup broadcasts, no
-    /// workgroup memory: made for CPU adapters (see [`selected_impl`]), correct anywhere.
+    /// workgroup memory: made for CPU adapters (see [`selected_impl`]). Needs subgroups of
+    /// exactly 8 lanes (lavapipe); an error naming why elsewhere.
     Broadcast,
 }
 
@@ -138,10 +139,9 @@ fn resolve(cpu: bool, bcast: bool, a_rows: usize, imp: MatmulImpl) -> MatmulImpl
     }
 }
 
-/// Whether `Broadcast` shares A through subgroup broadcasts here: subgroups exactly 8 wide
-/// (lavapipe on AVX2), one subgroup per block. Without them every lane reads A itself; that
-/// variant is tested on every adapter but was not timed against `Tiled`, so `Auto` keeps
-/// `Tiled` there (llvmpipe GL).
+/// Whether `Broadcast` runs here: it needs subgroups exactly 8 wide (lavapipe on AVX2), one
+/// subgroup per block sharing A through broadcasts. Elsewhere `Auto` keeps `Tiled` and a
+/// forced `Broadcast` is an error naming why.
 fn broadcasts(gpu: &Gpu) -> bool {
     let c = gpu.caps();
     c.subgroups && c.subgroup_min_size == 8 && c.subgroup_max_size == 8
@@ -536,10 +536,24 @@ fn launch_broadcast(
     opts: &MatmulOptions,
     t: &[&Tensor; 5],
 ) -> Result<()> {
+    if !broadcasts(rec.gpu()) {
+        let c = rec.gpu().caps();
+        let has = if c.subgroups {
+            format!("{}..={}", c.subgroup_min_size, c.subgroup_max_size)
+        } else {
+            "no".to_string()
+        };
+        return shape_err(
+            "matmul",
+            format!(
+                "Broadcast needs subgroups of exactly 8 lanes; this adapter has {has} subgroups"
+            ),
+        );
+    }
     let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
     let groups = p.m.clamp(1, 32).div_ceil(8).next_power_of_two() as u32;
     let flags = EntryFlags {
-        subgroups: broadcasts(rec.gpu()),
+        subgroups: true,
         bc_groups: groups,
         ..Default::default()
     };
