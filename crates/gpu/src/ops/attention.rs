@@ -497,28 +497,7 @@ pub fn attention(rec: &mut Recorder, args: &Attention) -> Result<()> {
     attention_tuned(rec, args, Tuning::Adapter)
 }
 
-/// Which adapter kind `Auto` and the `Decode` plan are tuned for. The kernels are correct
-/// under either; tests run both on every adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Tuning {
-    /// This adapter's kind (CPU or GPU).
-    #[default]
-    Adapter,
-    /// As on a GPU, whatever the adapter.
-    Gpu,
-    /// As on a CPU adapter (lavapipe, llvmpipe), whatever the adapter.
-    Cpu,
-}
-
-impl Tuning {
-    fn cpu(self, gpu: &Gpu) -> bool {
-        match self {
-            Tuning::Adapter => gpu.adapter().device_type == "Cpu",
-            Tuning::Gpu => false,
-            Tuning::Cpu => true,
-        }
-    }
-}
+pub use super::Tuning;
 
 /// [`attention`] with an explicit tuning (tests and benches).
 pub fn attention_tuned(rec: &mut Recorder, args: &Attention, tuning: Tuning) -> Result<()> {

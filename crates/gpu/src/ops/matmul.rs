@@ -71,28 +71,7 @@ pub fn matmul(
     matmul_tuned(rec, a, b, out, opts, Tuning::Adapter)
 }
 
-/// Which tuning table picks tile and workgroup sizes. The kernels are correct under either;
-/// the tables differ in speed only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Tuning {
-    /// The table for this adapter's kind (CPU or GPU).
-    #[default]
-    Adapter,
-    /// The GPU table, whatever the adapter (tests run it on lavapipe).
-    Gpu,
-    /// The CPU-adapter table (lavapipe, llvmpipe), whatever the adapter.
-    Cpu,
-}
-
-impl Tuning {
-    fn cpu(self, gpu: &Gpu) -> bool {
-        match self {
-            Tuning::Adapter => gpu.adapter().device_type == "Cpu",
-            Tuning::Gpu => false,
-            Tuning::Cpu => true,
-        }
-    }
-}
+pub use super::Tuning;
 
 /// [`matmul`] with an explicit tuning table (tests and benches).
 pub fn matmul_tuned(

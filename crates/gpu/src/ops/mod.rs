@@ -21,3 +21,27 @@ pub fn grid(gpu: &crate::Gpu, groups: u32) -> [u32; 3] {
         [groups.div_ceil(y), y, 1]
     }
 }
+
+/// Which adapter kind a launcher tunes for: its `Auto` choice, tile tables and plans (matmul,
+/// attention). The kernels are correct under any; tests run every tuning on every adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Tuning {
+    /// This adapter's kind (CPU or GPU).
+    #[default]
+    Adapter,
+    /// As on a GPU, whatever the adapter (tests run it on lavapipe).
+    Gpu,
+    /// As on a CPU adapter (lavapipe, llvmpipe), whatever the adapter.
+    Cpu,
+}
+
+impl Tuning {
+    /// Whether this tuning means a CPU adapter on `gpu`.
+    pub(crate) fn cpu(self, gpu: &crate::Gpu) -> bool {
+        match self {
+            Tuning::Adapter => gpu.adapter().device_type == "Cpu",
+            Tuning::Gpu => false,
+            Tuning::Cpu => true,
+        }
+    }
+}
