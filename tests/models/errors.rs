@@ -113,7 +113,7 @@ fn bad_inputs_are_named() {
         e.contains(&too_big.to_string()) && e.contains("vocab"),
         "{e}"
     );
-    let long = vec![5u32; cfg.max_position_embeddings + 1];
+    let long = vec![5u32; cfg.max_source_positions.expect("marian has positions") + 1];
     let e = model
         .generate(&[vec![5, 0], long], &opts)
         .unwrap_err()

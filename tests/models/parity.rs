@@ -15,6 +15,9 @@ use crate::common::{
 const LOGPROB_TOL: (f32, f32) = (1e-3, 0.0);
 const PROB_TOL: (f32, f32) = (1e-4, 1e-3);
 
+/// Every fixture family (the stats tests run them all too).
+pub const FAMILIES: &[&str] = &["marian", "bart", "mbart", "pegasus", "m2m100", "nllb"];
+
 fn check_family(family: &str) {
     check_model(family, family, load(family));
 }

@@ -60,3 +60,40 @@ fn greedy_24_tokens_counters() {
     let per_step = loop_delta.dispatches / 23;
     eprintln!("dispatches per greedy step: {per_step} ({} layers)", layers);
 }
+
+/// The same counters for every family's fixture, greedy and beam: the encoder runs once and
+/// every decoder layer's cross K/V is projected once per call, one submit per step, no
+/// weight bytes after load.
+#[test]
+fn every_family_counts_one_encoder_run_and_one_submit_per_step() {
+    let gpu = Gpu::new().expect("a GPU adapter");
+    for family in crate::parity::FAMILIES {
+        let model = Model::load(fixture_dir(family), &gpu).expect("load");
+        let layers = model.config().decoder_layers as u64;
+        let r = crate::common::reference(family);
+        let sources = crate::common::id_lists(&r["generate"][0]["input_ids"]);
+        for beams in [1, 3] {
+            let opts = GenerateOptions {
+                max_new_tokens: Some(8),
+                min_length: Some(9),
+                num_beams: Some(beams),
+                ..Default::default()
+            };
+            let out = model.generate(&sources, &opts).expect("generate");
+            let s = out.stats;
+            let name = format!("{family}, {beams} beams");
+            assert_eq!(s.encoder_runs, 1, "{name}");
+            assert_eq!(s.cross_kv_computes, layers, "{name}");
+            assert_eq!(s.decoder_steps, 8, "{name}: {:?}", out.sequences);
+            assert_eq!(s.weight_bytes_uploaded, 0, "{name}");
+            assert!(s.submits <= s.decoder_steps + 2, "{name}: {s:?}");
+            if beams == 1 {
+                let rows = sources.len() as u64;
+                assert!(
+                    s.bytes_read_back <= 4 * rows * s.decoder_steps,
+                    "{name}: {s:?}"
+                );
+            }
+        }
+    }
+}

@@ -110,11 +110,12 @@ fn mean(xs: &[u64]) -> f64 {
 fn sources(model: &Model, a: &BenchArgs) -> Result<Vec<Vec<u32>>> {
     let cfg = model.config();
     let gc = model.generation_config();
-    if a.src_len == 0 || a.src_len > cfg.max_position_embeddings {
+    let max = cfg.max_source_positions.unwrap_or(usize::MAX);
+    if a.src_len == 0 || a.src_len > max {
         bail!(
-            "--src-len {} must be between 1 and max_position_embeddings {}",
+            "--src-len {} must be between 1 and {} {max}",
             a.src_len,
-            cfg.max_position_embeddings
+            cfg.positions_key
         );
     }
     let eos = gc

@@ -167,7 +167,10 @@ pub fn translate_lines(
     progress: bool,
 ) -> Result<Translations> {
     let tok = model.require_tokenizer()?;
-    let max_pos = model.config().max_position_embeddings;
+    let (max_pos, key) = (
+        model.config().max_source_positions.unwrap_or(usize::MAX),
+        model.config().positions_key,
+    );
     let mut sources: Vec<Vec<u32>> = vec![Vec::new(); lines.len()];
     let mut jobs: Vec<usize> = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -177,7 +180,7 @@ pub fn translate_lines(
         let ids = tok.encode(line)?;
         if ids.len() > max_pos {
             bail!(
-                "line {}: {} tokens, more than the model's max_position_embeddings {max_pos}",
+                "line {}: {} tokens, more than the model's {key} {max_pos}",
                 i + 1,
                 ids.len()
             );

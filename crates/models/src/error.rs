@@ -14,7 +14,8 @@ pub enum Error {
     Config { path: PathBuf, msg: String },
     /// config.json names a model_type this crate does not implement.
     #[error(
-        "{path}: unknown model_type {model_type:?} (supported: marian, bart, mbart, pegasus, m2m_100)"
+        "{path}: unknown model_type {model_type:?} (supported: {supported})",
+        supported = crate::arch::supported()
     )]
     UnknownModelType { path: PathBuf, model_type: String },
     /// A safetensors file (or the shard index) is truncated or corrupt.

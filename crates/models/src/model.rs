@@ -1,31 +1,23 @@
-//! [`Model`]: load a directory, then generate (greedy or beam search) and score on the GPU.
-//!
-//! Data flow of one `generate` call:
-//! 1. one recorder: embed + encoder layers + every decoder layer's cross K/V (one matmul),
-//!    kept resident in `EncoderBuffers::cross_kv`;
-//! 2. per step, one recorder and one submit: upload the new token of every row (plus beam
-//!    parents, beam scores and the processors' logit edits), reorder the self-attention
-//!    indirection table (beams), run the decoder on one token per row, the lm_head, then
-//!    argmax (greedy) or log-softmax + top-k (beams) on the GPU, and read back 4 bytes per
-//!    row (greedy) or the top-k candidates (beams);
-//! 3. the host updates hypotheses exactly as transformers' `generate` does (`search.rs`).
+//! [`Model`]: load a directory of any registered architecture, then generate (greedy or
+//! beam search), score and align on the GPU. The work itself is done by the encoder and
+//! decoder the architecture built and by the generation loop ([`crate::generation`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use seqbridge_gpu::ops::cache::reorder_rows_table;
-use seqbridge_gpu::ops::sampling::{argmax, edit_logits, log_softmax, log_softmax_gather, topk};
-use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
+use seqbridge_gpu::Gpu;
 
-use crate::bart::{BartForConditionalGeneration, CrossInputs, DecoderBuffers, EncoderBuffers};
-use crate::config::{GenerationConfig, ModelConfig};
+use crate::arch::{self, Built};
+use crate::config::ModelConfig;
+use crate::decoder::Decoder;
+use crate::encoder::{Encoder, EncoderInput, check_sequences};
 use crate::error::{Error, Result};
-use crate::layers::Loader;
-use crate::options::{GenerateOptions, SearchConfig};
-use crate::profile::{Probe, Profile};
-use crate::search::{BeamSearch, Candidate, Greedy, edit_triples, forced_tokens};
+use crate::generation::profile::{Probe, Profile};
+use crate::generation::{GenerateOptions, GenerationConfig, Runner, SearchConfig, Stats};
+use crate::io::json::parse_json;
+use crate::io::{Checkpoint, Vars, WeightDtype};
+use crate::nn::Loader;
 use crate::tokenizer::Tokenizer;
-use crate::weights::{Checkpoint, Vars, WeightDtype};
 
 /// Options of [`Model::load_with`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -35,26 +27,6 @@ pub struct LoadOptions {
     /// Split weights into row chunks of at most this many bytes (`None`: the adapter's
     /// largest binding). Chunks are what lets a 128112-row vocabulary run on 128 MiB bindings.
     pub max_chunk_bytes: Option<u64>,
-}
-
-/// Work done by one call (model load excluded).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Encoder passes (one per batch of sources).
-    pub encoder_runs: u64,
-    /// Cross-attention K/V projections, counted per decoder layer.
-    pub cross_kv_computes: u64,
-    /// Decoder passes (generation steps, or 1 per teacher-forced scoring batch).
-    pub decoder_steps: u64,
-    pub dispatches: u64,
-    pub submits: u64,
-    /// Host → GPU bytes (ids, edits, kernel parameters).
-    pub bytes_uploaded: u64,
-    pub bytes_read_back: u64,
-    /// Weight bytes uploaded during the call (0: weights go up once, at load).
-    pub weight_bytes_uploaded: u64,
-    /// wgpu buffers created during the call (the pool's misses).
-    pub buffers_created: u64,
 }
 
 /// The result of [`Model::generate`].
@@ -82,7 +54,9 @@ pub struct Scores {
 pub struct Model {
     gpu: Gpu,
     dir: PathBuf,
-    net: BartForConditionalGeneration,
+    config: ModelConfig,
+    encoder: Box<dyn Encoder>,
+    decoder: Box<dyn Decoder>,
     generation_config: GenerationConfig,
     tokenizer: Option<Tokenizer>,
     weight_bytes: AtomicU64,
@@ -97,15 +71,18 @@ struct CallStats {
 
 impl Model {
     /// Loads `dir` (config.json, generation_config.json, model.safetensors or the sharded
-    /// index, tokenizer.json when present) and uploads every weight to `gpu`.
+    /// index, the tokenizer when present) and uploads every weight to `gpu`.
     pub fn load(dir: impl AsRef<Path>, gpu: &Gpu) -> Result<Model> {
         Model::load_with(dir, gpu, &LoadOptions::default())
     }
 
     pub fn load_with(dir: impl AsRef<Path>, gpu: &Gpu, opts: &LoadOptions) -> Result<Model> {
         let dir = dir.as_ref();
-        let config = ModelConfig::from_file(&dir.join("config.json"))?;
-        let generation_config = GenerationConfig::for_model(dir, &config)?;
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
         let ckpt = Checkpoint::open(dir)?;
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = if tok_path.exists() {
@@ -113,33 +90,46 @@ impl Model {
         } else {
             None
         };
-        Model::build(dir, config, generation_config, &ckpt, tokenizer, gpu, opts)
+        let mut model = Model::build(dir, &path, &text, &ckpt, tokenizer, gpu, opts)?;
+        model.generation_config = GenerationConfig::for_model(dir, &model.config)?;
+        Ok(model)
     }
 
-    /// Uploads the network described by `config` from `ckpt`.
+    /// Builds the architecture `config_text` names from `ckpt` and uploads it.
     fn build(
         dir: &Path,
-        config: ModelConfig,
-        generation_config: GenerationConfig,
+        config_path: &Path,
+        config_text: &str,
         ckpt: &Checkpoint,
         tokenizer: Option<Tokenizer>,
         gpu: &Gpu,
         opts: &LoadOptions,
     ) -> Result<Model> {
+        let (_, builder) = arch::model_type(config_path, config_text)?;
         let weight_bytes = AtomicU64::new(0);
         let ld = Loader {
             gpu,
             weight_bytes: &weight_bytes,
             max_chunk_bytes: opts.max_chunk_bytes.unwrap_or(u64::MAX),
         };
-        let net =
-            BartForConditionalGeneration::load(&ld, &Vars::root(ckpt, opts.weight_dtype), &config)?;
+        let Built {
+            config,
+            encoder,
+            decoder,
+        } = builder(
+            config_path,
+            config_text,
+            &ld,
+            &Vars::root(ckpt, opts.weight_dtype),
+        )?;
         gpu.check_errors()?;
         Ok(Model {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
-            net,
-            generation_config,
+            config,
+            encoder,
+            decoder,
+            generation_config: GenerationConfig::default(),
             tokenizer,
             weight_bytes,
         })
@@ -155,29 +145,30 @@ impl Model {
         opts: &LoadOptions,
         seed: u64,
     ) -> Result<Model> {
+        #[derive(serde::Deserialize)]
+        struct InitStd {
+            init_std: Option<f32>,
+        }
         let path = Path::new(name);
-        let v: serde_json::Value =
-            serde_json::from_str(config_json).map_err(|e| Error::Config {
-                path: path.to_path_buf(),
-                msg: format!("invalid JSON: {e}"),
-            })?;
-        let config = ModelConfig::from_json(path, &v)?;
-        let generation_config =
-            GenerationConfig::from_json(path, &v)?.completed_from(&config, false);
-        let std = v.get("init_std").and_then(|x| x.as_f64()).unwrap_or(0.02) as f32;
+        let std = parse_json::<InitStd>(path, config_json)?
+            .init_std
+            .unwrap_or(0.02);
         let ckpt = Checkpoint::random(seed, std);
-        Model::build(path, config, generation_config, &ckpt, None, gpu, opts)
+        let mut model = Model::build(path, path, config_json, &ckpt, None, gpu, opts)?;
+        model.generation_config =
+            parse_json::<GenerationConfig>(path, config_json)?.completed_from(&model.config, false);
+        Ok(model)
     }
 
     pub fn config(&self) -> &ModelConfig {
-        &self.net.config
+        &self.config
     }
 
     pub fn generation_config(&self) -> &GenerationConfig {
         &self.generation_config
     }
 
-    /// The directory's tokenizer.json, if it has one.
+    /// The directory's tokenizer, if it has one.
     pub fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_ref()
     }
@@ -191,10 +182,18 @@ impl Model {
     pub fn require_tokenizer(&self) -> Result<&Tokenizer> {
         self.tokenizer.as_ref().ok_or_else(|| {
             Error::Tokenizer(format!(
-                "{}: no tokenizer.json in the model directory",
+                "{}: no tokenizer in the model directory",
                 self.dir.display()
             ))
         })
+    }
+
+    fn runner(&self) -> Runner<'_> {
+        Runner {
+            gpu: &self.gpu,
+            encoder: self.encoder.as_ref(),
+            decoder: self.decoder.as_ref(),
+        }
     }
 
     fn begin(&self) -> CallStats {
@@ -216,42 +215,6 @@ impl Model {
             weight_bytes_uploaded: self.weight_bytes() - c.weight_bytes,
             ..c.own
         }
-    }
-
-    /// Checks sources: non-empty, ids inside the vocabulary, not longer than the positions.
-    fn check_sources(&self, sources: &[Vec<u32>]) -> Result<()> {
-        if sources.is_empty() {
-            return Err(Error::Input("no source sequences given".into()));
-        }
-        check_sequences("source", sources, self.config().vocab_size, self.config())
-    }
-
-    /// Runs the encoder and the cross K/V projection of every decoder layer (one submit).
-    fn encode(
-        &self,
-        sources: &[Vec<u32>],
-        stats: &mut Stats,
-        probe: &mut Probe,
-    ) -> Result<EncoderBuffers> {
-        probe.start();
-        let cfg = self.config();
-        let s = sources.iter().map(Vec::len).max().unwrap_or(1);
-        let mut enc = EncoderBuffers::new(&self.gpu, cfg, sources.len(), s)?;
-        let mut ids = Vec::with_capacity(sources.len() * s);
-        for src in sources {
-            ids.extend_from_slice(src);
-            ids.extend(std::iter::repeat_n(cfg.pad_token_id, s - src.len()));
-        }
-        let lengths: Vec<u32> = sources.iter().map(|x| x.len() as u32).collect();
-        self.gpu.write(&enc.ids, &ids)?;
-        self.gpu.write(&enc.lengths, &lengths)?;
-        let mut rec = probe.recorder(&self.gpu);
-        self.net.encode(&mut rec, &mut enc)?;
-        probe.submit(rec)?;
-        probe.end_encoder(&self.gpu)?;
-        stats.encoder_runs += 1;
-        stats.cross_kv_computes += cfg.decoder_layers as u64;
-        Ok(enc)
     }
 
     /// Generates from token ids. See [`Model::generate_with`].
@@ -297,17 +260,18 @@ impl Model {
         on_token: &mut dyn FnMut(usize, u32),
         probe: &mut Probe,
     ) -> Result<Generation> {
-        let search = SearchConfig::resolve(self.config(), &self.generation_config, opts)?;
-        self.check_sources(sources)?;
+        let search = SearchConfig::resolve(&self.config, &self.generation_config, opts)?;
+        let input = EncoderInput::Tokens(sources);
+        self.encoder.check(&input)?;
         let mut call = self.begin();
-        let enc = self.encode(sources, &mut call.own, probe)?;
-        let result = if search.num_beams == 1 {
-            self.greedy(&search, &enc, on_token, &mut call.own, probe)?
+        let run = self.runner();
+        let cross = run.encode(&input, &mut call.own, probe)?;
+        let (sequences, scores) = if search.num_beams == 1 {
+            run.greedy(&search, &cross, on_token, &mut call.own, probe)?
         } else {
-            self.beam(&search, &enc, on_token, &mut call.own, probe)?
+            run.beam(&search, &cross, on_token, &mut call.own, probe)?
         };
         self.gpu.check_errors()?;
-        let (sequences, scores) = result;
         Ok(Generation {
             sequences,
             scores,
@@ -336,207 +300,8 @@ impl Model {
         Ok((g, out))
     }
 
-    fn edits_tensor(&self, search: &SearchConfig, rows: usize) -> Result<Tensor> {
-        let per_row =
-            2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
-        let cap = rows * per_row.min(self.config().decoder_vocab_size);
-        Ok(self.gpu.empty(&[cap.max(1), 3], DType::U32)?)
-    }
-
-    /// Uploads edit triples into the front of `edits`; returns their count.
-    fn upload_edits(&self, edits: &Tensor, triples: &[u32]) -> Result<usize> {
-        let n = triples.len() / 3;
-        if n > 0 {
-            self.gpu.write(&edits.view(0, &[n, 3])?, triples)?;
-        }
-        Ok(n)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn greedy(
-        &self,
-        search: &SearchConfig,
-        enc: &EncoderBuffers,
-        on_token: &mut dyn FnMut(usize, u32),
-        stats: &mut Stats,
-        probe: &mut Probe,
-    ) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
-        let cfg = self.config();
-        let (b, vocab) = (enc.batch, cfg.decoder_vocab_size);
-        let t_cap = search.max_length - 1;
-        let mut dec = DecoderBuffers::new(&self.gpu, cfg, b, 1, t_cap)?;
-        let next_ids = self.gpu.empty(&[b], DType::U32)?;
-        let edits = self.edits_tensor(search, b)?;
-        let cross = CrossInputs {
-            cross_kv: &enc.cross_kv,
-            lengths: &enc.lengths,
-            src_len: enc.src_len,
-            kv_group: 1,
-        };
-        let penalty = search.repetition_penalty as f32;
-        let mut state = Greedy::new(b, search.decoder_start_token_id);
-        let mut tokens = vec![search.decoder_start_token_id; b];
-        let mut triples = Vec::new();
-        for t in 0..t_cap {
-            let cur_len = t + 1;
-            probe.start();
-            self.gpu.write(&dec.ids, &tokens)?;
-            let mut rec = probe.recorder(&self.gpu);
-            self.net.decode(&mut rec, &mut dec, t, &cross, None, None)?;
-            let next = if let Some(forced) = forced_tokens(search, cur_len) {
-                probe.submit(rec)?;
-                vec![forced[0]; b]
-            } else {
-                let hist: Vec<&[u32]> = state
-                    .sequences
-                    .iter()
-                    .zip(&state.unfinished)
-                    .map(|(s, &u)| if u { s.as_slice() } else { &[][..] })
-                    .collect();
-                edit_triples(search, &hist, vocab, &mut triples);
-                let n = self.upload_edits(&edits, &triples)?;
-                if n > 0 {
-                    edit_logits(&mut rec, &dec.logits, &edits, n, penalty)?;
-                }
-                argmax(&mut rec, &dec.logits, &next_ids)?;
-                let rb = rec.read_back(&next_ids)?;
-                probe.submit(rec)?;
-                rb.wait_u32()?
-            };
-            probe.end_step();
-            stats.decoder_steps += 1;
-            for (row, tok) in state.advance(search, &next[..b]) {
-                on_token(row, tok);
-            }
-            if state.done() {
-                break;
-            }
-            for (row, tok) in tokens.iter_mut().enumerate() {
-                *tok = if state.unfinished[row] {
-                    next[row]
-                } else {
-                    search.pad_token_id
-                };
-            }
-        }
-        Ok((state.sequences.into_iter().map(|s| vec![s]).collect(), None))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn beam(
-        &self,
-        search: &SearchConfig,
-        enc: &EncoderBuffers,
-        on_token: &mut dyn FnMut(usize, u32),
-        stats: &mut Stats,
-        probe: &mut Probe,
-    ) -> Result<(Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>)> {
-        let cfg = self.config();
-        let (b, nb, vocab) = (enc.batch, search.num_beams, cfg.decoder_vocab_size);
-        let n = b * nb;
-        let t_cap = search.max_length - 1;
-        let k = search.beams_to_keep().min(vocab);
-        let mut dec = DecoderBuffers::new(&self.gpu, cfg, n, 1, t_cap)?;
-        let gpu = &self.gpu;
-        // Beam search state on the GPU (named; allocated once per call).
-        let kv_rows = [
-            gpu.empty(&[n, t_cap], DType::U32)?,
-            gpu.empty(&[n, t_cap], DType::U32)?,
-        ]; // u32 [N, Tcap] ping-pong
-        let parents = gpu.empty(&[n], DType::U32)?; // u32 [N]
-        let beam_scores = gpu.empty(&[n], DType::F32)?; // f32 [N]
-        let top_values = gpu.empty(&[n, k], DType::F32)?; // f32 [N, K]
-        let top_ids = gpu.empty(&[n, k], DType::U32)?; // u32 [N, K]
-        let edits = self.edits_tensor(search, n)?;
-        let cross = CrossInputs {
-            cross_kv: &enc.cross_kv,
-            lengths: &enc.lengths,
-            src_len: enc.src_len,
-            kv_group: nb,
-        };
-        let penalty = search.repetition_penalty as f32;
-        let mut state = BeamSearch::new(b, search);
-        let mut tokens = vec![search.decoder_start_token_id; n];
-        let mut parent_rows: Vec<u32> = (0..n as u32).collect();
-        let mut triples = Vec::new();
-        for t in 0..t_cap {
-            let cur_len = t + 1;
-            probe.start();
-            gpu.write(&dec.ids, &tokens)?;
-            gpu.write(&parents, &parent_rows)?;
-            let (old, new) = (&kv_rows[(t + 1) % 2], &kv_rows[t % 2]);
-            let mut rec = probe.recorder(gpu);
-            reorder_rows_table(&mut rec, &parents, old, new, t)?;
-            self.net
-                .decode(&mut rec, &mut dec, t, &cross, Some(new), None)?;
-            let candidates = if let Some(forced) = forced_tokens(search, cur_len) {
-                probe.submit(rec)?;
-                state.forced_candidates(&forced)
-            } else {
-                gpu.write(&beam_scores, &state.row_scores())?;
-                log_softmax(&mut rec, &dec.logits, &dec.logits)?;
-                edit_triples(search, &state.histories(), vocab, &mut triples);
-                let ne = self.upload_edits(&edits, &triples)?;
-                if ne > 0 {
-                    edit_logits(&mut rec, &dec.logits, &edits, ne, penalty)?;
-                }
-                topk(
-                    &mut rec,
-                    &dec.logits,
-                    Some(&beam_scores),
-                    k,
-                    &top_values,
-                    &top_ids,
-                )?;
-                let rv = rec.read_back(&top_values)?;
-                let ri = rec.read_back(&top_ids)?;
-                probe.submit(rec)?;
-                let (values, ids) = (rv.wait_f32()?, ri.wait_u32()?);
-                (0..b)
-                    .map(|src| {
-                        (0..nb * k)
-                            .map(|j| {
-                                let (beam, r) = (j / k, (src * nb + j / k) * k + j % k);
-                                Candidate {
-                                    score: values[r],
-                                    beam,
-                                    token: ids[r],
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect()
-            };
-            probe.end_step();
-            stats.decoder_steps += 1;
-            let step = state.step(search, vocab, candidates);
-            if state.done(search) {
-                break;
-            }
-            parent_rows = step.parents;
-            tokens = step.tokens;
-        }
-        let results = state.results(search);
-        for (src, hyps) in results.iter().enumerate() {
-            if let Some((best, _)) = hyps.first() {
-                for &tok in &best[1..] {
-                    on_token(src, tok);
-                }
-            }
-        }
-        let scores = results
-            .iter()
-            .map(|h| h.iter().map(|(_, s)| *s).collect())
-            .collect();
-        let seqs = results
-            .into_iter()
-            .map(|h| h.into_iter().map(|(s, _)| s).collect())
-            .collect();
-        Ok((seqs, Some(scores)))
-    }
-
     fn check_targets(&self, sources: &[Vec<u32>], targets: &[Vec<u32>]) -> Result<()> {
-        let cfg = self.config();
+        let cfg = &self.config;
         if sources.len() != targets.len() {
             return Err(Error::Input(format!(
                 "{} sources but {} targets",
@@ -544,7 +309,13 @@ impl Model {
                 targets.len()
             )));
         }
-        check_sequences("target", targets, cfg.decoder_vocab_size, cfg)
+        check_sequences(
+            "target",
+            targets,
+            cfg.decoder_vocab_size,
+            cfg.max_target_positions,
+            cfg.positions_key,
+        )
     }
 
     /// The decoder start token of this model (generation config, else bos).
@@ -558,11 +329,10 @@ impl Model {
     /// Teacher-forced log-probabilities of `targets` given `sources` (CTranslate2's
     /// `score_batch`): the decoder reads `[decoder_start] + target[..-1]` in one causal pass.
     pub fn score(&self, sources: &[Vec<u32>], targets: &[Vec<u32>]) -> Result<Scores> {
-        self.check_sources(sources)?;
+        self.encoder.check(&EncoderInput::Tokens(sources))?;
         self.check_targets(sources, targets)?;
-        let cfg = self.config();
         let start = self.decoder_start()?;
-        let vocab = cfg.decoder_vocab_size;
+        let vocab = self.config.decoder_vocab_size;
         let mut call = self.begin();
         // Batches whose logits `[rows·T, V]` fit one binding.
         let max_rows = (self.gpu.max_binding() as usize / (vocab * 4)).max(1);
@@ -581,13 +351,11 @@ impl Model {
                     self.gpu.max_binding()
                 )));
             }
-            logprobs.extend(self.score_batch(
-                &sources[i..j],
-                &targets[i..j],
-                t,
-                start,
-                &mut call.own,
-            )?);
+            let run = self.runner();
+            let input = EncoderInput::Tokens(&sources[i..j]);
+            let cross = run.encode(&input, &mut call.own, &mut Probe::off())?;
+            let pad = self.config.pad_token_id;
+            logprobs.extend(run.score(&cross, &targets[i..j], t, (start, pad), &mut call.own)?);
             i = j;
         }
         self.gpu.check_errors()?;
@@ -595,50 +363,6 @@ impl Model {
             logprobs,
             stats: self.finish(call),
         })
-    }
-
-    fn score_batch(
-        &self,
-        sources: &[Vec<u32>],
-        targets: &[Vec<u32>],
-        t: usize,
-        start: u32,
-        stats: &mut Stats,
-    ) -> Result<Vec<Vec<f32>>> {
-        let cfg = self.config();
-        let b = sources.len();
-        let enc = self.encode(sources, stats, &mut Probe::off())?;
-        let mut dec = DecoderBuffers::new(&self.gpu, cfg, b, t, t)?;
-        let mut inputs = Vec::with_capacity(b * t);
-        let mut gold = Vec::with_capacity(b * t);
-        for tgt in targets {
-            inputs.push(start);
-            inputs.extend_from_slice(&tgt[..tgt.len() - 1]);
-            inputs.extend(std::iter::repeat_n(cfg.pad_token_id, t - tgt.len()));
-            gold.extend_from_slice(tgt);
-            gold.extend(std::iter::repeat_n(0, t - tgt.len()));
-        }
-        self.gpu.write(&dec.ids, &inputs)?;
-        let gold_t = self.gpu.upload(&gold, &[b * t])?;
-        let out = self.gpu.empty(&[b * t], DType::F32)?;
-        let cross = CrossInputs {
-            cross_kv: &enc.cross_kv,
-            lengths: &enc.lengths,
-            src_len: enc.src_len,
-            kv_group: 1,
-        };
-        let mut rec = Recorder::new(&self.gpu);
-        self.net.decode(&mut rec, &mut dec, 0, &cross, None, None)?;
-        log_softmax_gather(&mut rec, &dec.logits, &gold_t, &out)?;
-        let rb = rec.read_back(&out)?;
-        rec.submit();
-        let v = rb.wait_f32()?;
-        stats.decoder_steps += 1;
-        Ok(targets
-            .iter()
-            .enumerate()
-            .map(|(i, tgt)| v[i * t..i * t + tgt.len()].to_vec())
-            .collect())
     }
 
     /// Cross-attention probabilities of a teacher-forced pass over `decoder_input_ids` (as
@@ -649,68 +373,13 @@ impl Model {
         decoder_input_ids: &[u32],
     ) -> Result<Vec<Vec<f32>>> {
         let sources = [source.to_vec()];
-        self.check_sources(&sources)?;
+        let input = EncoderInput::Tokens(&sources);
+        self.encoder.check(&input)?;
         self.check_targets(&sources, &[decoder_input_ids.to_vec()])?;
-        let cfg = self.config();
-        let (t, s, h) = (
-            decoder_input_ids.len(),
-            source.len(),
-            cfg.decoder_attention_heads,
-        );
-        let mut own = Stats::default();
-        let enc = self.encode(&sources, &mut own, &mut Probe::off())?;
-        let mut dec = DecoderBuffers::new(&self.gpu, cfg, 1, t, t)?;
-        self.gpu.write(&dec.ids, decoder_input_ids)?;
-        let probs = (0..cfg.decoder_layers)
-            .map(|_| self.gpu.empty(&[1, h, t, s], DType::F32))
-            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
-        let cross = CrossInputs {
-            cross_kv: &enc.cross_kv,
-            lengths: &enc.lengths,
-            src_len: s,
-            kv_group: 1,
-        };
-        let mut rec = Recorder::new(&self.gpu);
-        self.net
-            .decode(&mut rec, &mut dec, 0, &cross, None, Some(&probs))?;
-        let rbs = probs
-            .iter()
-            .map(|p| rec.read_back(p))
-            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
-        rec.submit();
-        let out = rbs
-            .into_iter()
-            .map(|rb| {
-                rb.wait_f32().map(|mut v| {
-                    v.truncate(h * t * s);
-                    v
-                })
-            })
-            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        let run = self.runner();
+        let cross = run.encode(&input, &mut Stats::default(), &mut Probe::off())?;
+        let out = run.cross_attentions(&cross, decoder_input_ids)?;
         self.gpu.check_errors()?;
         Ok(out)
     }
-}
-
-/// Every sequence non-empty, its ids inside a vocabulary of `vocab` and its length within the
-/// position table; errors name the sequence (`what` and index), the token and its position.
-fn check_sequences(what: &str, seqs: &[Vec<u32>], vocab: usize, cfg: &ModelConfig) -> Result<()> {
-    for (i, s) in seqs.iter().enumerate() {
-        if s.is_empty() {
-            return Err(Error::Input(format!("{what} {i} is empty")));
-        }
-        if let Some((p, t)) = s.iter().enumerate().find(|(_, t)| **t as usize >= vocab) {
-            return Err(Error::Input(format!(
-                "{what} {i}: token id {t} at position {p} is outside the vocabulary (vocab_size {vocab})"
-            )));
-        }
-        if s.len() > cfg.max_position_embeddings {
-            return Err(Error::Input(format!(
-                "{what} {i} has {} tokens, more than max_position_embeddings {}",
-                s.len(),
-                cfg.max_position_embeddings
-            )));
-        }
-    }
-    Ok(())
 }

@@ -2,10 +2,9 @@
 //! pre-norm blocks, final encoder/decoder layer norms, `scale_embedding`, no
 //! `final_logits_bias`, and its own sinusoidal positions derived from padding.
 
-use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::layers::{Loader, PositionTable};
-use crate::positions::m2m100_sinusoidal;
+use crate::nn::positions::m2m100_sinusoidal;
+use crate::nn::{Loader, PositionTable};
 
 /// `M2M100SinusoidalPositionalEmbedding`: a computed (never stored) `[max_positions + 2, D]`
 /// table whose row `padding_idx` is zero. transformers numbers the non-pad tokens of a
@@ -16,16 +15,14 @@ use crate::positions::m2m100_sinusoidal;
 pub struct M2M100SinusoidalPositionalEmbedding;
 
 impl M2M100SinusoidalPositionalEmbedding {
-    pub fn load(ld: &Loader, cfg: &ModelConfig) -> Result<PositionTable> {
-        let pad = cfg.pad_token_id as usize;
-        let d = cfg.d_model;
-        let rows = cfg.max_position_embeddings + 2;
-        let rows = rows.max(pad + 1 + cfg.max_position_embeddings);
+    pub fn load(ld: &Loader, pad: u32, max_positions: usize, d: usize) -> Result<PositionTable> {
+        let pad = pad as usize;
+        let rows = (max_positions + 2).max(pad + 1 + max_positions);
         let table = m2m100_sinusoidal(rows, d, Some(pad));
         Ok(PositionTable {
             table: ld.upload_f32(&table, &[rows, d])?,
             offset: pad + 1,
-            max_positions: cfg.max_position_embeddings,
+            max_positions,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
+use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
@@ -23,7 +24,9 @@ struct Entry {
 
 struct ShardFile {
     path: PathBuf,
-    bytes: Vec<u8>,
+    /// The whole file, memory-mapped: tensors are converted straight from the page cache and
+    /// never held twice in RAM.
+    bytes: Mmap,
 }
 
 /// How weights are stored on the GPU.
@@ -81,7 +84,7 @@ impl HostData {
     }
 }
 
-/// The tensors of a model directory, read into memory once.
+/// The tensors of a model directory, memory-mapped.
 pub struct Checkpoint {
     files: Vec<ShardFile>,
     index: HashMap<String, Entry>,
@@ -177,7 +180,11 @@ impl Checkpoint {
             random: None,
         };
         for path in paths {
-            let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+            let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+            // SAFETY: the map is read-only and private to this process. A checkpoint modified
+            // by another process while loading is outside what any loader can defend against;
+            // every offset read below is checked against the mapped length.
+            let bytes = unsafe { Mmap::map(&file) }.map_err(|e| io_err(&path, e))?;
             let (n, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::Safetensors {
                 path: path.clone(),
                 msg: format!(

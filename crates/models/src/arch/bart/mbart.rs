@@ -5,5 +5,5 @@
 //! `final_logits_bias` as in BART. Generation usually forces the target language code as
 //! first token (`forced_bos_token_id`) after the decoder start token (eos).
 //!
-//! Nothing here needs code of its own: [`crate::config`] maps `model_type: "mbart"` to these
-//! switches and [`crate::bart`] runs them.
+//! Nothing here needs code of its own: [`super::Family::of`] maps `model_type: "mbart"` to these
+//! switches and [`super::build`] runs them.

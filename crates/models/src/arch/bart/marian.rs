@@ -2,13 +2,12 @@
 //! post-norm blocks, no `layernorm_embedding`, no final layer norms, `embed_scale`
 //! sqrt(d_model) (`scale_embedding`), sinusoidal positions and, optionally, separate
 //! encoder/decoder vocabularies (`share_encoder_decoder_embeddings: false`, with
-//! `decoder_vocab_size`). The layers themselves are [`crate::bart`]'s.
+//! `decoder_vocab_size`). The layers themselves are [`crate::arch::bart`]'s.
 
-use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::layers::{Loader, PositionTable};
-use crate::positions::marian_sinusoidal;
-use crate::weights::Vars;
+use crate::io::Vars;
+use crate::nn::positions::marian_sinusoidal;
+use crate::nn::{Loader, PositionTable};
 
 /// `MarianSinusoidalPositionalEmbedding` (Pegasus has the same): `[max_positions, D]`,
 /// position t at row t. Published checkpoints sometimes store the table
@@ -16,8 +15,7 @@ use crate::weights::Vars;
 pub struct MarianSinusoidalPositionalEmbedding;
 
 impl MarianSinusoidalPositionalEmbedding {
-    pub fn load(ld: &Loader, side: &Vars, cfg: &ModelConfig) -> Result<PositionTable> {
-        let (n, d) = (cfg.max_position_embeddings, cfg.d_model);
+    pub fn load(ld: &Loader, side: &Vars, n: usize, d: usize) -> Result<PositionTable> {
         let v = side.pp("embed_positions");
         let table = if v.contains("weight") {
             v.f32("weight", &[n, d])?

@@ -1,8 +1,9 @@
 //! Per-call generation options and their resolution against generation_config.json, with
 //! transformers' precedence: call options > generation_config.json > global defaults.
 
-use crate::config::{EarlyStopping, GenerationConfig, ModelConfig};
+use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::generation::config::{EarlyStopping, GenerationConfig};
 
 /// Per-call overrides of generation_config.json. `None` keeps the model's value (or
 /// transformers' default when the model has none).
@@ -80,7 +81,7 @@ impl SearchConfig {
         let max_length = match (max_new, explicit_max) {
             (Some(n), _) => n + 1,
             (None, Some(m)) => m,
-            (None, None) => (20 + 1).min(model.max_position_embeddings),
+            (None, None) => (20 + 1).min(model.max_target_positions.unwrap_or(usize::MAX)),
         };
         let min_new_tokens = opts.min_new_tokens.or(gc.min_new_tokens).unwrap_or(0);
         let cfg = SearchConfig {
@@ -144,12 +145,14 @@ impl SearchConfig {
                 self.max_length
             ));
         }
-        if self.max_length - 1 > model.max_position_embeddings {
+        if let Some(max) = model.max_target_positions
+            && self.max_length - 1 > max
+        {
             return err(format!(
-                "max_length {} needs {} decoder positions, but max_position_embeddings is {}",
+                "max_length {} needs {} decoder positions, but {} is {max}",
                 self.max_length,
                 self.max_length - 1,
-                model.max_position_embeddings
+                model.positions_key,
             ));
         }
         if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
@@ -195,17 +198,50 @@ impl SearchConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use serde_json::json;
-    use std::path::Path;
+
+    /// A small search configuration for the unit tests of the generation modules.
+    pub(crate) fn search_config() -> SearchConfig {
+        SearchConfig {
+            num_beams: 2,
+            max_length: 6,
+            min_length: 0,
+            min_new_tokens: 0,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+            num_return_sequences: 1,
+            no_repeat_ngram_size: 0,
+            repetition_penalty: 1.0,
+            bad_words_ids: vec![],
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+            eos_token_id: vec![0],
+            pad_token_id: 9,
+            decoder_start_token_id: 9,
+        }
+    }
 
     fn model() -> ModelConfig {
-        let v = json!({"model_type": "marian", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
-               "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 8,
-               "decoder_ffn_dim": 8, "vocab_size": 100, "max_position_embeddings": 64,
-               "eos_token_id": 0, "pad_token_id": 99, "decoder_start_token_id": 99});
-        ModelConfig::from_json(Path::new("config.json"), &v).unwrap()
+        ModelConfig {
+            model_type: "marian".into(),
+            d_model: 16,
+            encoder_layers: 1,
+            decoder_layers: 1,
+            encoder_attention_heads: 2,
+            decoder_attention_heads: 2,
+            vocab_size: 100,
+            decoder_vocab_size: 100,
+            max_source_positions: Some(64),
+            max_target_positions: Some(64),
+            positions_key: "max_position_embeddings",
+            pad_token_id: 99,
+            bos_token_id: None,
+            eos_token_id: vec![0],
+            decoder_start_token_id: Some(99),
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+        }
     }
 
     #[test]

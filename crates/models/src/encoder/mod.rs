@@ -1,0 +1,167 @@
+//! The encoder contract: an input (token ids now; audio features and pixels later) becomes a
+//! [`Memory`] that decoders attend to. [`TransformerEncoder`] is the text encoder of every
+//! family built from the shared layers.
+
+use seqbridge_gpu::{DType, Recorder, Tensor};
+
+use crate::error::{Error, Result};
+use crate::nn::{
+    LayerInputs, Norm, RelativePositionBias, Scratch, SelfKv, TextEmbedding, TransformerLayer,
+};
+
+/// What an encoder reads.
+#[derive(Clone, Copy, Debug)]
+pub enum EncoderInput<'a> {
+    /// One token sequence per source (no padding; lengths may differ).
+    Tokens(&'a [Vec<u32>]),
+}
+
+impl EncoderInput<'_> {
+    /// Sources in the batch.
+    pub fn batch(&self) -> usize {
+        match self {
+            EncoderInput::Tokens(s) => s.len(),
+        }
+    }
+}
+
+/// An encoder's output: states of `batch` sources right-padded to `len` positions.
+pub struct Memory {
+    /// f32 `[batch, len, dim]`.
+    pub states: Tensor,
+    /// u32 `[batch]`: real lengths (positions past them are padding, masked as keys).
+    pub lengths: Tensor,
+    pub batch: usize,
+    pub len: usize,
+    pub dim: usize,
+}
+
+/// An encoder: input → memory, recorded into the caller's recorder (one submit for the
+/// encoder and the decoder's cross K/V projection).
+pub trait Encoder: Send + Sync {
+    /// Checks the input against the model (vocabulary, positions) before anything is
+    /// allocated; errors name the source, token and position.
+    fn check(&self, input: &EncoderInput) -> Result<()>;
+    /// Records the encoder over `input`.
+    fn encode(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Memory>;
+}
+
+/// Every sequence non-empty, its ids inside a vocabulary of `vocab` and its length within
+/// `max_len` (named `limit_key` in messages); errors name the sequence (`what` and index),
+/// the token and its position.
+pub fn check_sequences(
+    what: &str,
+    seqs: &[Vec<u32>],
+    vocab: usize,
+    max_len: Option<usize>,
+    limit_key: &str,
+) -> Result<()> {
+    if seqs.is_empty() {
+        return Err(Error::Input(format!("no {what} sequences given")));
+    }
+    for (i, s) in seqs.iter().enumerate() {
+        if s.is_empty() {
+            return Err(Error::Input(format!("{what} {i} is empty")));
+        }
+        if let Some((p, t)) = s.iter().enumerate().find(|(_, t)| **t as usize >= vocab) {
+            return Err(Error::Input(format!(
+                "{what} {i}: token id {t} at position {p} is outside the vocabulary (vocab_size {vocab})"
+            )));
+        }
+        if let Some(max) = max_len
+            && s.len() > max
+        {
+            return Err(Error::Input(format!(
+                "{what} {i} has {} tokens, more than {limit_key} {max}",
+                s.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A transformer encoder over token ids: embeddings, layers without cross-attention, an
+/// optional final norm; T5's relative position bias when the family has one.
+pub struct TransformerEncoder {
+    pub embed: TextEmbedding,
+    pub layers: Vec<TransformerLayer>,
+    pub final_norm: Option<Norm>,
+    /// None, one table shared by every layer (T5), or one per layer (umT5).
+    pub position_bias: Vec<RelativePositionBias>,
+    pub d_model: usize,
+    pub pad_token_id: u32,
+    pub max_positions: Option<usize>,
+    pub positions_key: &'static str,
+}
+
+impl Encoder for TransformerEncoder {
+    fn check(&self, input: &EncoderInput) -> Result<()> {
+        let EncoderInput::Tokens(sources) = *input;
+        check_sequences(
+            "source",
+            sources,
+            self.embed.tokens.vocab,
+            self.max_positions,
+            self.positions_key,
+        )
+    }
+
+    fn encode(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Memory> {
+        self.check(input)?;
+        let EncoderInput::Tokens(sources) = *input;
+        let gpu = rec.gpu().clone();
+        let (b, d) = (sources.len(), self.d_model);
+        let s = sources.iter().map(Vec::len).max().unwrap_or(1);
+        let mut ids = Vec::with_capacity(b * s);
+        for src in sources {
+            ids.extend_from_slice(src);
+            ids.extend(std::iter::repeat_n(self.pad_token_id, s - src.len()));
+        }
+        let lengths: Vec<u32> = sources.iter().map(|x| x.len() as u32).collect();
+        let ids = gpu.upload(&ids, &[b, s])?;
+        let lengths = gpu.upload(&lengths, &[b])?;
+        let mut scratch = Scratch::new(&gpu, &self.layers, b * s, d)?;
+        let qkv_width = self
+            .layers
+            .iter()
+            .map(|l| 3 * l.self_attn.heads.inner())
+            .max();
+        let qkv = gpu.empty(&[b * s, qkv_width.unwrap_or(1)], DType::F32)?;
+        let bias = match self.position_bias.first() {
+            Some(p) => Some(gpu.empty(&[1, p.heads, s, s], DType::F32)?),
+            None => None,
+        };
+        scratch.res.reset();
+        let (cur, other) = (scratch.res.cur().clone(), scratch.res.other().clone());
+        if self.embed.forward(rec, &ids, 0, &cur, &other)? {
+            scratch.res.swap();
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            if let (Some(out), Some(p)) = (&bias, self.position_bias.get(l)) {
+                p.forward(rec, 0, s, s, out)?;
+            }
+            let width = 3 * layer.self_attn.heads.inner();
+            let io = LayerInputs {
+                rows: b,
+                len: s,
+                self_kv: SelfKv::Full {
+                    qkv: &qkv.view(0, &[b * s, width])?,
+                    lengths: &lengths,
+                },
+                bias: bias.as_ref(),
+                cross: &[],
+            };
+            layer.forward(rec, &mut scratch, &io)?;
+        }
+        if let Some(n) = &self.final_norm {
+            scratch.res.norm(rec, n)?;
+        }
+        Ok(Memory {
+            states: scratch.res.cur().reshape(&[b, s, d])?,
+            lengths,
+            batch: b,
+            len: s,
+            dim: d,
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! Generation: options resolved against generation_config.json, logits processors, greedy
+//! and beam search bookkeeping, and the one loop that drives any decoder.
+
+pub mod beam;
+pub mod config;
+pub mod greedy;
+pub mod options;
+pub mod processors;
+pub mod profile;
+pub mod runner;
+
+pub use config::{EarlyStopping, GenerationConfig};
+pub use options::{GenerateOptions, SearchConfig};
+pub use processors::{LogitsProcessor, Processors};
+pub use profile::Profile;
+pub(crate) use runner::Runner;
+pub use runner::Stats;

@@ -1,0 +1,336 @@
+//! The one loop that drives any [`Encoder`] and [`Decoder`]: encode once, project the cross
+//! K/V once, then one submit per step (greedy or beam search), or one teacher-forced pass
+//! (scores, cross-attention maps).
+//!
+//! A step: upload the new token of every row (plus beam parents, beam scores and the
+//! processors' logit edits), reorder the self-attention indirection table (beams), run the
+//! decoder on one token per row, then argmax (greedy) or log-softmax + top-k (beams) on the
+//! GPU, and read back 4 bytes per row (greedy) or the top-k candidates (beams). The host
+//! updates hypotheses exactly as transformers' `generate` does.
+
+use seqbridge_gpu::ops::cache::reorder_rows_table;
+use seqbridge_gpu::ops::sampling::{argmax, edit_logits, log_softmax, log_softmax_gather, topk};
+use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
+
+use crate::decoder::{CrossKv, Decoder};
+use crate::encoder::{Encoder, EncoderInput};
+use crate::error::Result;
+use crate::generation::beam::{BeamSearch, Candidate};
+use crate::generation::greedy::Greedy;
+use crate::generation::options::SearchConfig;
+use crate::generation::processors::{Processors, forced_tokens};
+use crate::generation::profile::Probe;
+
+/// Work done by one call (model load excluded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Encoder passes (one per batch of sources).
+    pub encoder_runs: u64,
+    /// Cross-attention K/V projections, counted per decoder layer (cross block).
+    pub cross_kv_computes: u64,
+    /// Decoder passes (generation steps, or 1 per teacher-forced scoring batch).
+    pub decoder_steps: u64,
+    pub dispatches: u64,
+    pub submits: u64,
+    /// Host → GPU bytes (ids, edits, kernel parameters).
+    pub bytes_uploaded: u64,
+    pub bytes_read_back: u64,
+    /// Weight bytes uploaded during the call (0: weights go up once, at load).
+    pub weight_bytes_uploaded: u64,
+    /// wgpu buffers created during the call (the pool's misses).
+    pub buffers_created: u64,
+}
+
+/// Per source, its hypotheses (best first) and, for beam search, their scores.
+pub type Hypotheses = (Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>);
+
+/// An encoder and a decoder on one GPU: what every loop below drives.
+pub(crate) struct Runner<'a> {
+    pub gpu: &'a Gpu,
+    pub encoder: &'a dyn Encoder,
+    pub decoder: &'a dyn Decoder,
+}
+
+impl Runner<'_> {
+    /// Runs the encoder and every cross-attention block's K/V projection (one submit).
+    pub fn encode(
+        &self,
+        input: &EncoderInput,
+        stats: &mut Stats,
+        probe: &mut Probe,
+    ) -> Result<CrossKv> {
+        probe.start();
+        let mut rec = probe.recorder(self.gpu);
+        let memory = self.encoder.encode(&mut rec, input)?;
+        let cross = self.decoder.project(&mut rec, &[&memory])?;
+        probe.submit(rec)?;
+        probe.end_encoder(self.gpu)?;
+        stats.encoder_runs += 1;
+        stats.cross_kv_computes += cross.blocks as u64;
+        Ok(cross)
+    }
+
+    fn edits_tensor(&self, search: &SearchConfig, rows: usize) -> Result<Tensor> {
+        let per_row =
+            2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
+        let cap = rows * per_row.min(self.decoder.vocab_size());
+        Ok(self.gpu.empty(&[cap.max(1), 3], DType::U32)?)
+    }
+
+    /// Uploads edit triples into the front of `edits`; returns their count.
+    fn upload_edits(&self, edits: &Tensor, triples: &[u32]) -> Result<usize> {
+        let n = triples.len() / 3;
+        if n > 0 {
+            self.gpu.write(&edits.view(0, &[n, 3])?, triples)?;
+        }
+        Ok(n)
+    }
+
+    /// Greedy search over the sources of `cross`; `on_token(source, token)` as each step
+    /// finishes.
+    pub fn greedy(
+        &self,
+        search: &SearchConfig,
+        cross: &CrossKv,
+        on_token: &mut dyn FnMut(usize, u32),
+        stats: &mut Stats,
+        probe: &mut Probe,
+    ) -> Result<Hypotheses> {
+        let (b, vocab) = (cross.batch, self.decoder.vocab_size());
+        let t_cap = search.max_length - 1;
+        let mut dec = self.decoder.state(self.gpu, b, 1, t_cap)?;
+        let next_ids = self.gpu.empty(&[b], DType::U32)?;
+        let edits = self.edits_tensor(search, b)?;
+        let processors = Processors::new(search);
+        let penalty = search.repetition_penalty as f32;
+        let mut state = Greedy::new(b, search.decoder_start_token_id);
+        let mut tokens = vec![search.decoder_start_token_id; b];
+        let mut triples = Vec::new();
+        for t in 0..t_cap {
+            let cur_len = t + 1;
+            probe.start();
+            self.gpu.write(&dec.ids, &tokens)?;
+            let mut rec = probe.recorder(self.gpu);
+            self.decoder
+                .forward(&mut rec, &mut dec, t, cross, 1, None, None)?;
+            let next = if let Some(forced) = forced_tokens(search, cur_len) {
+                probe.submit(rec)?;
+                vec![forced[0]; b]
+            } else {
+                let hist: Vec<&[u32]> = state
+                    .sequences
+                    .iter()
+                    .zip(&state.unfinished)
+                    .map(|(s, &u)| if u { s.as_slice() } else { &[][..] })
+                    .collect();
+                processors.triples(&hist, vocab, &mut triples);
+                let n = self.upload_edits(&edits, &triples)?;
+                if n > 0 {
+                    edit_logits(&mut rec, &dec.logits, &edits, n, penalty)?;
+                }
+                argmax(&mut rec, &dec.logits, &next_ids)?;
+                let rb = rec.read_back(&next_ids)?;
+                probe.submit(rec)?;
+                rb.wait_u32()?
+            };
+            probe.end_step();
+            stats.decoder_steps += 1;
+            for (row, tok) in state.advance(search, &next[..b]) {
+                on_token(row, tok);
+            }
+            if state.done() {
+                break;
+            }
+            for (row, tok) in tokens.iter_mut().enumerate() {
+                *tok = if state.unfinished[row] {
+                    next[row]
+                } else {
+                    search.pad_token_id
+                };
+            }
+        }
+        Ok((state.sequences.into_iter().map(|s| vec![s]).collect(), None))
+    }
+
+    /// Beam search over the sources of `cross`; `on_token(source, token)` once the search is
+    /// over, with the best hypothesis.
+    pub fn beam(
+        &self,
+        search: &SearchConfig,
+        cross: &CrossKv,
+        on_token: &mut dyn FnMut(usize, u32),
+        stats: &mut Stats,
+        probe: &mut Probe,
+    ) -> Result<Hypotheses> {
+        let (b, nb, vocab) = (cross.batch, search.num_beams, self.decoder.vocab_size());
+        let n = b * nb;
+        let t_cap = search.max_length - 1;
+        let k = search.beams_to_keep().min(vocab);
+        let gpu = self.gpu;
+        let mut dec = self.decoder.state(gpu, n, 1, t_cap)?;
+        // Beam search state on the GPU (named; allocated once per call).
+        let kv_rows = [
+            gpu.empty(&[n, t_cap], DType::U32)?,
+            gpu.empty(&[n, t_cap], DType::U32)?,
+        ]; // u32 [N, Tcap] ping-pong
+        let parents = gpu.empty(&[n], DType::U32)?; // u32 [N]
+        let beam_scores = gpu.empty(&[n], DType::F32)?; // f32 [N]
+        let top_values = gpu.empty(&[n, k], DType::F32)?; // f32 [N, K]
+        let top_ids = gpu.empty(&[n, k], DType::U32)?; // u32 [N, K]
+        let edits = self.edits_tensor(search, n)?;
+        let processors = Processors::new(search);
+        let penalty = search.repetition_penalty as f32;
+        let mut state = BeamSearch::new(b, search);
+        let mut tokens = vec![search.decoder_start_token_id; n];
+        let mut parent_rows: Vec<u32> = (0..n as u32).collect();
+        let mut triples = Vec::new();
+        for t in 0..t_cap {
+            let cur_len = t + 1;
+            probe.start();
+            gpu.write(&dec.ids, &tokens)?;
+            gpu.write(&parents, &parent_rows)?;
+            let (old, new) = (&kv_rows[(t + 1) % 2], &kv_rows[t % 2]);
+            let mut rec = probe.recorder(gpu);
+            reorder_rows_table(&mut rec, &parents, old, new, t)?;
+            self.decoder
+                .forward(&mut rec, &mut dec, t, cross, nb, Some(new), None)?;
+            let candidates = if let Some(forced) = forced_tokens(search, cur_len) {
+                probe.submit(rec)?;
+                state.forced_candidates(&forced)
+            } else {
+                gpu.write(&beam_scores, &state.row_scores())?;
+                log_softmax(&mut rec, &dec.logits, &dec.logits)?;
+                processors.triples(&state.histories(), vocab, &mut triples);
+                let ne = self.upload_edits(&edits, &triples)?;
+                if ne > 0 {
+                    edit_logits(&mut rec, &dec.logits, &edits, ne, penalty)?;
+                }
+                topk(
+                    &mut rec,
+                    &dec.logits,
+                    Some(&beam_scores),
+                    k,
+                    &top_values,
+                    &top_ids,
+                )?;
+                let rv = rec.read_back(&top_values)?;
+                let ri = rec.read_back(&top_ids)?;
+                probe.submit(rec)?;
+                let (values, ids) = (rv.wait_f32()?, ri.wait_u32()?);
+                (0..b)
+                    .map(|src| {
+                        (0..nb * k)
+                            .map(|j| {
+                                let (beam, r) = (j / k, (src * nb + j / k) * k + j % k);
+                                Candidate {
+                                    score: values[r],
+                                    beam,
+                                    token: ids[r],
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect()
+            };
+            probe.end_step();
+            stats.decoder_steps += 1;
+            let step = state.step(search, vocab, candidates);
+            if state.done(search) {
+                break;
+            }
+            parent_rows = step.parents;
+            tokens = step.tokens;
+        }
+        let results = state.results(search);
+        for (src, hyps) in results.iter().enumerate() {
+            if let Some((best, _)) = hyps.first() {
+                for &tok in &best[1..] {
+                    on_token(src, tok);
+                }
+            }
+        }
+        let scores = results
+            .iter()
+            .map(|h| h.iter().map(|(_, s)| *s).collect())
+            .collect();
+        let seqs = results
+            .into_iter()
+            .map(|h| h.into_iter().map(|(s, _)| s).collect())
+            .collect();
+        Ok((seqs, Some(scores)))
+    }
+
+    /// Teacher-forced log-probabilities of `targets` (padded to `t`): the decoder reads
+    /// `[start] + target[..-1]` in one causal pass.
+    pub fn score(
+        &self,
+        cross: &CrossKv,
+        targets: &[Vec<u32>],
+        t: usize,
+        (start, pad): (u32, u32),
+        stats: &mut Stats,
+    ) -> Result<Vec<Vec<f32>>> {
+        let b = targets.len();
+        let mut dec = self.decoder.state(self.gpu, b, t, t)?;
+        let mut inputs = Vec::with_capacity(b * t);
+        let mut gold = Vec::with_capacity(b * t);
+        for tgt in targets {
+            inputs.push(start);
+            inputs.extend_from_slice(&tgt[..tgt.len() - 1]);
+            inputs.extend(std::iter::repeat_n(pad, t - tgt.len()));
+            gold.extend_from_slice(tgt);
+            gold.extend(std::iter::repeat_n(0, t - tgt.len()));
+        }
+        self.gpu.write(&dec.ids, &inputs)?;
+        let gold_t = self.gpu.upload(&gold, &[b * t])?;
+        let out = self.gpu.empty(&[b * t], DType::F32)?;
+        let mut rec = Recorder::new(self.gpu);
+        self.decoder
+            .forward(&mut rec, &mut dec, 0, cross, 1, None, None)?;
+        log_softmax_gather(&mut rec, &dec.logits, &gold_t, &out)?;
+        let rb = rec.read_back(&out)?;
+        rec.submit();
+        let v = rb.wait_f32()?;
+        stats.decoder_steps += 1;
+        Ok(targets
+            .iter()
+            .enumerate()
+            .map(|(i, tgt)| v[i * t..i * t + tgt.len()].to_vec())
+            .collect())
+    }
+
+    /// Per decoder layer, the first cross block's probabilities `[heads, T, S]` of one
+    /// teacher-forced pass over `decoder_input_ids` (source 0 of `cross`).
+    pub fn cross_attentions(
+        &self,
+        cross: &CrossKv,
+        decoder_input_ids: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
+        let t = decoder_input_ids.len();
+        let s = cross.sources.first().map_or(0, |src| src.len);
+        let h = self.decoder.cross_heads();
+        let mut dec = self.decoder.state(self.gpu, 1, t, t)?;
+        self.gpu.write(&dec.ids, decoder_input_ids)?;
+        let probs = (0..self.decoder.num_layers())
+            .map(|_| self.gpu.empty(&[1, h, t, s], DType::F32))
+            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        let mut rec = Recorder::new(self.gpu);
+        self.decoder
+            .forward(&mut rec, &mut dec, 0, cross, 1, None, Some(&probs))?;
+        let rbs = probs
+            .iter()
+            .map(|p| rec.read_back(p))
+            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        rec.submit();
+        let out = rbs
+            .into_iter()
+            .map(|rb| {
+                rb.wait_f32().map(|mut v| {
+                    v.truncate(h * t * s);
+                    v
+                })
+            })
+            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,7 @@
+//! Reading what people download: checkpoints (safetensors, single or sharded, memory-mapped),
+//! JSON configs, tokenizers.
+
+pub mod checkpoint;
+pub mod json;
+
+pub use checkpoint::{Checkpoint, HostData, Vars, WeightDtype};

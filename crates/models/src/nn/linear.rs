@@ -1,0 +1,127 @@
+//! `nn.Linear`, split in row chunks that each fit one binding, with optional bias and
+//! load-time fusion of several linears that read the same input.
+
+use seqbridge_gpu::ops::matmul::{Activation, MatmulOptions, matmul};
+use seqbridge_gpu::{Recorder, Tensor};
+
+use crate::error::Result;
+use crate::io::{HostData, Vars};
+use crate::nn::Loader;
+
+/// One row chunk of a linear layer.
+pub struct LinearChunk {
+    /// First output feature of this chunk.
+    pub row_start: usize,
+    /// `[rows, in_features]`, f32 or f16.
+    pub weight: Tensor,
+    /// f32 `[rows]`.
+    pub bias: Option<Tensor>,
+}
+
+/// `nn.Linear`: `y = x · Wᵀ + b`, W `[out_features, in_features]` as stored by transformers.
+pub struct Linear {
+    pub in_features: usize,
+    pub out_features: usize,
+    pub chunks: Vec<LinearChunk>,
+}
+
+impl Linear {
+    /// Builds from host data (weight `[out, in]`, optional bias `[out]`).
+    pub fn from_host(
+        ld: &Loader,
+        weight: &HostData,
+        bias: Option<&[f32]>,
+        out_features: usize,
+        in_features: usize,
+    ) -> Result<Linear> {
+        let chunks = ld
+            .upload_rows(weight, out_features, in_features)?
+            .into_iter()
+            .map(|(row_start, w)| {
+                let rows = w.shape()[0];
+                let bias = bias
+                    .map(|b| ld.upload_f32(&b[row_start..row_start + rows], &[rows]))
+                    .transpose()?;
+                Ok(LinearChunk {
+                    row_start,
+                    weight: w,
+                    bias,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Linear {
+            in_features,
+            out_features,
+            chunks,
+        })
+    }
+
+    /// Loads `{name}.weight` and (when `bias`) `{name}.bias`.
+    pub fn load(
+        ld: &Loader,
+        vars: &Vars,
+        name: &str,
+        out_features: usize,
+        in_features: usize,
+        bias: bool,
+    ) -> Result<Linear> {
+        Linear::load_fused(ld, &[(vars, name)], out_features, in_features, bias)
+    }
+
+    /// Several linears of the same input stacked along the output features (fused Q/K/V,
+    /// every layer's cross-attention K/V, T5's gated wi_0 ‖ wi_1).
+    pub fn load_fused(
+        ld: &Loader,
+        parts: &[(&Vars, &str)],
+        out_each: usize,
+        in_features: usize,
+        bias: bool,
+    ) -> Result<Linear> {
+        let mut w: Option<HostData> = None;
+        let mut b = Vec::with_capacity(parts.len() * out_each);
+        for (vars, name) in parts {
+            let v = vars.pp(name);
+            let wi = v.matrix("weight", &[out_each, in_features])?;
+            match &mut w {
+                None => w = Some(wi),
+                Some(w) => w.extend(wi),
+            }
+            if bias {
+                b.extend(v.f32("bias", &[out_each])?);
+            }
+        }
+        let w = w.unwrap_or(HostData::F32(Vec::new()));
+        let bias = bias.then_some(b.as_slice());
+        Linear::from_host(ld, &w, bias, parts.len() * out_each, in_features)
+    }
+
+    /// `out[.., out_col_offset + n] = act(x · Wᵀ + b)[n] (+ residual)`. `x` f32 `[M, in]`,
+    /// `out` f32 `[M, W]` with W ≥ out_col_offset + out_features.
+    pub fn forward(
+        &self,
+        rec: &mut Recorder,
+        x: &Tensor,
+        out: &Tensor,
+        act: Activation,
+        residual: Option<&Tensor>,
+        out_col_offset: usize,
+    ) -> Result<()> {
+        for c in &self.chunks {
+            let opts = MatmulOptions {
+                trans_b: true,
+                bias: c.bias.as_ref(),
+                act,
+                residual,
+                out_col_offset: out_col_offset + c.row_start,
+                ..Default::default()
+            };
+            matmul(rec, x, &c.weight, out, &opts)?;
+        }
+        Ok(())
+    }
+
+    /// `out = x · Wᵀ + b`, nothing fused.
+    pub fn apply(&self, rec: &mut Recorder, x: &Tensor, out: &Tensor) -> Result<()> {
+        self.forward(rec, x, out, Activation::None, None, 0)
+    }
+}
