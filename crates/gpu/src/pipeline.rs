@@ -83,7 +83,8 @@ impl Family {
             Family::Softmax | Family::Attention | Family::Norm | Family::Sampling => {
                 &[Module::Reduce]
             }
-            Family::Elementwise | Family::Matmul | Family::Embedding | Family::Cache => &[],
+            Family::Elementwise | Family::Matmul => &[Module::Activation],
+            Family::Embedding | Family::Cache => &[],
         }
     }
 }
@@ -94,18 +95,23 @@ impl Family {
 pub enum Module {
     /// Workgroup sum and max (subgroup and shared-tree variants); needs `WG` and `SUBGROUPS`.
     Reduce,
+    /// The activation functions (gelu erf, gelu tanh, relu, silu) and `activate`, which
+    /// applies the one `ACT` selects; needs `ACT`.
+    Activation,
 }
 
 impl Module {
     pub fn file(self) -> &'static str {
         match self {
             Module::Reduce => "reduce.wgsl",
+            Module::Activation => "activation.wgsl",
         }
     }
 
     pub fn source(self) -> &'static str {
         match self {
             Module::Reduce => shader!("reduce.wgsl"),
+            Module::Activation => shader!("activation.wgsl"),
         }
     }
 }
@@ -437,20 +443,39 @@ mod tests {
         }
     }
 
-    /// Families that call the reductions list the module, and only those: the others are
-    /// composed as before.
+    /// Families that call a module's functions list the module, and only those: the others
+    /// are composed without it. No family defines the module's functions again.
     #[test]
     fn modules_match_what_families_use() {
+        let calls: [(Module, &[&str]); 2] = [
+            (
+                Module::Reduce,
+                &["LocalIds", "wg_sum(", "wg_max(", "wg_reduce("],
+            ),
+            (
+                Module::Activation,
+                &["activate(", "gelu_erf(", "gelu_tanh("],
+            ),
+        ];
         for f in Family::ALL {
-            let uses = ["LocalIds", "wg_sum(", "wg_max(", "wg_reduce("]
-                .iter()
-                .any(|s| code(f.source()).contains(s));
-            assert_eq!(
-                uses,
-                f.modules().contains(&Module::Reduce),
-                "{}.wgsl",
-                f.name()
-            );
+            for (module, names) in calls {
+                let uses = names.iter().any(|s| code(f.source()).contains(s));
+                assert_eq!(
+                    uses,
+                    f.modules().contains(&module),
+                    "{}.wgsl and {}",
+                    f.name(),
+                    module.file()
+                );
+                for name in names {
+                    let def = format!("fn {name}");
+                    assert!(
+                        !code(f.source()).contains(&def),
+                        "{}.wgsl defines {name} again",
+                        f.name()
+                    );
+                }
+            }
         }
     }
 }
