@@ -24,6 +24,7 @@ pub enum Family {
     Embedding,
     Sampling,
     Cache,
+    PositionBias,
 }
 
 macro_rules! shader {
@@ -40,7 +41,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -49,6 +50,7 @@ impl Family {
         Family::Embedding,
         Family::Sampling,
         Family::Cache,
+        Family::PositionBias,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Family {
             Family::Embedding => "embedding",
             Family::Sampling => "sampling",
             Family::Cache => "cache",
+            Family::PositionBias => "position_bias",
         }
     }
 
@@ -74,6 +77,7 @@ impl Family {
             Family::Embedding => shader!("embedding.wgsl"),
             Family::Sampling => shader!("sampling.wgsl"),
             Family::Cache => shader!("cache.wgsl"),
+            Family::PositionBias => shader!("position_bias.wgsl"),
         }
     }
 
@@ -84,7 +88,7 @@ impl Family {
                 &[Module::Reduce]
             }
             Family::Elementwise | Family::Matmul => &[Module::Activation],
-            Family::Embedding | Family::Cache => &[],
+            Family::Embedding | Family::Cache | Family::PositionBias => &[],
         }
     }
 }
