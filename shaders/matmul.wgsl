@@ -12,7 +12,8 @@
 // Constants every key sets:
 //   W_F16     B holds f16 pairs in u32 words (else f32 bits)
 //   TRANS_B   B is [N, K] (else [K, N])
-//   HAS_BIAS, HAS_RES, ACT (0 none, 1 gelu erf, 2 gelu tanh, 3 relu, 4 silu)
+//   HAS_BIAS, HAS_RES, ACT (0 none, 1 gelu erf, 2 gelu tanh, 3 relu, 4 silu; activate() is
+//             in activation.wgsl)
 //   A_VEC4    a is read as vec4<f32> (K % 4 == 0)
 //   W_VEC4    w is declared vec4<u32> (4 f32 or 8 f16 per load), W_VEC2 vec2<u32> (4 f16 per
 //             load), neither: u32. The launcher sets one only when B's contiguous dimension
@@ -78,39 +79,7 @@ fn b_at(i: u32) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // Epilogue
 
-// erfc(z) for z >= 0: Numerical Recipes' Chebyshev fit (fractional error < 1.2e-7), so
-// gelu keeps its relative accuracy in the far negative tail, where it is tiny.
-fn erfc_pos(z: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-    return t * exp(p - z * z);
-}
-
-// gelu(x) = x·Φ(x), Φ(x) = (1 + erf(x/√2))/2 = erfc(-x/√2)/2: through erfc of |x|/√2 so that
-// neither tail cancels (erf itself would be 1 - erfc_pos(|x|) with the sign of x).
-fn gelu_erf(x: f32) -> f32 {
-    let z = abs(x) * 0.70710678118654752;
-    let e = erfc_pos(z);
-    let phi = select(1.0 - 0.5 * e, 0.5 * e, x < 0.0);
-    return x * phi;
-}
-
-// 0.5·x·(1 + tanh(u)) = x·sigmoid(2u): no tanh (some backends overflow it to NaN).
-fn gelu_tanh(x: f32) -> f32 {
-    let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-    return x / (1.0 + exp(-2.0 * u));
-}
-
-fn activate(x: f32) -> f32 {
-    switch ACT {
-        case 1u: { return gelu_erf(x); }
-        case 2u: { return gelu_tanh(x); }
-        case 3u: { return max(x, 0.0); }
-        case 4u: { return x / (1.0 + exp(-x)); }
-        default: { return x; }
-    }
-}
+// activate(x) (ACT) comes from activation.wgsl, shared with elementwise's gated product.
 
 // Finishes output element (row bm = b·M + m, column n) from its dot product and stores it.
 fn store(acc: f32, bm: u32, n: u32) {

@@ -10,6 +10,7 @@ mod elementwise;
 mod embedding;
 mod matmul;
 mod norm;
+mod position_bias;
 mod runtime;
 mod sampling;
 mod softmax;

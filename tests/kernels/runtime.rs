@@ -1,6 +1,6 @@
 //! The runtime around the kernels: pool reuse, counters, compile errors, limits, timestamps.
 
-use seqbridge::gpu::ops::elementwise::{self, AddParams};
+use seqbridge::gpu::ops::elementwise::{self, ElementwiseParams};
 use seqbridge::gpu::{Access, DType, Error, Family, KernelKey, Recorder};
 
 use crate::common::gpu;
@@ -47,7 +47,7 @@ fn compile_errors_are_values_not_panics() {
     // The add kernel without its workgroup-size constant does not compile.
     let key = KernelKey::new(Family::Elementwise, "add");
     let err = gpu
-        .kernel::<AddParams>(
+        .kernel::<ElementwiseParams>(
             &key,
             &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)],
         )

@@ -24,6 +24,7 @@ pub enum Family {
     Embedding,
     Sampling,
     Cache,
+    PositionBias,
 }
 
 macro_rules! shader {
@@ -40,7 +41,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -49,6 +50,7 @@ impl Family {
         Family::Embedding,
         Family::Sampling,
         Family::Cache,
+        Family::PositionBias,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +63,7 @@ impl Family {
             Family::Embedding => "embedding",
             Family::Sampling => "sampling",
             Family::Cache => "cache",
+            Family::PositionBias => "position_bias",
         }
     }
 
@@ -74,6 +77,7 @@ impl Family {
             Family::Embedding => shader!("embedding.wgsl"),
             Family::Sampling => shader!("sampling.wgsl"),
             Family::Cache => shader!("cache.wgsl"),
+            Family::PositionBias => shader!("position_bias.wgsl"),
         }
     }
 
@@ -83,7 +87,8 @@ impl Family {
             Family::Softmax | Family::Attention | Family::Norm | Family::Sampling => {
                 &[Module::Reduce]
             }
-            Family::Elementwise | Family::Matmul | Family::Embedding | Family::Cache => &[],
+            Family::Elementwise | Family::Matmul => &[Module::Activation],
+            Family::Embedding | Family::Cache | Family::PositionBias => &[],
         }
     }
 }
@@ -94,18 +99,23 @@ impl Family {
 pub enum Module {
     /// Workgroup sum and max (subgroup and shared-tree variants); needs `WG` and `SUBGROUPS`.
     Reduce,
+    /// The activation functions (gelu erf, gelu tanh, relu, silu) and `activate`, which
+    /// applies the one `ACT` selects; needs `ACT`.
+    Activation,
 }
 
 impl Module {
     pub fn file(self) -> &'static str {
         match self {
             Module::Reduce => "reduce.wgsl",
+            Module::Activation => "activation.wgsl",
         }
     }
 
     pub fn source(self) -> &'static str {
         match self {
             Module::Reduce => shader!("reduce.wgsl"),
+            Module::Activation => shader!("activation.wgsl"),
         }
     }
 }
@@ -437,20 +447,39 @@ mod tests {
         }
     }
 
-    /// Families that call the reductions list the module, and only those: the others are
-    /// composed as before.
+    /// Families that call a module's functions list the module, and only those: the others
+    /// are composed without it. No family defines the module's functions again.
     #[test]
     fn modules_match_what_families_use() {
+        let calls: [(Module, &[&str]); 2] = [
+            (
+                Module::Reduce,
+                &["LocalIds", "wg_sum(", "wg_max(", "wg_reduce("],
+            ),
+            (
+                Module::Activation,
+                &["activate(", "gelu_erf(", "gelu_tanh("],
+            ),
+        ];
         for f in Family::ALL {
-            let uses = ["LocalIds", "wg_sum(", "wg_max(", "wg_reduce("]
-                .iter()
-                .any(|s| code(f.source()).contains(s));
-            assert_eq!(
-                uses,
-                f.modules().contains(&Module::Reduce),
-                "{}.wgsl",
-                f.name()
-            );
+            for (module, names) in calls {
+                let uses = names.iter().any(|s| code(f.source()).contains(s));
+                assert_eq!(
+                    uses,
+                    f.modules().contains(&module),
+                    "{}.wgsl and {}",
+                    f.name(),
+                    module.file()
+                );
+                for name in names {
+                    let def = format!("fn {name}");
+                    assert!(
+                        !code(f.source()).contains(&def),
+                        "{}.wgsl defines {name} again",
+                        f.name()
+                    );
+                }
+            }
         }
     }
 }

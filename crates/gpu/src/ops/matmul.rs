@@ -22,6 +22,17 @@ pub enum Activation {
     Silu,
 }
 
+impl Activation {
+    /// Every activation (tests loop over these).
+    pub const ALL: [Activation; 5] = [
+        Activation::None,
+        Activation::Gelu,
+        Activation::GeluTanh,
+        Activation::Relu,
+        Activation::Silu,
+    ];
+}
+
 /// Which kernel runs. `Auto` picks by shape; the others force one (tests, benches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum MatmulImpl {
@@ -230,7 +241,8 @@ impl Problem {
     }
 }
 
-fn act_code(act: Activation) -> u32 {
+/// `ACT` of shaders/activation.wgsl, which every family that applies an activation shares.
+pub(crate) fn act_code(act: Activation) -> u32 {
     match act {
         Activation::None => 0,
         Activation::Gelu => 1,

@@ -7,6 +7,7 @@ pub mod elementwise;
 pub mod embedding;
 pub mod matmul;
 pub mod norm;
+pub mod position_bias;
 pub mod sampling;
 pub mod softmax;
 
