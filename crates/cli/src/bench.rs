@@ -27,6 +27,10 @@ const CONFIGS: &[(&str, &str)] = &[
         "m2m100-418m",
         include_str!("../../../assets/bench/m2m100-418m.json"),
     ),
+    (
+        "t5-small",
+        include_str!("../../../assets/bench/t5-small.json"),
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -51,7 +55,7 @@ pub struct BenchArgs {
         conflicts_with = "config"
     )]
     pub model: Option<PathBuf>,
-    /// Built-in shape with random weights: tiny, opus-mt, bart-base or m2m100-418m.
+    /// Built-in shape with random weights: tiny, opus-mt, bart-base, m2m100-418m or t5-small.
     #[arg(long, value_name = "NAME")]
     pub config: Option<String>,
     /// Sources per call.

@@ -4,8 +4,11 @@
 //! the self-attention scores (bidirectional buckets in the encoder, causal in the decoder),
 //! learned by the first layer of each stack and shared by the others (umT5: one per layer).
 //! The feed-forward is `wi → act → wo` (v1.0, relu) or gated `act(wi_0) ⊙ wi_1 → wo`
-//! (v1.1, mT5: gelu_new). A tied lm_head sees the decoder output scaled by d_model^-0.5,
-//! folded here into the final norm's weight.
+//! (v1.1, mT5: gelu_new). The lm_head is `lm_head.weight` when the checkpoint has it, else
+//! the shared embedding. T5 and umT5 scale the decoder output by d_model^-0.5 unless
+//! config.json says `scale_decoder_outputs: false` or, in older configs,
+//! `tie_word_embeddings: false` (mT5 never does); the scale is folded here into the final
+//! norm's weight.
 
 use seqbridge_gpu::ops::matmul::Activation;
 use serde::Deserialize;
@@ -41,6 +44,9 @@ pub struct T5Config {
     /// `relu`, `gelu`, `gated-gelu` (gelu_new), `gated-silu`, ...
     pub feed_forward_proj: Option<String>,
     pub tie_word_embeddings: Option<bool>,
+    /// Written by transformers 5 beside `tie_word_embeddings` (which it then forces to true);
+    /// older configs only have the latter.
+    pub scale_decoder_outputs: Option<bool>,
     pub pad_token_id: Option<u32>,
     #[serde(default, deserialize_with = "token_ids")]
     pub eos_token_id: Option<Vec<u32>>,
@@ -69,7 +75,8 @@ struct Spec {
     decoder_layers: usize,
     gated: bool,
     act: Activation,
-    tied: bool,
+    /// transformers' `scale_decoder_outputs`.
+    scale_output: bool,
     buckets: usize,
     max_distance: usize,
     eps: f32,
@@ -99,7 +106,10 @@ impl Spec {
             decoder_layers: cfg.num_decoder_layers.unwrap_or(cfg.num_layers),
             gated,
             act,
-            tied: cfg.tie_word_embeddings.unwrap_or(cfg.model_type != "mt5"),
+            scale_output: cfg.model_type != "mt5"
+                && cfg
+                    .scale_decoder_outputs
+                    .unwrap_or(cfg.tie_word_embeddings != Some(false)),
             buckets: cfg.relative_attention_num_buckets.unwrap_or(32),
             max_distance: cfg.relative_attention_max_distance.unwrap_or(128),
             eps: cfg.layer_norm_epsilon.unwrap_or(1e-6),
@@ -263,11 +273,16 @@ pub fn build(path: &std::path::Path, cfg: T5Config, ld: &Loader, vars: &Vars) ->
         .flat_map(|v| [(v, "k"), (v, "v")])
         .collect();
     let cross_kv_proj = Linear::load_fused(ld, &kv_parts, heads.inner(), d, false)?;
-    let (lm_head, out_scale) = if spec.tied || !vars.contains("lm_head.weight") {
-        (shared.as_linear(None, ld)?, (d as f32).powf(-0.5))
-    } else {
+    let lm_head = if vars.contains("lm_head.weight") {
         let w = vars.pp("lm_head").matrix("weight", &[v, d])?;
-        (Linear::from_host(ld, &w, None, v, d)?, 1.0)
+        Linear::from_host(ld, &w, None, v, d)?
+    } else {
+        shared.as_linear(None, ld)?
+    };
+    let out_scale = if spec.scale_output {
+        (d as f32).powf(-0.5)
+    } else {
+        1.0
     };
     let decoder = TransformerDecoder {
         embed: embed(shared),
