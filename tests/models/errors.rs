@@ -136,3 +136,50 @@ fn bad_inputs_are_named() {
         "{e}"
     );
 }
+
+/// Sizes and ids in config.json are checked before anything is allocated from them: against
+/// sane ceilings, the vocabulary, the checkpoint's own layers and the adapter's binding size.
+#[test]
+fn config_sizes_are_bounded_and_checked_against_the_checkpoint() {
+    let cases: [(&str, serde_json::Value, &str); 6] = [
+        (
+            "decoder_layers",
+            serde_json::json!(0),
+            "decoder_layers is 0",
+        ),
+        (
+            "decoder_layers",
+            serde_json::json!(2),
+            "model.decoder.layers.2",
+        ),
+        (
+            "encoder_layers",
+            serde_json::json!(1_000_000_000u64),
+            "encoder_layers is 1000000000",
+        ),
+        (
+            "pad_token_id",
+            serde_json::json!(100_000_000u64),
+            "pad_token_id 100000000",
+        ),
+        (
+            "max_position_embeddings",
+            serde_json::json!(2_000_000),
+            "max_position_embeddings is 2000000",
+        ),
+        ("d_model", serde_json::json!(-3), "d_model"),
+    ];
+    for (key, value, want) in cases {
+        let dir = copy_fixture();
+        let path = dir.path().join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v[key] = value.clone();
+        std::fs::write(&path, v.to_string()).unwrap();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains(want) && e.contains("config.json"),
+            "{key} = {value}: {e}"
+        );
+    }
+}

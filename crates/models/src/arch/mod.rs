@@ -66,6 +66,69 @@ pub fn model_type(path: &Path, text: &str) -> Result<(String, Builder)> {
         })
 }
 
+/// Sane ceilings on config.json sizes, checked before anything is allocated from them (the
+/// largest published checkpoints are far below each).
+pub mod limits {
+    pub const LAYERS: usize = 512;
+    pub const WIDTH: usize = 1 << 16;
+    pub const HEADS: usize = 1024;
+    pub const FFN: usize = 1 << 20;
+    pub const VOCAB: usize = 1 << 24;
+    pub const POSITIONS: usize = 1 << 20;
+}
+
+/// `value` of `key` in config.json `path` must lie in `min..=max`.
+pub(crate) fn check_range(
+    path: &Path,
+    key: &str,
+    value: usize,
+    min: usize,
+    max: usize,
+) -> Result<()> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Error::Config {
+        path: path.to_path_buf(),
+        msg: format!("{key} is {value}, outside {min}..={max}"),
+    })
+}
+
+/// Token ids of config.json `path` must lie inside the vocabulary.
+pub(crate) fn check_tokens<'a>(
+    path: &Path,
+    vocab: usize,
+    ids: impl IntoIterator<Item = (&'a str, u32)>,
+) -> Result<()> {
+    for (key, id) in ids {
+        if id as usize >= vocab {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                msg: format!("{key} {id} is outside the vocabulary of {vocab}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The checkpoint must not hold more layers than config.json says (`{stack}.{n}` absent):
+/// a config with too few layers would otherwise load and compute garbage.
+pub(crate) fn check_layer_count(
+    path: &Path,
+    vars: &Vars,
+    (key, layers): (&str, usize),
+    probe: impl Fn(usize) -> String,
+) -> Result<()> {
+    let extra = probe(layers);
+    if !vars.is_random() && vars.contains(&extra) {
+        return Err(Error::Config {
+            path: path.to_path_buf(),
+            msg: format!("{key} is {layers}, but the checkpoint has {extra}"),
+        });
+    }
+    Ok(())
+}
+
 /// The model types the registry knows, for messages.
 pub fn supported() -> String {
     REGISTRY

@@ -233,6 +233,11 @@ impl Checkpoint {
             .find_map(|k| self.index.get_key_value(k).map(|(k, e)| (k.as_str(), e)))
     }
 
+    /// Whether the weights are drawn on demand (every key but position tables exists).
+    pub fn is_random(&self) -> bool {
+        self.random.is_some()
+    }
+
     /// Whether the checkpoint has `key` (in any spelling).
     pub fn contains(&self, key: &str) -> bool {
         if self.random.is_some() {
@@ -385,6 +390,10 @@ impl<'a> Vars<'a> {
     }
     pub fn contains(&self, name: &str) -> bool {
         self.ckpt.contains(&self.key(name))
+    }
+    /// Whether the checkpoint's weights are random (benchmarks on built-in shapes).
+    pub fn is_random(&self) -> bool {
+        self.ckpt.is_random()
     }
     /// A matrix in the storage dtype.
     pub fn matrix(&self, name: &str, shape: &[usize]) -> Result<HostData> {

@@ -17,11 +17,16 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     parse_json(path, &text)
 }
 
-/// Parses `text` (the contents of `path`, or a config given inline) into `T`.
+/// Parses `text` (the contents of `path`, or a config given inline) into `T`; errors name
+/// the offending key.
 pub fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Config {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
         path: path.to_path_buf(),
-        msg: format!("invalid config: {e}"),
+        msg: match e.path().to_string() {
+            p if p == "." => format!("invalid config: {}", e.inner()),
+            p => format!("invalid config: {p}: {}", e.inner()),
+        },
     })
 }
 

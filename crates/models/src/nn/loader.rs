@@ -30,6 +30,19 @@ impl Loader<'_> {
         self.upload(&HostData::F32(data.to_vec()), shape)
     }
 
+    /// Checks, before anything is computed or allocated, that an f32 `[rows, cols]` table
+    /// that cannot be chunked (position tables) fits one binding.
+    pub fn check_table(&self, what: &str, rows: usize, cols: usize) -> Result<()> {
+        let max = self.gpu.max_binding();
+        let bytes = (rows as u64).saturating_mul(cols as u64).saturating_mul(4);
+        if bytes > max {
+            return Err(crate::Error::Input(format!(
+                "{what}: a [{rows}, {cols}] f32 table ({bytes} bytes) does not fit one GPU binding of {max} bytes"
+            )));
+        }
+        Ok(())
+    }
+
     /// Rows per chunk so that one chunk of a `[rows, cols]` matrix fits one binding.
     fn rows_per_chunk(&self, rows: usize, cols: usize, elem: usize) -> usize {
         let max = self.max_chunk_bytes.min(self.gpu.max_binding()) as usize;

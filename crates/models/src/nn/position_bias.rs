@@ -111,7 +111,9 @@ mod tests {
 
     /// Where the bucket changes over relative positions -200..=200, as printed by
     /// transformers 5.24's `T5Attention._relative_position_bucket`: (first r, bucket).
-    const WANT: [(bool, usize, usize, &[(i64, usize)]); 4] = [
+    /// (bidirectional, buckets, max_distance, change points).
+    type Case = (bool, usize, usize, &'static [(i64, usize)]);
+    const WANT: [Case; 4] = [
         (
             true,
             32,

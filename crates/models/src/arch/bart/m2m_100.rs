@@ -18,6 +18,7 @@ impl M2M100SinusoidalPositionalEmbedding {
     pub fn load(ld: &Loader, pad: u32, max_positions: usize, d: usize) -> Result<PositionTable> {
         let pad = pad as usize;
         let rows = (max_positions + 2).max(pad + 1 + max_positions);
+        ld.check_table("M2M100 sinusoidal positions", rows, d)?;
         let table = m2m100_sinusoidal(rows, d, Some(pad));
         Ok(PositionTable {
             table: ld.upload_f32(&table, &[rows, d])?,

@@ -17,6 +17,7 @@ pub struct MarianSinusoidalPositionalEmbedding;
 impl MarianSinusoidalPositionalEmbedding {
     pub fn load(ld: &Loader, side: &Vars, n: usize, d: usize) -> Result<PositionTable> {
         let v = side.pp("embed_positions");
+        ld.check_table(&v.key("weight"), n, d)?;
         let table = if v.contains("weight") {
             v.f32("weight", &[n, d])?
         } else {

@@ -156,21 +156,66 @@ impl Spec {
         } else {
             cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size)
         };
+        use crate::arch::limits::*;
         let d = cfg.d_model;
+        let ranges = [
+            ("d_model", d, 1, WIDTH),
+            ("encoder_layers", cfg.encoder_layers, 1, LAYERS),
+            ("decoder_layers", cfg.decoder_layers, 1, LAYERS),
+            (
+                "encoder_attention_heads",
+                cfg.encoder_attention_heads,
+                1,
+                HEADS,
+            ),
+            (
+                "decoder_attention_heads",
+                cfg.decoder_attention_heads,
+                1,
+                HEADS,
+            ),
+            ("encoder_ffn_dim", cfg.encoder_ffn_dim, 1, FFN),
+            ("decoder_ffn_dim", cfg.decoder_ffn_dim, 1, FFN),
+            ("vocab_size", cfg.vocab_size, 1, VOCAB),
+            ("decoder_vocab_size", decoder_vocab_size, 1, VOCAB),
+            (
+                "max_position_embeddings",
+                cfg.max_position_embeddings,
+                1,
+                POSITIONS,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            crate::arch::check_range(path, key, value, min, max)?;
+        }
         for (name, heads) in [
             ("encoder_attention_heads", cfg.encoder_attention_heads),
             ("decoder_attention_heads", cfg.decoder_attention_heads),
         ] {
-            if heads == 0 || d % heads != 0 {
+            if !d.is_multiple_of(heads) {
                 return Err(err(format!(
                     "d_model {d} is not divisible by {name} {heads}"
                 )));
             }
         }
-        if d == 0 || cfg.vocab_size == 0 || decoder_vocab_size == 0 {
-            return Err(err("d_model and vocab_size must be positive".into()));
-        }
         let pad = cfg.pad_token_id.unwrap_or(1);
+        let (src_vocab, tgt_vocab) = (cfg.vocab_size, decoder_vocab_size);
+        crate::arch::check_tokens(path, src_vocab.min(tgt_vocab), [("pad_token_id", pad)])?;
+        let eos = cfg
+            .eos_token_id
+            .iter()
+            .flatten()
+            .map(|&t| ("eos_token_id", t));
+        let forced_eos = cfg.forced_eos_token_id.iter().flatten();
+        let target_ids = eos
+            .chain(forced_eos.map(|&t| ("forced_eos_token_id", t)))
+            .chain(cfg.bos_token_id.map(|t| ("bos_token_id", t)))
+            .chain(cfg.forced_bos_token_id.map(|t| ("forced_bos_token_id", t)))
+            .chain(
+                cfg.decoder_start_token_id
+                    .map(|t| ("decoder_start_token_id", t)),
+            );
+        crate::arch::check_tokens(path, tgt_vocab, target_ids)?;
         Ok(Spec {
             family,
             act,
@@ -225,6 +270,13 @@ pub fn build(path: &std::path::Path, cfg: BartConfig, ld: &Loader, vars: &Vars) 
     let d = c.d_model;
     let model = vars.pp("model");
     let (enc_v, dec_v) = (model.pp("encoder"), model.pp("decoder"));
+    for (key, n, side) in [
+        ("encoder_layers", c.encoder_layers, "encoder"),
+        ("decoder_layers", c.decoder_layers, "decoder"),
+    ] {
+        let probe = |l| model.key(&format!("{side}.layers.{l}.fc1.weight"));
+        crate::arch::check_layer_count(path, &model, (key, n), probe)?;
+    }
     let embed_scale = if c.scale_embedding.unwrap_or(false) {
         (d as f32).sqrt()
     } else {

@@ -97,21 +97,52 @@ impl Spec {
             });
         let (gated, act) = feed_forward_proj(proj)
             .ok_or_else(|| err(format!("unsupported feed_forward_proj {proj:?}")))?;
-        if cfg.d_model == 0 || cfg.d_kv == 0 || cfg.num_heads == 0 || cfg.vocab_size == 0 {
-            return Err(err(
-                "d_model, d_kv, num_heads and vocab_size must be positive".into(),
-            ));
+        use crate::arch::limits::*;
+        let decoder_layers = cfg.num_decoder_layers.unwrap_or(cfg.num_layers);
+        let buckets = cfg.relative_attention_num_buckets.unwrap_or(32);
+        let max_distance = cfg.relative_attention_max_distance.unwrap_or(128);
+        let ranges = [
+            ("d_model", cfg.d_model, 1, WIDTH),
+            ("d_kv", cfg.d_kv, 1, WIDTH),
+            ("num_heads", cfg.num_heads, 1, HEADS),
+            ("d_ff", cfg.d_ff, 1, FFN),
+            ("num_layers", cfg.num_layers, 1, LAYERS),
+            ("num_decoder_layers", decoder_layers, 1, LAYERS),
+            ("vocab_size", cfg.vocab_size, 1, VOCAB),
+            ("relative_attention_num_buckets", buckets, 4, 1 << 16),
+            (
+                "relative_attention_max_distance",
+                max_distance,
+                1,
+                POSITIONS,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            crate::arch::check_range(path, key, value, min, max)?;
         }
+        let inner = cfg.num_heads * cfg.d_kv;
+        crate::arch::check_range(path, "num_heads × d_kv", inner, 1, WIDTH)?;
+        let pad = cfg.pad_token_id.unwrap_or(0);
+        let ids = cfg
+            .eos_token_id
+            .iter()
+            .flatten()
+            .map(|&t| ("eos_token_id", t));
+        let ids = ids.chain([("pad_token_id", pad)]).chain(
+            cfg.decoder_start_token_id
+                .map(|t| ("decoder_start_token_id", t)),
+        );
+        crate::arch::check_tokens(path, cfg.vocab_size, ids)?;
         Ok(Spec {
-            decoder_layers: cfg.num_decoder_layers.unwrap_or(cfg.num_layers),
+            decoder_layers,
             gated,
             act,
             scale_output: cfg.model_type != "mt5"
                 && cfg
                     .scale_decoder_outputs
                     .unwrap_or(cfg.tie_word_embeddings != Some(false)),
-            buckets: cfg.relative_attention_num_buckets.unwrap_or(32),
-            max_distance: cfg.relative_attention_max_distance.unwrap_or(128),
+            buckets,
+            max_distance,
             eps: cfg.layer_norm_epsilon.unwrap_or(1e-6),
             cfg,
         })
@@ -202,6 +233,13 @@ pub fn build(path: &std::path::Path, cfg: T5Config, ld: &Loader, vars: &Vars) ->
         .unwrap_or("shared");
     let shared = Embedding::from_host(ld, &vars.pp(shared_key).matrix("weight", &[v, d])?, v, d)?;
     let (enc_v, dec_v) = (vars.pp("encoder"), vars.pp("decoder"));
+    for (key, n, side) in [
+        ("num_layers", c.num_layers, "encoder"),
+        ("num_decoder_layers", spec.decoder_layers, "decoder"),
+    ] {
+        let probe = |l| format!("{side}.block.{l}.layer.0.layer_norm.weight");
+        crate::arch::check_layer_count(path, vars, (key, n), probe)?;
+    }
     let embed = |tokens: Embedding| TextEmbedding {
         tokens,
         positions: None,
