@@ -44,6 +44,45 @@ pub struct Stats {
 /// Per source, its hypotheses (best first) and, for beam search, their scores.
 pub type Hypotheses = (Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>);
 
+/// The logits processors of a call and the GPU buffer their edits travel in.
+struct Edits {
+    processors: Processors,
+    /// u32 `[cap, 3]`: (row, token, edit) triples of one step.
+    buf: Tensor,
+    penalty: f32,
+    triples: Vec<u32>,
+    vocab: usize,
+}
+
+impl Edits {
+    fn new(gpu: &Gpu, search: &SearchConfig, rows: usize, vocab: usize) -> Result<Edits> {
+        let per_row =
+            2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
+        let cap = rows * per_row.min(vocab);
+        Ok(Edits {
+            processors: Processors::new(search),
+            buf: gpu.empty(&[cap.max(1), 3], DType::U32)?,
+            penalty: search.repetition_penalty as f32,
+            triples: Vec::new(),
+            vocab,
+        })
+    }
+
+    /// Uploads the edits of every row (an empty history: a finished row) and records their
+    /// application to `logits`.
+    fn record(&mut self, rec: &mut Recorder, logits: &Tensor, histories: &[&[u32]]) -> Result<()> {
+        self.processors
+            .triples(histories, self.vocab, &mut self.triples);
+        let n = self.triples.len() / 3;
+        if n > 0 {
+            rec.gpu()
+                .write(&self.buf.view(0, &[n, 3])?, &self.triples)?;
+            edit_logits(rec, logits, &self.buf, n, self.penalty)?;
+        }
+        Ok(())
+    }
+}
+
 /// An encoder and a decoder on one GPU: what every loop below drives.
 pub(crate) struct Runner<'a> {
     pub gpu: &'a Gpu,
@@ -70,22 +109,6 @@ impl Runner<'_> {
         Ok(cross)
     }
 
-    fn edits_tensor(&self, search: &SearchConfig, rows: usize) -> Result<Tensor> {
-        let per_row =
-            2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
-        let cap = rows * per_row.min(self.decoder.vocab_size());
-        Ok(self.gpu.empty(&[cap.max(1), 3], DType::U32)?)
-    }
-
-    /// Uploads edit triples into the front of `edits`; returns their count.
-    fn upload_edits(&self, edits: &Tensor, triples: &[u32]) -> Result<usize> {
-        let n = triples.len() / 3;
-        if n > 0 {
-            self.gpu.write(&edits.view(0, &[n, 3])?, triples)?;
-        }
-        Ok(n)
-    }
-
     /// Greedy search over the sources of `cross`; `on_token(source, token)` as each step
     /// finishes.
     pub fn greedy(
@@ -100,12 +123,9 @@ impl Runner<'_> {
         let t_cap = search.max_length - 1;
         let mut dec = self.decoder.state(self.gpu, b, 1, t_cap)?;
         let next_ids = self.gpu.empty(&[b], DType::U32)?;
-        let edits = self.edits_tensor(search, b)?;
-        let processors = Processors::new(search);
-        let penalty = search.repetition_penalty as f32;
+        let mut edits = Edits::new(self.gpu, search, b, vocab)?;
         let mut state = Greedy::new(b, search.decoder_start_token_id);
         let mut tokens = vec![search.decoder_start_token_id; b];
-        let mut triples = Vec::new();
         for t in 0..t_cap {
             let cur_len = t + 1;
             probe.start();
@@ -123,11 +143,7 @@ impl Runner<'_> {
                     .zip(&state.unfinished)
                     .map(|(s, &u)| if u { s.as_slice() } else { &[][..] })
                     .collect();
-                processors.triples(&hist, vocab, &mut triples);
-                let n = self.upload_edits(&edits, &triples)?;
-                if n > 0 {
-                    edit_logits(&mut rec, &dec.logits, &edits, n, penalty)?;
-                }
+                edits.record(&mut rec, &dec.logits, &hist)?;
                 argmax(&mut rec, &dec.logits, &next_ids)?;
                 let rb = rec.read_back(&next_ids)?;
                 probe.submit(rec)?;
@@ -177,13 +193,10 @@ impl Runner<'_> {
         let beam_scores = gpu.empty(&[n], DType::F32)?; // f32 [N]
         let top_values = gpu.empty(&[n, k], DType::F32)?; // f32 [N, K]
         let top_ids = gpu.empty(&[n, k], DType::U32)?; // u32 [N, K]
-        let edits = self.edits_tensor(search, n)?;
-        let processors = Processors::new(search);
-        let penalty = search.repetition_penalty as f32;
+        let mut edits = Edits::new(gpu, search, n, vocab)?;
         let mut state = BeamSearch::new(b, search);
         let mut tokens = vec![search.decoder_start_token_id; n];
         let mut parent_rows: Vec<u32> = (0..n as u32).collect();
-        let mut triples = Vec::new();
         for t in 0..t_cap {
             let cur_len = t + 1;
             probe.start();
@@ -200,11 +213,7 @@ impl Runner<'_> {
             } else {
                 gpu.write(&beam_scores, &state.row_scores())?;
                 log_softmax(&mut rec, &dec.logits, &dec.logits)?;
-                processors.triples(&state.histories(), vocab, &mut triples);
-                let ne = self.upload_edits(&edits, &triples)?;
-                if ne > 0 {
-                    edit_logits(&mut rec, &dec.logits, &edits, ne, penalty)?;
-                }
+                edits.record(&mut rec, &dec.logits, &state.histories())?;
                 topk(
                     &mut rec,
                     &dec.logits,
