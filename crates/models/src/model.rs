@@ -107,12 +107,7 @@ impl Model {
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let generation_config = GenerationConfig::for_model(dir, &config)?;
         let ckpt = Checkpoint::open(dir)?;
-        let tok_path = dir.join("tokenizer.json");
-        let tokenizer = if tok_path.exists() {
-            Some(Tokenizer::from_file(&tok_path)?)
-        } else {
-            None
-        };
+        let tokenizer = Tokenizer::from_dir(dir)?;
         Model::build(dir, config, generation_config, &ckpt, tokenizer, gpu, opts)
     }
 
