@@ -373,3 +373,41 @@ fn broken_directories_are_errors_naming_the_file() {
     };
     assert!(e.contains("vocab.json"), "{e}");
 }
+
+/// Damaged bytes inside source.spm's precompiled_charsmap keep the protobuf valid: loading
+/// must then fail cleanly or the tokenizer must still encode every case without panicking.
+#[test]
+fn damaged_charsmap_never_panics() {
+    let r = reference("opus_mt");
+    let texts: Vec<&str> = cases(&r, "encode")
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    let good = std::fs::read(hub_dir("opus_mt").join("source.spm")).unwrap();
+    let tmp = scratch(
+        "opus_mt",
+        &["target.spm", "vocab.json", "tokenizer_config.json"],
+    );
+    let (mut rejected, mut loaded) = (0, 0);
+    // the charsmap is the last ~240 KB of the file (trie first, then the replacement strings)
+    for k in 0..48 {
+        let pos = good.len() - 200 - k * (good.len() - 4000) / 48;
+        let mut bad = good.clone();
+        bad[pos] ^= 0x5a;
+        std::fs::write(tmp.path().join("source.spm"), &bad).unwrap();
+        match Tokenizer::from_dir(tmp.path()) {
+            Err(e) => {
+                assert!(e.to_string().contains("source.spm"), "{e}");
+                rejected += 1;
+            }
+            Ok(tok) => {
+                let tok = tok.unwrap();
+                for t in &texts {
+                    let _ = tok.encode(t);
+                }
+                loaded += 1;
+            }
+        }
+    }
+    eprintln!("damaged charsmaps: {rejected} rejected, {loaded} loaded");
+}

@@ -208,6 +208,13 @@ impl SpModel {
             }
             pieces.push(Piece { piece, score, kind });
         }
+        if let Some(map) = norm
+            .precompiled_charsmap
+            .as_deref()
+            .filter(|m| !m.is_empty())
+        {
+            check_charsmap(map).map_err(|e| err(format!("corrupt precompiled_charsmap: {e}")))?;
+        }
         let unk_id = trainer.unk_id();
         let unk = usize::try_from(unk_id)
             .ok()
@@ -402,6 +409,68 @@ impl SpModel {
     }
 }
 
+/// Checks that a `precompiled_charsmap` (`[u32 trie bytes][trie units][NUL-separated
+/// replacement strings]`, a darts-clone double array) can be walked with any input: the
+/// `Precompiled` normalizer indexes the units and the strings without bounds checks, so a
+/// damaged map would otherwise panic while encoding. Every node reachable from the root must
+/// keep its 255 children and its leaf inside the array, and every leaf must point at the
+/// start of a character of the strings.
+fn check_charsmap(map: &[u8]) -> std::result::Result<(), String> {
+    let word = |i: usize| -> Option<usize> {
+        let b = map.get(i..i + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let trie_bytes = word(0).ok_or("shorter than its header")?;
+    if trie_bytes == 0 || trie_bytes % 4 != 0 || 4 + trie_bytes > map.len() {
+        return Err(format!(
+            "trie size {trie_bytes} does not fit the {} bytes",
+            map.len()
+        ));
+    }
+    let units: Vec<usize> = (0..trie_bytes / 4)
+        .map(|i| word(4 + 4 * i).unwrap_or(0))
+        .collect();
+    let strings = std::str::from_utf8(&map[4 + trie_bytes..])
+        .map_err(|_| "replacement strings are not UTF-8".to_string())?;
+    // darts-clone's unit layout
+    let offset = |u: usize| (u >> 10) << ((u & (1 << 9)) >> 6);
+    let label = |u: usize| u & ((1 << 31) | 0xff);
+    let has_leaf = |u: usize| (u >> 8) & 1 == 1;
+    let value = |u: usize| u & ((1 << 31) - 1);
+    let n = units.len();
+    let mut seen = vec![false; n];
+    let mut stack = vec![offset(units[0])];
+    while let Some(base) = stack.pop() {
+        if base >= n || std::mem::replace(&mut seen[base], true) {
+            continue;
+        }
+        if (base | 0xff) >= n {
+            return Err(format!("node {base} has children past the {n} units"));
+        }
+        for c in 1..=0xffusize {
+            let unit = units[base ^ c];
+            if label(unit) != c {
+                continue;
+            }
+            let next = (base ^ c) ^ offset(unit);
+            if next >= n {
+                return Err(format!("an edge leads to unit {next} of {n}"));
+            }
+            if has_leaf(unit) {
+                let v = value(units[next]);
+                if v > strings.len() || !strings.is_char_boundary(v) {
+                    return Err(format!(
+                        "a replacement starts at byte {v} of {}",
+                        strings.len()
+                    ));
+                }
+            }
+            stack.push(next);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +540,20 @@ mod tests {
             assert_eq!(enc.get_ids(), [7, 3, 5, 0], "{t:?}");
             let text = tok.decode(enc.get_ids(), false).unwrap();
             assert_eq!(text, "ab a <unk>", "{t:?}");
+        }
+    }
+
+    #[test]
+    fn damaged_charsmaps_are_errors() {
+        let mut p = proto(ModelType::Unigram);
+        for map in [
+            &b"\x04"[..],
+            b"\x00\x00\x00\x00abc",
+            b"\x08\x00\x00\x00\x00\x04\x00\x00",
+        ] {
+            p.normalizer_spec.as_mut().unwrap().precompiled_charsmap = Some(map.to_vec());
+            let e = SpModel::from_bytes(Path::new("m.model"), &p.encode_to_vec()).unwrap_err();
+            assert!(e.to_string().contains("precompiled_charsmap"), "{e}");
         }
     }
 
