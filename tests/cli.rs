@@ -371,3 +371,34 @@ fn info_names_the_adapter_and_its_limits() {
         assert!(out.contains(field), "{field} missing from {out}");
     }
 }
+
+/// An opus-mt directory without tokenizer.json (source.spm, target.spm, vocab.json, see
+/// tools/make_tokenizer_fixtures.py): `translate --model DIR TEXT` prints transformers' text.
+#[test]
+fn translate_opus_mt_hub_layout_prints_transformers_text() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hub/opus_mt");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    assert!(!dir.join("tokenizer.json").exists());
+    let case = &r["generate"][0];
+    let text = r["encode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case["name"])
+        .and_then(|c| c["text"].as_str())
+        .expect("the text of the first generate case");
+    let (ok, stdout, stderr) = run(&strings(&[
+        "translate",
+        "--model",
+        dir.to_str().unwrap(),
+        "--max-new-tokens",
+        &case["kwargs"]["max_new_tokens"].to_string(),
+        "--num-beams",
+        "1",
+        text,
+    ]));
+    assert!(ok, "translate failed: {stderr}");
+    assert_eq!(stdout, format!("{}\n", case["decoded"].as_str().unwrap()));
+}

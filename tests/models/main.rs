@@ -8,3 +8,4 @@ mod date_normalizer;
 mod errors;
 mod parity;
 mod stats;
+mod tokenizers;

@@ -49,13 +49,15 @@ pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
 /// The model and the sources.
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// Model directory (config.json, generation_config.json, model.safetensors, tokenizer.json).
+    /// Model directory (config.json, generation_config.json, model.safetensors, and a tokenizer:
+    /// tokenizer.json or SentencePiece files).
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
     /// Source token ids, comma-separated; repeat once per source.
     #[arg(long = "input-ids", value_name = "IDS", value_parser = parse_ids)]
     pub input_ids: Vec<Vec<u32>>,
-    /// Source text (needs tokenizer.json); repeat once per source.
+    /// Source text (needs a tokenizer: tokenizer.json, or opus-mt / T5 / mBART SentencePiece
+    /// files); repeat once per source.
     #[arg(long, value_name = "TEXT", conflicts_with = "input_ids")]
     pub text: Vec<String>,
     /// Add the call's work counters to the output.

@@ -18,7 +18,8 @@ pub struct TranslateArgs {
     /// Texts to translate, one source each (or use --input).
     #[arg(value_name = "TEXT", conflicts_with = "input")]
     pub texts: Vec<String>,
-    /// Model directory with a tokenizer.json (default: the shipped date normaliser).
+    /// Model directory with a tokenizer (tokenizer.json, or opus-mt / T5 / mBART SentencePiece
+    /// files; default: the shipped date normaliser).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Read sources from FILE, one a line ("-" for stdin).
@@ -270,7 +271,10 @@ fn alignment(
     let tok = model.require_tokenizer()?;
     Ok(Alignment {
         source: source.iter().map(|&id| tok.token(id)).collect(),
-        target: sequence[1..].iter().map(|&id| tok.token(id)).collect(),
+        target: sequence[1..]
+            .iter()
+            .map(|&id| tok.target_token(id))
+            .collect(),
         probs,
         layer,
     })

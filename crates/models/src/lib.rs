@@ -31,11 +31,10 @@ pub mod generation;
 pub mod io;
 mod model;
 pub mod nn;
-pub mod tokenizer;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
 pub use generation::{EarlyStopping, GenerateOptions, GenerationConfig, Profile, Stats};
-pub use io::WeightDtype;
+pub use io::tokenizer;
+pub use io::{Tokenizer, WeightDtype};
 pub use model::{Generation, LoadOptions, Model, Scores};
-pub use tokenizer::Tokenizer;

@@ -15,9 +15,8 @@ use crate::error::{Error, Result};
 use crate::generation::profile::{Probe, Profile};
 use crate::generation::{GenerateOptions, GenerationConfig, Runner, SearchConfig, Stats};
 use crate::io::json::parse_json;
-use crate::io::{Checkpoint, Vars, WeightDtype};
+use crate::io::{Checkpoint, Tokenizer, Vars, WeightDtype};
 use crate::nn::Loader;
-use crate::tokenizer::Tokenizer;
 
 /// Options of [`Model::load_with`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,12 +83,7 @@ impl Model {
             msg: e.to_string(),
         })?;
         let ckpt = Checkpoint::open(dir)?;
-        let tok_path = dir.join("tokenizer.json");
-        let tokenizer = if tok_path.exists() {
-            Some(Tokenizer::from_file(&tok_path)?)
-        } else {
-            None
-        };
+        let tokenizer = Tokenizer::from_dir(dir)?;
         let mut model = Model::build(dir, &path, &text, &ckpt, tokenizer, gpu, opts)?;
         model.generation_config = GenerationConfig::for_model(dir, &model.config)?;
         Ok(model)

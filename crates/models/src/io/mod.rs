@@ -3,5 +3,7 @@
 
 pub mod checkpoint;
 pub mod json;
+pub mod tokenizer;
 
 pub use checkpoint::{Checkpoint, HostData, Vars, WeightDtype};
+pub use tokenizer::Tokenizer;
