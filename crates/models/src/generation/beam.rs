@@ -140,7 +140,6 @@ impl BeamSearch {
         let k = cfg.beams_to_keep();
         let cur_len = self.cur_len;
         let lp_div = (cur_len as f64).powf(cfg.length_penalty) as f32;
-        let all_finished_globally = self.items.iter().all(|i| i.is_finished.iter().all(|&f| f));
         let mut parents = Vec::with_capacity(self.items.len() * nb);
         let mut tokens = Vec::with_capacity(self.items.len() * nb);
         for (b, (item, cands)) in self.items.iter_mut().zip(candidates.iter_mut()).enumerate() {
@@ -181,7 +180,10 @@ impl BeamSearch {
                 tokens.push(cands[i].token);
             }
             // f. finished beams
-            let full = all_finished_globally && cfg.early_stopping == EarlyStopping::True;
+            // transformers' `beams_in_batch_are_full`: this source's finished list was full
+            // before this step (per source, not over the batch).
+            let full =
+                item.is_finished.iter().all(|&f| f) && cfg.early_stopping == EarlyStopping::True;
             let fin_lp: Vec<f32> = cands
                 .iter()
                 .enumerate()
@@ -345,5 +347,62 @@ mod tests {
         assert!(bs.done(&c));
         let r = bs.results(&c);
         assert_eq!(r[0][0], (vec![9, 1, 0], -0.15));
+    }
+
+    /// With early_stopping true, a source whose finished list is full takes no more
+    /// hypotheses even while another source of the batch is still searching (transformers'
+    /// `beams_in_batch_are_full` is per source). A length penalty of 2 keeps the heuristic
+    /// open, so only fullness can refuse the last, better ending.
+    #[test]
+    fn a_full_source_stops_while_the_batch_goes_on() {
+        let mut c = cfg();
+        c.early_stopping = EarlyStopping::True;
+        c.length_penalty = 2.0;
+        let cand = |score, beam, token| Candidate { score, beam, token };
+        let open = || {
+            vec![
+                cand(-0.1, 0, 5),
+                cand(-0.2, 0, 6),
+                cand(-0.3, 1, 5),
+                cand(-0.4, 1, 6),
+            ]
+        };
+        let mut bs = BeamSearch::new(2, &c);
+        // Step 1: one ending (-0.5) for source 0.
+        let s0 = vec![
+            cand(-0.1, 0, 2),
+            cand(-0.5, 0, 0),
+            cand(-0.6, 0, 3),
+            cand(-0.7, 0, 4),
+        ];
+        bs.step(&c, 10, vec![s0, open()]);
+        assert_eq!(bs.items[0].is_finished, vec![true, false]);
+        // Step 2: a second ending (-0.6 / 2²): source 0's list of 2 is full.
+        let s0 = vec![
+            cand(-0.6, 0, 0),
+            cand(-0.7, 0, 2),
+            cand(-0.8, 1, 3),
+            cand(-0.9, 1, 4),
+        ];
+        bs.step(&c, 10, vec![s0, open()]);
+        assert_eq!(bs.items[0].is_finished, vec![true, true]);
+        assert!(
+            bs.items[0].unsatisfied,
+            "the heuristic still hopes for better"
+        );
+        let full = bs.items[0].finished.clone();
+        // Step 3: a better ending (-0.75 / 3²) is refused; source 1 goes on.
+        let s0 = vec![
+            cand(-0.75, 0, 0),
+            cand(-0.8, 0, 2),
+            cand(-0.9, 1, 3),
+            cand(-1.0, 1, 4),
+        ];
+        bs.step(&c, 10, vec![s0, open()]);
+        assert_eq!(
+            bs.items[0].finished, full,
+            "a full source took a new hypothesis"
+        );
+        assert!(!bs.done(&c));
     }
 }
