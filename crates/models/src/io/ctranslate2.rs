@@ -739,7 +739,7 @@ impl Part {
             Part::Whole => Some(v.shape.clone()),
             Part::Rows { of, .. } => {
                 let (&rows, rest) = v.shape.split_first()?;
-                if rows % of != 0 {
+                if !rows.is_multiple_of(of) {
                     return None;
                 }
                 Some(
