@@ -284,7 +284,7 @@ impl Checkpoint {
     /// Opens the CTranslate2 model `dir/model.bin`, memory-mapped. Keys are its own variable
     /// names (`encoder/conv1/weight`, or with `.` for `/`) and, for a `WhisperSpec` model, the
     /// Hugging Face Whisper names, split out of CTranslate2's fused tensors (see
-    /// [`ctranslate2`](super::ctranslate2)).
+    /// [`ctranslate2`]).
     pub fn open_ctranslate2(dir: &Path) -> Result<Checkpoint> {
         Ok(Checkpoint {
             files: Vec::new(),
