@@ -45,8 +45,9 @@ class ConvertError(Exception):
 
 
 def read_model_bin(path):
-    """Parses a CTranslate2 model.bin: (header dict, {name: array}, {alias: target}).
-    Every read is checked against the file size."""
+    """Parses a CTranslate2 model.bin: (header dict, {name: array}, {alias: target},
+    {name: stored dtype name}); bfloat16 arrays come back as float32. Every read is checked
+    against the file size."""
     data = Path(path).read_bytes()
     pos = 0
 
@@ -73,7 +74,7 @@ def read_model_bin(path):
     if version >= 2:
         spec = string("the spec name")
         revision = num("I", "the spec revision")
-    variables = {}
+    variables, stored = {}, {}
     for _ in range(num("I", "the variable count")):
         name = string("a variable name")
         rank = num("B", f"the rank of {name}")
@@ -95,6 +96,7 @@ def read_model_bin(path):
         if arr.size != int(np.prod(shape, dtype=np.int64)):
             raise ConvertError(f"{path}: {name} holds {arr.size} values for shape {shape}")
         variables[name] = arr.reshape(shape)
+        stored[name] = dtype if dtype == "bfloat16" else np.dtype(dtype).name
     aliases = {}
     if version >= 3:
         for _ in range(num("I", "the alias count")):
@@ -102,12 +104,13 @@ def read_model_bin(path):
             aliases[alias] = string(f"the target of {alias}")
     if pos != len(data):
         raise ConvertError(f"{path}: {len(data) - pos} bytes after the alias table")
-    return {"binary_version": version, "spec": spec, "revision": revision}, variables, aliases
+    header = {"binary_version": version, "spec": spec, "revision": revision}
+    return header, variables, aliases, stored
 
 
 class Ct2Model:
     def __init__(self, path):
-        self.header, self.variables, self.aliases = read_model_bin(path)
+        self.header, self.variables, self.aliases, self.stored = read_model_bin(path)
 
     def raw(self, name):
         for _ in range(16):
@@ -132,9 +135,6 @@ class Ct2Model:
                 scale = GLOBAL_INT16_SCALE
             return v.astype(np.float32) / scale
         return v.astype(np.float32)
-
-    def stored_dtype(self, name):
-        return self.raw(name)[1].dtype
 
     def attr(self, name):
         return self.raw(name)[1].reshape(-1)[0].item()
@@ -374,7 +374,7 @@ def convert(src, out, dtype, reference=None, name=None):
                        })):
         (out / fname).write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
     shutil.copyfile(src / "tokenizer.json", out / "tokenizer.json")
-    stored = {str(m.stored_dtype(n)) for n in m.variables if m.variables[n].ndim >= 2}
+    stored = {m.stored[n] for n in m.variables if m.variables[n].ndim >= 2}
     print(f"{out}: {len(sd)} tensors ({sum(a.size for a in sd.values()):,} parameters, "
           f"stored {'/'.join(sorted(stored))}, written {dtype}), d_model {cfg['d_model']}, "
           f"layers {cfg['encoder_layers']}+{cfg['decoder_layers']}, vocab {cfg['vocab_size']}, "
