@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The project's test command (README.md "Testing"): every crate and integration test on the
-# default adapter (lavapipe's Vulkan on a machine without a GPU), then the kernel suite again
-# and the model parity suite on the GL backend (llvmpipe), where subgroups and f16 arithmetic
-# are absent.
+# The project's test command (README.md "Testing"): fetches the real Whisper weights that
+# tests/models/ctranslate2.rs reads (downloaded once, then only checked), runs every crate and
+# integration test on the default adapter (lavapipe's Vulkan on a machine without a GPU), then
+# the kernel suite again and the model parity suite on the GL backend (llvmpipe), where
+# subgroups and f16 arithmetic are absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+python3 tools/whisper/fetch_weights.py
 cargo test --workspace
 SEQBRIDGE_BACKEND=gl cargo test --test kernels --test models

@@ -4,6 +4,7 @@
 //! A missing adapter or fixture is a loud failure, never a skip.
 
 mod common;
+mod ctranslate2;
 mod date_normalizer;
 mod errors;
 mod parity;

@@ -21,6 +21,22 @@ pub enum Error {
     /// A safetensors file (or the shard index) is truncated or corrupt.
     #[error("{path}: not a valid safetensors file: {msg}")]
     Safetensors { path: PathBuf, msg: String },
+    /// A CTranslate2 `model.bin` is truncated, corrupt or of a binary version this crate
+    /// cannot read.
+    #[error("{path}: not a valid CTranslate2 model.bin at byte offset {offset}: {msg}")]
+    Ctranslate2 {
+        path: PathBuf,
+        offset: usize,
+        msg: String,
+    },
+    /// A CTranslate2 variable cannot be read as the tensor asked for (its dtype, a missing
+    /// quantization scale, an alias naming nothing, fused rows that do not split evenly).
+    #[error("tensor {key} in {path}: {msg}")]
+    Ctranslate2Tensor {
+        key: String,
+        path: PathBuf,
+        msg: String,
+    },
     /// A tensor the architecture needs is absent from every checkpoint file.
     #[error("missing tensor {key} (not found in {files})")]
     MissingTensor { key: String, files: String },

@@ -9,6 +9,7 @@ use half::{bf16, f16};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
+use super::ctranslate2::{self, ModelBin};
 use crate::error::{Error, Result};
 
 /// One tensor's place in a checkpoint file.
@@ -84,12 +85,64 @@ impl HostData {
     }
 }
 
+/// How a run of little-endian floats is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FloatBytes {
+    F32,
+    F16,
+    Bf16,
+}
+
+/// Converts little-endian floats (`bytes.len()` a multiple of the element size) to the storage
+/// dtype: f16 stays f16 unless f32 is asked for, f32 and bf16 become f32 unless f16 is.
+pub(crate) fn convert_floats(bytes: &[u8], kind: FloatBytes, dtype: WeightDtype) -> HostData {
+    let f32s = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let halves = |b: &[u8]| -> Vec<u16> {
+        b.chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect()
+    };
+    match (kind, dtype) {
+        (FloatBytes::F32, WeightDtype::F16) => {
+            HostData::F16(f32s(bytes).into_iter().map(f16::from_f32).collect())
+        }
+        (FloatBytes::F32, _) => HostData::F32(f32s(bytes)),
+        (FloatBytes::F16, WeightDtype::F32) => HostData::F32(
+            halves(bytes)
+                .into_iter()
+                .map(|h| f16::from_bits(h).to_f32())
+                .collect(),
+        ),
+        (FloatBytes::F16, _) => {
+            HostData::F16(halves(bytes).into_iter().map(f16::from_bits).collect())
+        }
+        (FloatBytes::Bf16, WeightDtype::F16) => HostData::F16(
+            halves(bytes)
+                .into_iter()
+                .map(|h| f16::from_f32(bf16::from_bits(h).to_f32()))
+                .collect(),
+        ),
+        (FloatBytes::Bf16, _) => HostData::F32(
+            halves(bytes)
+                .into_iter()
+                .map(|h| bf16::from_bits(h).to_f32())
+                .collect(),
+        ),
+    }
+}
+
 /// The tensors of a model directory, memory-mapped.
 pub struct Checkpoint {
     files: Vec<ShardFile>,
     index: HashMap<String, Entry>,
     /// Set for a checkpoint of random weights made on the fly (benchmarks).
     random: Option<RandomWeights>,
+    /// Set for a CTranslate2 directory (`model.bin`), which answers every lookup.
+    ct2: Option<ModelBin>,
 }
 
 /// Weights drawn on demand for any key and shape: uniform with the std of transformers'
@@ -140,7 +193,8 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 impl Checkpoint {
-    /// Opens `dir/model.safetensors`, or the shards listed by `dir/model.safetensors.index.json`.
+    /// Opens `dir/model.safetensors`, or the shards listed by `dir/model.safetensors.index.json`,
+    /// or, when neither is there, a CTranslate2 `dir/model.bin` ([`Checkpoint::open_ctranslate2`]).
     pub fn open(dir: &Path) -> Result<Checkpoint> {
         let single = dir.join("model.safetensors");
         let index_path = dir.join("model.safetensors.index.json");
@@ -167,10 +221,13 @@ impl Checkpoint {
             files.sort();
             files.dedup();
             files.into_iter().map(|f| dir.join(f)).collect()
+        } else if dir.join(ctranslate2::MODEL_FILE).exists() {
+            return Checkpoint::open_ctranslate2(dir);
         } else {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
-                msg: "no model.safetensors or model.safetensors.index.json in this directory"
+                msg: "no model.safetensors, model.safetensors.index.json or (CTranslate2) \
+                      model.bin in this directory"
                     .into(),
             });
         };
@@ -178,6 +235,7 @@ impl Checkpoint {
             files: Vec::new(),
             index: HashMap::new(),
             random: None,
+            ct2: None,
         };
         for path in paths {
             let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
@@ -219,7 +277,27 @@ impl Checkpoint {
             files: Vec::new(),
             index: HashMap::new(),
             random: Some(RandomWeights { seed, std }),
+            ct2: None,
         }
+    }
+
+    /// Opens the CTranslate2 model `dir/model.bin`, memory-mapped. Keys are its own variable
+    /// names (`encoder/conv1/weight`, or with `.` for `/`) and, for a `WhisperSpec` model, the
+    /// Hugging Face Whisper names, split out of CTranslate2's fused tensors (see
+    /// [`ctranslate2`]).
+    pub fn open_ctranslate2(dir: &Path) -> Result<Checkpoint> {
+        Ok(Checkpoint {
+            files: Vec::new(),
+            index: HashMap::new(),
+            random: None,
+            ct2: Some(ModelBin::open(&dir.join(ctranslate2::MODEL_FILE))?),
+        })
+    }
+
+    /// The CTranslate2 model behind this checkpoint, when it is one (its spec, attributes,
+    /// variables and aliases).
+    pub fn ctranslate2(&self) -> Option<&ModelBin> {
+        self.ct2.as_ref()
     }
 
     /// The stored key for `key`, trying the spellings of older checkpoints: with or without
@@ -243,6 +321,9 @@ impl Checkpoint {
         if self.random.is_some() {
             return !key.contains("embed_positions");
         }
+        if let Some(m) = &self.ct2 {
+            return m.contains(key);
+        }
         self.resolve(key).is_some()
     }
 
@@ -250,6 +331,9 @@ impl Checkpoint {
     pub fn file_names(&self) -> String {
         if self.random.is_some() {
             return "random weights".into();
+        }
+        if let Some(m) = &self.ct2 {
+            return m.describe();
         }
         self.files
             .iter()
@@ -266,6 +350,9 @@ impl Checkpoint {
                 WeightDtype::F16 => HostData::F16(v.into_iter().map(f16::from_f32).collect()),
                 _ => HostData::F32(v),
             });
+        }
+        if let Some(m) = &self.ct2 {
+            return m.load(key, shape, dtype);
         }
         let (_, e) = self.resolve(key).ok_or_else(|| Error::MissingTensor {
             key: key.to_string(),
@@ -287,9 +374,10 @@ impl Checkpoint {
             path: path.clone(),
             dtype: format!("{:?}", e.dtype),
         };
-        let elem = match e.dtype {
-            Dtype::F32 => 4,
-            Dtype::F16 | Dtype::BF16 => 2,
+        let (elem, kind) = match e.dtype {
+            Dtype::F32 => (4, FloatBytes::F32),
+            Dtype::F16 => (2, FloatBytes::F16),
+            Dtype::BF16 => (2, FloatBytes::Bf16),
             _ => return Err(dtype_err()),
         };
         if bytes.len() != n * elem {
@@ -301,44 +389,7 @@ impl Checkpoint {
                 ),
             });
         }
-        let f32s = |b: &[u8]| -> Vec<f32> {
-            b.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        };
-        let halves = |b: &[u8]| -> Vec<u16> {
-            b.chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect()
-        };
-        Ok(match (e.dtype, dtype) {
-            (Dtype::F32, WeightDtype::F16) => {
-                HostData::F16(f32s(bytes).into_iter().map(f16::from_f32).collect())
-            }
-            (Dtype::F32, _) => HostData::F32(f32s(bytes)),
-            (Dtype::F16, WeightDtype::F32) => HostData::F32(
-                halves(bytes)
-                    .into_iter()
-                    .map(|h| f16::from_bits(h).to_f32())
-                    .collect(),
-            ),
-            (Dtype::F16, _) => {
-                HostData::F16(halves(bytes).into_iter().map(f16::from_bits).collect())
-            }
-            (Dtype::BF16, WeightDtype::F16) => HostData::F16(
-                halves(bytes)
-                    .into_iter()
-                    .map(|h| f16::from_f32(bf16::from_bits(h).to_f32()))
-                    .collect(),
-            ),
-            (Dtype::BF16, _) => HostData::F32(
-                halves(bytes)
-                    .into_iter()
-                    .map(|h| bf16::from_bits(h).to_f32())
-                    .collect(),
-            ),
-            _ => return Err(dtype_err()),
-        })
+        Ok(convert_floats(bytes, kind, dtype))
     }
 
     /// The tensor `key` as f32 (norms, biases, position tables).

@@ -1,7 +1,8 @@
-//! Reading what people download: checkpoints (safetensors, single or sharded, memory-mapped),
-//! JSON configs, tokenizers.
+//! Reading what people download: checkpoints (safetensors, single or sharded, memory-mapped;
+//! CTranslate2's `model.bin`), JSON configs, tokenizers.
 
 pub mod checkpoint;
+pub mod ctranslate2;
 pub mod json;
 pub mod tokenizer;
 
