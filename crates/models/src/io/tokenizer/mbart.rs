@@ -1,22 +1,44 @@
-//! MBartTokenizer (mBART-cc25 / en-ro): `sentencepiece.bpe.model` segments the text; ids follow
-//! fairseq's dictionary: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, then SentencePiece piece
-//! `i` (from 3 on) at `i + 1`, then the 25 language codes, then `<mask>`. A source is
-//! `tokens </s> src_lang`; the source language comes from tokenizer_config.json's `src_lang`
-//! (default `en_XX`) and can be changed. Decoding drops special tokens (language codes
-//! included) and uses the `Metaspace` decoder.
+//! MBartTokenizer (mBART-cc25 / en-ro) for a directory without tokenizer.json, built as
+//! transformers 5 builds it from `sentencepiece.bpe.model` (`MBartTokenizer.__init__` over the
+//! vocabulary of `MBartConverter.convert_from_spm`), so that ids and text are transformers':
+//! - vocabulary, fairseq's ids: `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3 (score 0), then
+//!   SentencePiece piece `i` (from 3 on) at `i + 1` with its score, then the 25 language codes
+//!   and `<mask>` (score 0);
+//! - model: `Unigram` over that vocabulary (unknown id 3, no byte fallback), although the file
+//!   is a BPE model: the piece scores (minus the merge rank) act as log-probabilities;
+//! - no normalizer: the file's `precompiled_charsmap` (nmt_nfkc) and its whitespace rules are
+//!   not applied;
+//! - pre-tokenizer: a split on any whitespace (`WhitespaceSplit`), then `Metaspace` ('▁' before
+//!   every word);
+//! - added tokens, matched in the raw text before the pre-tokenizer: tokenizer_config.json's
+//!   `added_tokens_decoder`, the named special tokens (`<s>`, `</s>`, `<unk>`, `<pad>`,
+//!   `<mask>`, which takes the spaces before it), then the extra special tokens. Those are
+//!   tokenizer_config.json's `extra_special_tokens` (or `additional_special_tokens`) when it has
+//!   such a list (transformers then leaves the language codes as plain Unigram pieces), else the
+//!   language codes and the file's CONTROL pieces as special tokens and its USER_DEFINED pieces
+//!   as ordinary added tokens;
+//! - decoder: `Metaspace` (the '▁' of the first token dropped).
 //!
-//! Segmentation follows the SentencePiece file (BPE and the nmt_nfkc normalisation), as
-//! transformers 4's slow and fast MBartTokenizer and fairseq did. transformers 5 rebuilds a
-//! directory without tokenizer.json as a Unigram over the BPE pieces without the normaliser,
-//! and its ids can differ from these (tools/README.md).
+//! A source is `tokens </s> src_lang`; the source language comes from tokenizer_config.json's
+//! `src_lang` (default `en_XX`) and can be changed. Decoding drops special tokens (the language
+//! codes too, where they are special tokens).
+//!
+//! SentencePiece itself (BPE merges after the nmt_nfkc normalisation, as fairseq and
+//! transformers 4's MBartTokenizer segment) gives other ids for some texts: text the normaliser
+//! changes (ﬁ, fullwidth letters, e + U+0301, ...) and words where the best Unigram segmentation
+//! is not the BPE one (tools/README.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokenizers::AddedToken;
+use tokenizers::decoders::metaspace::{Metaspace, PrependScheme};
+use tokenizers::models::unigram::Unigram;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 
-use super::sentencepiece::{ModelType, PieceType, SpModel};
+use super::sentencepiece::{PieceType, SPACE, SpModel};
 use super::{TokenizerConfig, msg};
 use crate::error::{Error, Result};
 
@@ -37,9 +59,14 @@ pub struct MBart {
 
 impl MBart {
     pub(crate) fn load(dir: &Path, config: &TokenizerConfig) -> Result<MBart> {
-        let path = dir.join("sentencepiece.bpe.model");
-        let spm = SpModel::load(&path)?;
-        let err = |msg: String| Error::Tokenizer(format!("{}: {msg}", path.display()));
+        MBart::new(
+            &SpModel::load(&dir.join("sentencepiece.bpe.model"))?,
+            config,
+        )
+    }
+
+    fn new(spm: &SpModel, config: &TokenizerConfig) -> Result<MBart> {
+        let err = |msg: String| Error::Tokenizer(format!("{}: {msg}", spm.path.display()));
         let kinds: Vec<PieceType> = spm.pieces.iter().take(3).map(|p| p.kind).collect();
         if kinds != [PieceType::Unknown, PieceType::Control, PieceType::Control] {
             return Err(err(format!(
@@ -79,18 +106,61 @@ impl MBart {
                 "a piece from 3 on repeats one of {bos:?}, {pad:?}, {eos:?}, {unk:?}"
             )));
         }
-        let model: tokenizers::ModelWrapper = match spm.model_type {
-            ModelType::Bpe => spm.bpe(&ids, &unk)?.into(),
-            _ => spm.unigram(vocab, 3)?.into(),
+        // then the language codes and the mask, as Unigram pieces too (score 0)
+        vocab.extend(LANGUAGE_CODES.iter().map(|c| (c.to_string(), 0.0)));
+        vocab.push((mask.clone(), 0.0));
+        let model = Unigram::from(vocab, Some(3), false)
+            .map_err(|e| err(format!("cannot build the Unigram model: {e}")))?;
+        let mut tok = tokenizers::Tokenizer::new(model);
+        let metaspace = Metaspace::new(SPACE, PrependScheme::Always, true);
+        tok.with_pre_tokenizer(Some(Sequence::new(vec![
+            WhitespaceSplit.into(),
+            metaspace.clone().into(),
+        ])));
+        tok.with_decoder(Some(metaspace));
+
+        // Added tokens, in transformers' order (the order only decides the ids of tokens that
+        // are not in the vocabulary): tokenizer_config.json's added_tokens_decoder, the named
+        // special tokens, then the extra special tokens. A token already listed keeps its first
+        // entry.
+        let mut added: Vec<AddedToken> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut add = |t: AddedToken| {
+            if seen.insert(t.content.clone()) {
+                added.push(t);
+            }
         };
-        let mut tok = spm.tokenizer(model)?;
-        let mut specials: Vec<AddedToken> = [&bos, &pad, &eos, &unk]
-            .iter()
-            .map(|s| AddedToken::from(s.to_string(), true))
-            .collect();
-        specials.extend(LANGUAGE_CODES.iter().map(|c| AddedToken::from(*c, true)));
-        specials.push(AddedToken::from(mask, true).lstrip(true));
-        tok.add_special_tokens(&specials);
+        for t in config.added_tokens()? {
+            add(t.to_tokenizers());
+        }
+        let (sep, cls) = (name("sep_token", "</s>"), name("cls_token", "<s>"));
+        for s in [&bos, &eos, &unk, &sep, &pad, &cls] {
+            add(AddedToken::from(s.clone(), true));
+        }
+        add(AddedToken::from(mask.clone(), true).lstrip(true));
+        match extra_special_tokens(config) {
+            // the configuration's list replaces MBartTokenizer's own: the language codes are then
+            // ordinary pieces of the Unigram vocabulary
+            Some(list) => {
+                for s in list {
+                    add(AddedToken::from(s, true));
+                }
+            }
+            // MBartTokenizer's own: the language codes, then the file's CONTROL (special) and
+            // USER_DEFINED (not special) pieces
+            None => {
+                for c in LANGUAGE_CODES {
+                    add(AddedToken::from(c, true));
+                }
+                for p in &spm.pieces {
+                    if matches!(p.kind, PieceType::Control | PieceType::UserDefined) {
+                        let special = p.kind == PieceType::Control;
+                        add(AddedToken::from(p.piece.clone(), special).normalized(false));
+                    }
+                }
+            }
+        }
+        tok.add_tokens(&added);
         let languages: HashMap<&'static str, u32> = LANGUAGE_CODES
             .iter()
             .map(|&c| {
@@ -158,5 +228,115 @@ impl MBart {
         })?;
         self.src_lang.store(id, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// The extra special tokens as transformers 5 takes them from tokenizer_config.json: a non-empty
+/// `extra_special_tokens`, else `additional_special_tokens` (transformers 4's name), else an
+/// empty `extra_special_tokens`; `None` when the file has neither list, and MBartTokenizer's
+/// own list applies.
+fn extra_special_tokens(config: &TokenizerConfig) -> Option<Vec<String>> {
+    let extra = config.token_list("extra_special_tokens");
+    match (extra, config.token_list("additional_special_tokens")) {
+        (Some(e), _) if !e.is_empty() => Some(e),
+        (_, Some(a)) => Some(a),
+        (e, None) => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use prost::Message;
+    use serde_json::json;
+
+    use super::*;
+    use crate::io::tokenizer::sentencepiece::{
+        ModelProto, ModelType, NormalizerSpec, SentencePiece, TrainerSpec,
+    };
+
+    /// A BPE model with a CONTROL and a USER_DEFINED piece after fairseq's three.
+    fn model() -> SpModel {
+        let pieces = [
+            ("<unk>", 0.0, PieceType::Unknown),
+            ("<s>", 0.0, PieceType::Control),
+            ("</s>", 0.0, PieceType::Control),
+            ("<ctl>", 0.0, PieceType::Control),
+            ("@@", 0.0, PieceType::UserDefined),
+            ("▁ab", -1.0, PieceType::Normal),
+            ("▁a", -2.0, PieceType::Normal),
+            ("bc", -3.0, PieceType::Normal),
+            ("▁", -4.0, PieceType::Normal),
+            ("a", -5.0, PieceType::Normal),
+            ("b", -6.0, PieceType::Normal),
+            ("c", -7.0, PieceType::Normal),
+            ("abc", -8.0, PieceType::Normal),
+        ];
+        let proto = ModelProto {
+            pieces: pieces
+                .iter()
+                .map(|&(p, score, t)| SentencePiece {
+                    piece: Some(p.into()),
+                    score: Some(score),
+                    r#type: Some(t as i32),
+                })
+                .collect(),
+            trainer_spec: Some(TrainerSpec {
+                model_type: Some(ModelType::Bpe as i32),
+                ..Default::default()
+            }),
+            normalizer_spec: Some(NormalizerSpec::default()),
+        };
+        SpModel::from_bytes(Path::new("sentencepiece.bpe.model"), &proto.encode_to_vec()).unwrap()
+    }
+
+    fn mbart(config: serde_json::Value) -> MBart {
+        let config = TokenizerConfig {
+            path: PathBuf::from("tokenizer_config.json"),
+            value: config,
+        };
+        MBart::new(&model(), &config).unwrap()
+    }
+
+    const WORDS: &str = "abc ab\u{3000}a\u{a0}bc";
+    const ADDED: &str = "x@@abc <ctl>a <foo>b <mask>c ro_RO";
+
+    /// Expected values: transformers 5.24's `MBartTokenizer.from_pretrained` on a directory with
+    /// this model and tokenizer_config.json.
+    #[test]
+    fn segments_and_adds_tokens_like_transformers() {
+        let t = mbart(json!({"src_lang": "ro_RO"}));
+        // Unigram over the BPE pieces (SentencePiece's BPE gives ▁ab c), any whitespace splits
+        let ids = t.encode(WORDS).unwrap();
+        assert_eq!(ids, [7, 8, 6, 7, 9, 8, 2, 33]);
+        assert_eq!(t.decode(&ids).unwrap(), "abc ab a bc");
+        // <ctl> special, @@ an ordinary added token, the language codes special
+        let ids = t.encode(ADDED).unwrap();
+        assert_eq!(ids, [9, 3, 5, 7, 8, 4, 7, 9, 3, 11, 39, 9, 12, 33, 2, 33]);
+        assert_eq!(t.decode(&ids).unwrap(), "@@ abc a b c");
+        assert_eq!(t.token_id("<foo>"), None);
+    }
+
+    #[test]
+    fn configured_extra_special_tokens_replace_the_language_codes() {
+        let t = mbart(json!({"src_lang": "ro_RO", "extra_special_tokens": ["<foo>"]}));
+        let ids = t.encode(WORDS).unwrap();
+        assert_eq!(ids, [7, 8, 6, 7, 9, 8, 2, 33]);
+        assert_eq!(t.decode(&ids).unwrap(), "abc ab a bcro_RO");
+        let ids = t.encode(ADDED).unwrap();
+        assert_eq!(
+            ids,
+            [9, 3, 5, 13, 9, 4, 10, 40, 9, 11, 39, 9, 12, 9, 33, 2, 33]
+        );
+        assert_eq!(t.decode(&ids).unwrap(), "@@abc <ctl>a b c ro_ROro_RO");
+        // transformers 4's name for the list
+        let t = mbart(json!({"additional_special_tokens": ["<foo>", "ro_RO"]}));
+        let ids = t.encode(ADDED).unwrap();
+        assert_eq!(
+            ids,
+            [9, 3, 5, 13, 9, 4, 10, 40, 9, 11, 39, 9, 12, 33, 2, 17]
+        );
+        assert_eq!(t.decode(&ids).unwrap(), "@@abc <ctl>a b cen_XX");
     }
 }
