@@ -13,8 +13,9 @@ How it works, per fixture:
 
 1. Build the model from a config with deliberately awkward tiny dimensions and re-initialise every
    learnable tensor from a seeded normal with a large std (biases and LayerNorm params non-zero
-   too). See ``reinit`` for the tricks that keep a random model from looping on one token and make
-   EOS likelier as the output grows, so that some generations stop early and others hit the limit.
+   too). See ``reinit`` (``reinit_t5`` for the T5 family) for the tricks that keep a random model from
+   looping on one token and make EOS likelier as the output grows, so that some generations stop early
+   and others hit the limit.
 2. Cast to the storage dtype, ``save_pretrained``, reload from disk with ``dtype=torch.float32``
    (so f16/bf16 weights are upcast exactly like the Rust side does) in eval mode, eager attention.
 3. Run every case with ``model.generate`` (the oracle) AND with an independent re-implementation of
@@ -52,13 +53,20 @@ from transformers import (  # noqa: E402
     GenerationConfig,
     M2M100Config,
     M2M100ForConditionalGeneration,
+    MT5Config,
+    MT5ForConditionalGeneration,
     MarianConfig,
     MarianMTModel,
     MBartConfig,
     MBartForConditionalGeneration,
     PegasusConfig,
     PegasusForConditionalGeneration,
+    T5Config,
+    T5ForConditionalGeneration,
+    UMT5Config,
+    UMT5ForConditionalGeneration,
 )
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 hf_logging.set_verbosity_error()
@@ -167,7 +175,7 @@ class Spec:
     gen_config: dict[str, Any]
     content_range: tuple[int, int]  # inclusive token id range for random content tokens
     wrap: Callable[[list[int]], list[int]]  # content tokens -> full source as the family's tokenizer makes it
-    eos_bias_via: str  # "final_logits_bias" | "decoder_layer_norm"
+    eos_bias_via: str  # "final_logits_bias" | "decoder_layer_norm" | "lm_head_row" (t5, see reinit_t5)
     eos_offset_grid: list[float]
     cases: list[Case]
     shards: int = 1
@@ -181,6 +189,15 @@ class Spec:
     zero_pad_row: bool = False  # zero the pad row of the (tied) token embedding
     eos_ramp: float = 1.0  # EOS logit grows by about this much per decoder step (see reinit)
     eos_row_scale: float = 0.3  # shrink the EOS embedding row: EOS logit less context-dependent
+    # --- T5 family (family="t5"; see reinit_t5) ---
+    family: str = "bart"  # "bart" (BART-like: LayerNorm, biases, positions) | "t5" (RMSNorm, relative bias)
+    untie_lm_head: bool = False  # t5: give lm_head its own weight (saved as lm_head.weight next to shared.weight)
+    lm_std: float = 0.15  # t5, untied: std of lm_head.weight
+    rel_bias_std: float = 6.0  # t5: std of the relative_attention_bias tables ([num_buckets, num_heads])
+    config_patch: dict[str, Any] = dataclasses.field(default_factory=dict)  # keys to set (None: drop) in config.json
+    calib_src_len: int = 8  # content tokens of the calibration sources (see normalised_out_ln_inputs)
+    calib_dec_len: int = 15  # decoder tokens after decoder_start in the calibration contexts
+    score_lens: tuple[list[int], list[int]] = ([4, 9, 1], [6, 2, 9])  # score_batch: source / target lengths
 
 
 def common_cfg(**kw):
@@ -366,6 +383,111 @@ def make_specs() -> list[Spec]:
             Case("options_beam", None, {}, special="options_beam"),
         ],
     ))
+
+    # ---- T5 family: RMSNorm, relative position bias, no biases, pad = decoder start = 0, eos = 1 ---------------
+    # d_model != num_heads * d_kv, num_layers != num_decoder_layers, and a small relative_attention_max_distance
+    # so that the sources (up to ~40 tokens) and outputs (up to ~30) reach the logarithmic buckets and the cap,
+    # both bidirectional (encoder) and causal (decoder).
+    PAD, EOS, UNK = 0, 1, 2
+
+    def t5_cfg(cls, **kw):
+        return cls(**dict(dict(dropout_rate=0.0, layer_norm_epsilon=1e-6, use_cache=True, pad_token_id=PAD,
+                               eos_token_id=EOS, decoder_start_token_id=PAD), **kw))
+
+    def t5_gen(**kw):
+        return dict(dict(decoder_start_token_id=PAD, eos_token_id=EOS, pad_token_id=PAD), **kw)
+
+    t5_kw = dict(family="t5", wrap=lambda t, e=EOS: t + [e], eos_bias_via="lm_head_row",
+                 eos_offset_grid=[3.0, 1.0, 4.5, 6.0], calib_src_len=24, calib_dec_len=28,
+                 score_lens=([4, 33, 1], [24, 2, 9]),
+                 emb_std=1.0, qk_std=0.3, v_std=0.15, out_gain=4.0, eos_ramp=0.4)
+
+    # ---- 7. t5: T5 v1.0, relu, tied lm_head (decoder output * d_model**-0.5), f32 ------------------------------
+    V = 163
+    specs.append(Spec(
+        name="t5", model_cls=T5ForConditionalGeneration, weights_dtype="float32",
+        config=t5_cfg(T5Config, vocab_size=V, d_model=40, d_kv=12, num_heads=3, d_ff=56, num_layers=2,
+                      num_decoder_layers=3, relative_attention_num_buckets=32, relative_attention_max_distance=20,
+                      feed_forward_proj="relu", tie_word_embeddings=True),
+        gen_config=t5_gen(max_length=48),
+        content_range=(3, V - 1), **t5_kw,
+        cases=[
+            Case("greedy_single", [33], {"num_beams": 1, "max_new_tokens": 26}),
+            Case("greedy_batch", [2, 38, 11], {"num_beams": 1, "max_new_tokens": 28}),
+            Case("beam4_single", [24], {"num_beams": 4, "max_new_tokens": 24, "length_penalty": 1.0,
+                                         "early_stopping": False}),
+            Case("beam4_batch", [6, 31], {"num_beams": 4, "max_new_tokens": 22, "length_penalty": 0.8,
+                                          "early_stopping": True, "num_return_sequences": 2}),
+            Case("options_greedy", None, {}, special="options_greedy"),
+            Case("options_beam", None, {}, special="options_beam"),
+        ],
+    ))
+
+    # ---- 8. t5_v1_1: gated-gelu (gelu_new), untied lm_head (no rescale), bf16 ---------------------------------
+    V = 197
+    specs.append(Spec(
+        name="t5_v1_1", model_cls=T5ForConditionalGeneration, weights_dtype="bfloat16",
+        config=t5_cfg(T5Config, vocab_size=V, d_model=36, d_kv=10, num_heads=4, d_ff=50, num_layers=3,
+                      num_decoder_layers=2, relative_attention_num_buckets=16, relative_attention_max_distance=20,
+                      feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+        # config.json as on the Hub for T5 v1.1 (transformers 5.x writes tie_word_embeddings=true plus
+        # scale_decoder_outputs=false; it reads both forms the same way)
+        config_patch={"tie_word_embeddings": False, "scale_decoder_outputs": None},
+        gen_config=t5_gen(num_beams=4, max_length=40),
+        content_range=(3, V - 1), untie_lm_head=True, **t5_kw,
+        cases=[
+            Case("greedy_single", [14], {"num_beams": 1, "max_new_tokens": 30}),
+            Case("greedy_batch", [40, 4, 22], {"num_beams": 1, "max_new_tokens": 24}),
+            Case("beam4_single", [29], {"num_beams": 4, "max_new_tokens": 22, "length_penalty": 1.3,
+                                         "early_stopping": "never"}),
+            # num_beams 4 comes from generation_config.json
+            Case("beam4_batch", [9, 27, 3], {"max_new_tokens": 18, "length_penalty": 0.7,
+                                             "early_stopping": False, "num_return_sequences": 2}),
+        ],
+    ))
+
+    # ---- 9. mt5: MT5 classes, gated-gelu, untied (MT5 never rescales), f32 -------------------------------------
+    V = 251
+    specs.append(Spec(
+        name="mt5", model_cls=MT5ForConditionalGeneration, weights_dtype="float32",
+        config=t5_cfg(MT5Config, vocab_size=V, d_model=44, d_kv=8, num_heads=6, d_ff=68, num_layers=2,
+                      num_decoder_layers=3, relative_attention_num_buckets=32, relative_attention_max_distance=24,
+                      feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+        config_patch={"tie_word_embeddings": False},  # as on the Hub for mT5
+        gen_config=t5_gen(max_length=64),
+        content_range=(3, V - 1), untie_lm_head=True, **t5_kw,
+        cases=[
+            Case("greedy_single", [21], {"num_beams": 1, "max_new_tokens": 27}),
+            Case("greedy_batch", [5, None, 35], {"num_beams": 1, "max_new_tokens": 25},
+                 raw_sources=[None, [EOS], None]),
+            Case("beam4_single", [37], {"num_beams": 4, "max_new_tokens": 22, "length_penalty": 1.0,
+                                         "early_stopping": True}),
+            Case("beam4_batch", [12, 3], {"num_beams": 4, "max_new_tokens": 20, "length_penalty": 1.0,
+                                          "early_stopping": "never", "num_return_sequences": 3}),
+            Case("options_greedy", None, {}, special="options_greedy"),
+            Case("options_beam", None, {}, special="options_beam"),
+        ],
+    ))
+
+    # ---- 10. umt5: relative attention bias in every layer, gated-gelu, untied, f16 ----------------------------
+    V = 113
+    specs.append(Spec(
+        name="umt5", model_cls=UMT5ForConditionalGeneration, weights_dtype="float16",
+        config=t5_cfg(UMT5Config, vocab_size=V, d_model=32, d_kv=10, num_heads=4, d_ff=48, num_layers=3,
+                      num_decoder_layers=2, relative_attention_num_buckets=16, relative_attention_max_distance=18,
+                      feed_forward_proj="gated-gelu", tie_word_embeddings=False),
+        # config.json left as transformers 5.x writes it: tie_word_embeddings=true, scale_decoder_outputs=false
+        gen_config=t5_gen(max_length=50),
+        content_range=(3, V - 1), untie_lm_head=True, **t5_kw,
+        cases=[
+            Case("greedy_single", [26], {"num_beams": 1, "max_new_tokens": 24}),
+            Case("greedy_batch", [3, 17, 36], {"num_beams": 1, "max_new_tokens": 27}),
+            Case("beam4_single", [19], {"num_beams": 4, "max_new_tokens": 21, "length_penalty": 1.2,
+                                         "early_stopping": False}),
+            Case("beam4_batch", [30, 7], {"num_beams": 4, "max_new_tokens": 20, "length_penalty": 1.0,
+                                          "early_stopping": True, "num_return_sequences": 2}),
+        ],
+    ))
     return specs
 
 
@@ -390,6 +512,8 @@ def reinit(model, spec: Spec, seed: int, eos_offset: float):
     feeding the lm_head is calibrated so that every token's logit averages ~0 over random contexts. Biases
     and LayerNorm params are all non-zero so that a missing bias shows up in the Rust port.
     """
+    if spec.family == "t5":
+        return reinit_t5(model, spec, seed, eos_offset)
     g = torch.Generator().manual_seed(seed)
     cfg = model.config
     eos = cfg.eos_token_id
@@ -460,17 +584,125 @@ def reinit(model, spec: Spec, seed: int, eos_offset: float):
     cfg.init_std = spec.v_std
 
 
+def t5_scales_output(model) -> bool:
+    """Whether transformers multiplies the decoder output by d_model**-0.5 before lm_head (T5 / UMT5 with a
+    tied head; MT5ForConditionalGeneration never does in transformers 5.x)."""
+    return bool(getattr(model.config, "scale_decoder_outputs", False)) and \
+        not isinstance(model, MT5ForConditionalGeneration)
+
+
+def reinit_t5(model, spec: Spec, seed: int, eos_offset: float):
+    """The T5 family's version of ``reinit``: no biases at all, no positions, no final_logits_bias.
+
+    T5 has RMSNorm (a weight only), bias-free Linear layers, unscaled q.k scores plus a learned relative
+    position bias ([num_buckets, num_heads] table; first layer only for T5/MT5, every layer for UMT5), and the
+    logits are ``lm_head(s * final_layer_norm(h))`` with s = d_model**-0.5 for T5/UMT5 with a tied head (T5 v1.0)
+    and s = 1 otherwise. The tricks of ``reinit`` are translated as follows:
+
+    - RMSNorm weights get a zero mean (random signs), q/k a larger std than v/o/wi/wo, as before.
+    - The relative attention bias tables get a large std (``rel_bias_std``, 6). The relative bias is the decoder's
+      only source of position information; with a small std the decoder state hardly changes once it has emitted
+      the same token twice, and greedy search loops on one token (a a a a ...).
+    - Logit calibration without a bias: over random contexts, the final hidden state m = s * g * n (n the
+      RMS-normalised input of the decoder's final_layer_norm, g its weight) has a mean mu. Every lm_head row
+      (the shared embedding when tied) gets its component along u = mu / |mu| replaced by noise / |mu|, so each
+      token's logit averages ~noise (std 0.05) over random contexts instead of a large fixed offset.
+    - EOS level and ramp without final_logits_bias or position embeddings: the EOS row r is ridge-fitted so that
+      the EOS logit m . r follows target(t) = (median best other logit at decoder position t) - eos_offset +
+      eos_ramp * (t - T/2) over the calibration contexts (3 lower at t = 0, against empty outputs). T5 knows t only
+      through causal attention and the relative bias, so the fit explains part of it (R^2 ~0.2-0.4); the rest is
+      context-dependent noise, which makes some outputs stop early and others run to the limit.
+    - Untied head: the pad row (pad = decoder start, never to be generated) is fitted the same way to stay 8 below
+      the best logit. Tied, it is the decoder start embedding and is left alone.
+    With a tied head the rows are also input embeddings, so centring and fitting are repeated (each pass changes
+    the model's inputs slightly).
+    """
+    g = torch.Generator().manual_seed(seed)
+    cfg = model.config
+    eos = cfg.eos_token_id
+
+    def rnd(shape, std):
+        return std * torch.randn(shape, generator=g)
+
+    with torch.no_grad():
+        if spec.untie_lm_head:
+            model.lm_head.weight = torch.nn.Parameter(torch.empty_like(model.lm_head.weight))
+        tied = model.lm_head.weight is model.shared.weight
+        assert tied != spec.untie_lm_head
+        for name, p in model.named_parameters():
+            if "layer_norm" in name:
+                p.copy_(rnd(p.shape, 1.0))
+            elif "relative_attention_bias" in name:
+                p.copy_(rnd(p.shape, spec.rel_bias_std))
+            elif name == "shared.weight":
+                p.copy_(rnd(p.shape, spec.emb_std))
+            elif name == "lm_head.weight":
+                p.copy_(rnd(p.shape, spec.lm_std))
+            elif name.endswith((".q.weight", ".k.weight")):
+                p.copy_(rnd(p.shape, spec.qk_std))
+            elif "EncDecAttention.o." in name:
+                p.copy_(rnd(p.shape, spec.v_std * spec.xattn_scale))
+            else:  # v, o, wi / wi_0 / wi_1, wo
+                assert name.endswith((".v.weight", ".o.weight", ".wi.weight", ".wi_0.weight", ".wi_1.weight",
+                                      ".wo.weight")), name
+                p.copy_(rnd(p.shape, spec.v_std))
+        out_ln = model.decoder.final_layer_norm
+        out_ln.weight.copy_(rnd(out_ln.weight.shape, spec.out_gain))
+        head = model.lm_head.weight  # tied: also the input embedding
+        s = cfg.d_model ** -0.5 if t5_scales_output(model) else 1.0
+        noise = rnd((head.shape[0],), 0.05)
+
+        def final_hidden():  # m = s * g * n over the calibration contexts: [B, T, D]
+            return s * out_ln.weight * normalised_out_ln_inputs(model, spec, out_ln)
+
+        def centre(m):  # every token's logit averages ~noise over the calibration contexts
+            mu = m.mean((0, 1))
+            u = mu / mu.norm()
+            head.sub_((head @ u)[:, None] * u[None, :])
+            head.add_((noise / mu.norm())[:, None] * u[None, :])
+
+        passes = 1 if not tied else 3
+        for _ in range(passes):
+            centre(final_hidden())
+        # EOS row: ridge-fit r so that the EOS logit m . r follows, over the calibration contexts,
+        #   target(t) = (median best other logit at t) - eos_offset + eos_ramp * (t - T / 2)
+        # (at t = 0, the first generated token, 3 lower still: no empty outputs). What the fit cannot explain is
+        # context-dependent noise, as in a trained model.
+        for _ in range(passes):
+            m = final_hidden()
+            B, T, D = m.shape
+            logits = m @ head.T
+            logits[..., eos] = -math.inf
+            if not tied:
+                logits[..., cfg.pad_token_id] = -math.inf
+            best = logits.max(-1).values.median(0).values  # [T]
+            t = torch.arange(T, dtype=torch.float32)
+            target = best - eos_offset + spec.eos_ramp * (t - T / 2)
+            target[0] -= 3.0
+            x = m.reshape(B * T, D)
+            y = target.repeat(B)
+            lam = 1e-2 * float((x * x).sum(-1).mean())
+            head[eos] = torch.linalg.solve(x.T @ x + lam * B * torch.eye(D), x.T @ y)
+            if not tied:
+                # A trained T5 never predicts pad (= decoder start); fit the pad row of an untied head the same way
+                # to stay 8 below the best logit. (Tied, it is the decoder start embedding: left alone.)
+                y = (best - 8.0).repeat(B)
+                head[cfg.pad_token_id] = torch.linalg.solve(x.T @ x + lam * B * torch.eye(D), x.T @ y)
+
+
 def normalised_out_ln_inputs(model, spec: Spec, out_ln) -> torch.Tensor:
     """LayerNorm-normalised (pre-affine) inputs of out_ln over a fixed set of random contexts: [B, T, D]."""
     captured = []
     hook = out_ln.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].detach()))
     rng = random.Random(f"{spec.name}:calibration")
-    srcs = [spec.wrap(content(spec, rng, 8)) for _ in range(24)]
-    dec_in = [[spec.gen_config["decoder_start_token_id"]] + content(spec, rng, 15) for _ in range(24)]
+    srcs = [spec.wrap(content(spec, rng, spec.calib_src_len)) for _ in range(24)]
+    dec_in = [[spec.gen_config["decoder_start_token_id"]] + content(spec, rng, spec.calib_dec_len) for _ in range(24)]
     with torch.no_grad():
         model(input_ids=torch.tensor(srcs), decoder_input_ids=torch.tensor(dec_in))
     hook.remove()
     x = captured[0]
+    if spec.family == "t5":  # T5LayerNorm: RMS norm, no mean subtraction (variance_epsilon)
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + out_ln.variance_epsilon)
     return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + out_ln.eps)
 
 
@@ -487,6 +719,17 @@ def save_checkpoint(model, spec: Spec, out_dir: str):
     else:
         m.save_pretrained(out_dir)
     model.to(torch.float32)
+    if spec.config_patch:
+        path = os.path.join(out_dir, "config.json")
+        with open(path) as f:
+            cj = json.load(f)
+        for k, v in spec.config_patch.items():
+            if v is None:
+                cj.pop(k, None)
+            else:
+                cj[k] = v
+        with open(path, "w") as f:  # the layout save_pretrained writes
+            f.write(json.dumps(cj, indent=2, sort_keys=True) + "\n")
     files = sorted(os.listdir(out_dir))
     shards = [f for f in files if f.endswith(".safetensors")]
     if spec.shards > 1:
@@ -500,6 +743,9 @@ def load_checkpoint(spec: Spec, out_dir: str):
     m.eval()
     for p in m.parameters():
         assert p.dtype == torch.float32
+    if spec.family == "t5":  # the reloaded model has the head (and output scale) the spec asks for
+        assert (m.lm_head.weight is m.shared.weight) != spec.untie_lm_head, spec.name
+        assert t5_scales_output(m) == (not spec.untie_lm_head), spec.name
     return m
 
 
@@ -519,7 +765,7 @@ def effective(spec: Spec, kwargs: dict) -> dict:
     if "max_new_tokens" in kwargs:
         eff["max_length"] = 1 + kwargs["max_new_tokens"]  # decoder prompt = [decoder_start]
     elif "max_length" not in kwargs and "max_length" not in spec.gen_config:
-        eff["max_length"] = min(20 + 1, spec.config.max_position_embeddings)
+        eff["max_length"] = min(20 + 1, getattr(spec.config, "max_position_embeddings", 20 + 1))
     return eff
 
 
@@ -712,9 +958,15 @@ def pad_batch(sources: list[list[int]], pad: int):
 def hf_generate(model, spec: Spec, sources: list[list[int]], kwargs: dict):
     cfg = model.config
     ids, mask = pad_batch(sources, cfg.pad_token_id)
+    extra = {}
+    if spec.family == "t5" and cfg.num_decoder_layers > cfg.num_layers:
+        # transformers 5.24 sizes generate()'s decoder self-attention cache by config.num_hidden_layers, which T5
+        # maps to num_layers (the encoder depth): a deeper decoder fails with an IndexError. A cache built without
+        # a config grows with the layers that use it (the KV-cached path stays the same otherwise).
+        extra["cache"] = EncoderDecoderCache(DynamicCache(), DynamicCache())
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=mask, return_dict_in_generate=True,
-                             output_scores=True, **kwargs)
+                             output_scores=True, **kwargs, **extra)
     seqs = [trim(row, cfg.eos_token_id) for row in out.sequences.tolist()]
     if getattr(out, "sequences_scores", None) is not None:
         return seqs, [float(x) for x in out.sequences_scores.tolist()]
@@ -918,6 +1170,11 @@ def run_cases(model, spec: Spec, tokenizer) -> dict:
         })
     if info["eos_end"] < 3 or info["limit_end"] < 2:
         raise Reject(f"eos/limit mix {info['eos_end']}/{info['limit_end']}")
+    if spec.family == "t5":
+        # some decoder query must see keys beyond relative_attention_max_distance (the capped causal bucket)
+        longest = max(len(s) for g in gen_records for s in g["sequences"])
+        if longest <= cfg.relative_attention_max_distance + 1:
+            raise Reject(f"longest output {longest} does not pass relative_attention_max_distance")
     for g in gen_records:
         if g["name"].startswith("options"):
             info["bites"][g["name"]] = options_bites(model, spec, g["input_ids"], g["kwargs"])
@@ -930,7 +1187,7 @@ def run_cases(model, spec: Spec, tokenizer) -> dict:
 
     # ---- teacher-forced scores ----
     rng = random.Random(f"{spec.name}:score")
-    src_lens, tgt_lens = [4, 9, 1], [6, 2, 9]
+    src_lens, tgt_lens = spec.score_lens
     sources = [spec.wrap(content(spec, rng, n)) for n in src_lens]
     targets = [content(spec, rng, n - 1) + [eos] for n in tgt_lens]
     start = spec.gen_config["decoder_start_token_id"]
@@ -1050,10 +1307,14 @@ def build_fixture(spec: Spec, index: int, out_root: str) -> dict:
         f.write(dumps(ref) + "\n")
     size = sum(os.path.getsize(os.path.join(final_dir, x)) for x in os.listdir(final_dir))
     c = spec.config
+    if spec.family == "t5":
+        dims = (f"d{c.d_model} h{c.num_heads}x{c.d_kv} ff{c.d_ff} L{c.num_layers}/{c.num_decoder_layers} "
+                f"V{c.vocab_size} B{c.relative_attention_num_buckets}/{c.relative_attention_max_distance}")
+    else:
+        dims = (f"d{c.d_model} h{c.encoder_attention_heads} ffn{c.encoder_ffn_dim} "
+                f"L{c.encoder_layers}/{c.decoder_layers} V{c.vocab_size} P{c.max_position_embeddings}")
     return {
-        "fixture": spec.name, "dtype": spec.weights_dtype,
-        "dims": f"d{c.d_model} h{c.encoder_attention_heads} ffn{c.encoder_ffn_dim} "
-                f"L{c.encoder_layers}/{c.decoder_layers} V{c.vocab_size} P{c.max_position_embeddings}",
+        "fixture": spec.name, "dtype": spec.weights_dtype, "dims": dims,
         "cases": f"{len(ref['generate'])}g+{len(ref['score'])}s+{len(ref.get('text', []))}t",
         "greedy_margin": info["greedy_margin"], "beam_margin": info["beam_margin"],
         "eos": f"{info['eos_end']}/{info['n_seqs']}", "limit": info["limit_end"],
