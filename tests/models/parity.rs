@@ -16,7 +16,9 @@ const LOGPROB_TOL: (f32, f32) = (1e-3, 0.0);
 const PROB_TOL: (f32, f32) = (1e-4, 1e-3);
 
 /// Every fixture family (the stats tests run them all too).
-pub const FAMILIES: &[&str] = &["marian", "bart", "mbart", "pegasus", "m2m100", "nllb"];
+pub const FAMILIES: &[&str] = &[
+    "marian", "bart", "mbart", "pegasus", "m2m100", "nllb", "t5", "t5_v1_1", "mt5", "umt5",
+];
 
 fn check_family(family: &str) {
     check_model(family, family, load(family));
@@ -171,6 +173,26 @@ fn m2m100() {
 #[test]
 fn nllb() {
     check_family("nllb");
+}
+
+#[test]
+fn t5() {
+    check_family("t5");
+}
+
+#[test]
+fn t5_v1_1() {
+    check_family("t5_v1_1");
+}
+
+#[test]
+fn mt5() {
+    check_family("mt5");
+}
+
+#[test]
+fn umt5() {
+    check_family("umt5");
 }
 
 /// Weights split in row chunks of at most 1 KiB (embeddings, lm_head, fused cross K/V, fc1):
