@@ -45,10 +45,17 @@ fn run(args: &[String]) -> (bool, String, String) {
     )
 }
 
-/// The first single-source greedy case without options beyond max_new_tokens.
+/// Per family, the first greedy case without options beyond max_new_tokens, through
+/// `seqbridge generate --format json`.
 #[test]
 fn generate_json_matches_reference() {
-    let r = reference("marian");
+    for family in ["marian", "bart", "t5", "t5_v1_1", "mt5", "umt5"] {
+        generate_json_case(family);
+    }
+}
+
+fn generate_json_case(family: &str) {
+    let r = reference(family);
     let case = r["generate"]
         .as_array()
         .unwrap()
@@ -67,7 +74,7 @@ fn generate_json_matches_reference() {
     let mut args = vec![
         "generate".to_string(),
         "--model".into(),
-        fixture("marian").display().to_string(),
+        fixture(family).display().to_string(),
     ];
     for src in case["input_ids"].as_array().unwrap() {
         args.extend(["--input-ids".to_string(), ids_arg(src)]);
@@ -86,7 +93,11 @@ fn generate_json_matches_reference() {
     assert!(ok, "generate failed: {stderr}");
     let v: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("not one JSON object: {e}: {stdout}"));
-    assert_eq!(v["sequences"], case["sequences"], "case {}", case["name"]);
+    assert_eq!(
+        v["sequences"], case["sequences"],
+        "{family}: case {}",
+        case["name"]
+    );
     assert_eq!(v["stats"]["encoder_runs"], 1);
     assert_eq!(v["stats"]["weight_bytes_uploaded"], 0);
 }
