@@ -1,6 +1,7 @@
 //! Reading what people download: checkpoints (safetensors, single or sharded, memory-mapped),
-//! JSON configs, tokenizers.
+//! JSON configs, tokenizers, audio files (`audio`) and Whisper's log-mel features (`mel`).
 
+pub mod audio;
 pub mod checkpoint;
 pub mod json;
 
