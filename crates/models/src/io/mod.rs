@@ -4,5 +4,6 @@
 pub mod audio;
 pub mod checkpoint;
 pub mod json;
+pub mod mel;
 
 pub use checkpoint::{Checkpoint, HostData, Vars, WeightDtype};
