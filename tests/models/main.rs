@@ -3,6 +3,7 @@
 //! no Python here). Runs on whatever adapter `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` select.
 //! A missing adapter or fixture is a loud failure, never a skip.
 
+mod audio;
 mod common;
 mod ctranslate2;
 mod date_normalizer;

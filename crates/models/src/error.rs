@@ -55,6 +55,9 @@ pub enum Error {
         path: PathBuf,
         dtype: String,
     },
+    /// An audio file (or in-memory audio) that is empty, not audio, undecodable or too long.
+    #[error("{path}: {msg}")]
+    Audio { path: PathBuf, msg: String },
     /// The caller's input cannot be run (token outside the vocabulary, too long, empty...).
     #[error("{0}")]
     Input(String),

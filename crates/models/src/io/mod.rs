@@ -1,9 +1,12 @@
 //! Reading what people download: checkpoints (safetensors, single or sharded, memory-mapped;
-//! CTranslate2's `model.bin`), JSON configs, tokenizers.
+//! CTranslate2's `model.bin`), JSON configs, tokenizers, audio files (`audio`) and Whisper's
+//! log-mel features (`mel`).
 
+pub mod audio;
 pub mod checkpoint;
 pub mod ctranslate2;
 pub mod json;
+pub mod mel;
 pub mod tokenizer;
 
 pub use checkpoint::{Checkpoint, HostData, Vars, WeightDtype};
