@@ -49,7 +49,9 @@ fn record(rec: &mut Recorder, a: &Conv1d, seed: u64) -> (Vec<f32>, Tensor) {
     };
     let tx = gpu.upload(&x, &shape).unwrap();
     let [b, t, cols] = a.out_shape();
-    let out = gpu.upload(&vec![f32::NAN; b * t * cols], &[b, t, cols]).unwrap();
+    let out = gpu
+        .upload(&vec![f32::NAN; b * t * cols], &[b, t, cols])
+        .unwrap();
     im2col_1d(rec, &tx, &out, a).unwrap();
     (x, out)
 }

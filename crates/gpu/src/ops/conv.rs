@@ -128,7 +128,10 @@ pub fn im2col_1d(rec: &mut Recorder, x: &Tensor, out: &Tensor, args: &Conv1d) ->
         return shape_err(op, format!("{}: x and out must be f32", shapes()));
     }
     if args.kernel == 0 || args.stride == 0 {
-        return shape_err(op, format!("{}: kernel and stride must be at least 1", shapes()));
+        return shape_err(
+            op,
+            format!("{}: kernel and stride must be at least 1", shapes()),
+        );
     }
     let t_out = args.t_out();
     if t_out == 0 {
@@ -200,9 +203,14 @@ pub fn im2col_1d(rec: &mut Recorder, x: &Tensor, out: &Tensor, args: &Conv1d) ->
         );
     }
     if Arc::ptr_eq(&x.buf, &out.buf) {
-        return shape_err(op, format!("{}: x and out must be different buffers", shapes()));
+        return shape_err(
+            op,
+            format!("{}: x and out must be different buffers", shapes()),
+        );
     }
-    let kernel = rec.gpu().kernel::<Im2colParams>(&key(args.layout), BINDINGS)?;
+    let kernel = rec
+        .gpu()
+        .kernel::<Im2colParams>(&key(args.layout), BINDINGS)?;
     let params = Im2colParams {
         n: n as u32,
         cols: (args.channels * args.kernel) as u32,
