@@ -25,6 +25,7 @@ pub enum Family {
     Sampling,
     Cache,
     PositionBias,
+    Conv,
 }
 
 macro_rules! shader {
@@ -41,7 +42,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -51,6 +52,7 @@ impl Family {
         Family::Sampling,
         Family::Cache,
         Family::PositionBias,
+        Family::Conv,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +66,7 @@ impl Family {
             Family::Sampling => "sampling",
             Family::Cache => "cache",
             Family::PositionBias => "position_bias",
+            Family::Conv => "conv",
         }
     }
 
@@ -78,6 +81,7 @@ impl Family {
             Family::Sampling => shader!("sampling.wgsl"),
             Family::Cache => shader!("cache.wgsl"),
             Family::PositionBias => shader!("position_bias.wgsl"),
+            Family::Conv => shader!("conv.wgsl"),
         }
     }
 
@@ -88,7 +92,7 @@ impl Family {
                 &[Module::Reduce]
             }
             Family::Elementwise | Family::Matmul => &[Module::Activation],
-            Family::Embedding | Family::Cache | Family::PositionBias => &[],
+            Family::Embedding | Family::Cache | Family::PositionBias | Family::Conv => &[],
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod cache;
+pub mod conv;
 pub mod elementwise;
 pub mod embedding;
 pub mod matmul;
