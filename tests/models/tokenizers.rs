@@ -6,8 +6,9 @@
 //! `decode(ids, skip_special_tokens=True)`), `decode[i]` = {ids, decoded} for arbitrary ids,
 //! `generate[i]` = greedy `generate(max_new_tokens=8)` of the encode case of the same name.
 //! `ids` and `decoded` are transformers' and must match exactly. Where transformers 5's own
-//! tokenizer disagrees with the SentencePiece library (the mBART rebuild, see tools/README.md)
-//! the case also records `sentencepiece_ids` / `sentencepiece_decoded`, for information only.
+//! tokenizer disagrees with the SentencePiece library (the mBART and T5 rebuilds, see
+//! tools/README.md) the case also records `sentencepiece_ids` / `sentencepiece_decoded`, for
+//! information only.
 
 use std::path::{Path, PathBuf};
 

@@ -293,7 +293,8 @@ pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
 }
 
-/// An added token of tokenizer_config.json's `added_tokens_decoder`.
+/// An added token of tokenizer_config.json's `added_tokens_decoder` (or a token object of a
+/// special-token setting).
 #[derive(Clone, Debug)]
 pub(crate) struct AddedToken {
     pub id: u32,
@@ -301,6 +302,9 @@ pub(crate) struct AddedToken {
     pub special: bool,
     pub lstrip: bool,
     pub rstrip: bool,
+    pub single_word: bool,
+    /// Matched in the normalised text (else in the raw text); `!special` when not given.
+    pub normalized: bool,
 }
 
 impl AddedToken {
@@ -309,6 +313,15 @@ impl AddedToken {
             .lstrip(self.lstrip)
             .rstrip(self.rstrip)
             .normalized(false)
+    }
+
+    /// As a `tokenizers` token with every flag as given (`normalized` and `single_word` too).
+    pub fn to_tokenizers_as_given(&self) -> tokenizers::AddedToken {
+        tokenizers::AddedToken::from(self.content.clone(), self.special)
+            .lstrip(self.lstrip)
+            .rstrip(self.rstrip)
+            .single_word(self.single_word)
+            .normalized(self.normalized)
     }
 }
 
@@ -338,6 +351,19 @@ impl TokenizerConfig {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The raw setting under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.value.get(key)
+    }
+
+    /// The settings' names, sorted (serde_json's map does not keep the file's order).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.value
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys().map(String::as_str))
     }
 
     pub fn string(&self, key: &str) -> Option<String> {
@@ -401,19 +427,61 @@ impl TokenizerConfig {
                 ))
             };
             let id: u32 = id.parse().map_err(|_| bad("the key is not a token id"))?;
-            let content = token_content(v).ok_or_else(|| bad("no content"))?;
-            let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-            out.push(AddedToken {
-                id,
-                content: content.to_string(),
-                special: flag("special"),
-                lstrip: flag("lstrip"),
-                rstrip: flag("rstrip"),
-            });
+            let mut t = added_token(v, false).ok_or_else(|| bad("no content"))?;
+            t.id = id;
+            out.push(t);
         }
         out.sort_by_key(|t| t.id);
         Ok(out)
     }
+
+    /// The extra special tokens as transformers 5 takes them from tokenizer_config.json: a
+    /// non-empty `extra_special_tokens`, else `additional_special_tokens` (transformers 4's
+    /// name), else an empty `extra_special_tokens`; `None` when the file has neither list (the
+    /// tokenizer class's own list applies). A string is a special token; an AddedToken object
+    /// keeps its flags (`special` false unless given).
+    pub fn extra_special_token_list(&self) -> Option<Vec<AddedToken>> {
+        let list = |key: &str| -> Option<Vec<AddedToken>> {
+            let list = self.value.get(key)?.as_array()?;
+            Some(list.iter().filter_map(|v| added_token(v, true)).collect())
+        };
+        match (
+            list("extra_special_tokens"),
+            list("additional_special_tokens"),
+        ) {
+            (Some(e), _) if !e.is_empty() => Some(e),
+            (_, Some(a)) => Some(a),
+            (e, None) => e,
+        }
+    }
+}
+
+/// A token setting as an [`AddedToken`] (id 0): a string (special as `string_special` says,
+/// normalised when not special) or an object with `content` and the flags.
+pub(crate) fn added_token(v: &Value, string_special: bool) -> Option<AddedToken> {
+    let content = token_content(v)?.to_string();
+    if v.is_string() {
+        return Some(AddedToken {
+            id: 0,
+            content,
+            special: string_special,
+            lstrip: false,
+            rstrip: false,
+            single_word: false,
+            normalized: !string_special,
+        });
+    }
+    let flag = |k: &str| v.get(k).and_then(Value::as_bool);
+    let special = flag("special").unwrap_or(false);
+    Some(AddedToken {
+        id: 0,
+        content,
+        special,
+        lstrip: flag("lstrip").unwrap_or(false),
+        rstrip: flag("rstrip").unwrap_or(false),
+        single_word: flag("single_word").unwrap_or(false),
+        normalized: flag("normalized").unwrap_or(!special),
+    })
 }
 
 fn token_content(v: &Value) -> Option<&str> {

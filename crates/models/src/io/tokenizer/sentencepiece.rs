@@ -265,6 +265,17 @@ impl SpModel {
         if self.escape_whitespaces { SPACE } else { ' ' }
     }
 
+    /// The file's `precompiled_charsmap` as a normalizer; `None` when the file has none (an
+    /// `identity` normalisation).
+    pub fn precompiled(&self) -> Result<Option<Precompiled>> {
+        if self.precompiled_charsmap.is_empty() {
+            return Ok(None);
+        }
+        Precompiled::from(&self.precompiled_charsmap)
+            .map(Some)
+            .map_err(|e| self.error(format!("invalid precompiled_charsmap: {e}")))
+    }
+
     /// The text normalisation of the model file.
     pub fn normalizer(&self) -> Result<NormalizerWrapper> {
         let regex = |pattern: &str, content: &str| {
@@ -273,9 +284,7 @@ impl SpModel {
                 .map_err(|e| self.error(format!("normalizer: {e}")))
         };
         let mut steps: Vec<NormalizerWrapper> = Vec::new();
-        if !self.precompiled_charsmap.is_empty() {
-            let p = Precompiled::from(&self.precompiled_charsmap)
-                .map_err(|e| self.error(format!("invalid precompiled_charsmap: {e}")))?;
+        if let Some(p) = self.precompiled()? {
             steps.push(p.into());
         }
         if self.remove_extra_whitespaces {
