@@ -502,6 +502,11 @@ mod tests {
         let mut v = base("marian");
         v["share_encoder_decoder_embeddings"] = json!(false);
         v["decoder_vocab_size"] = json!(77);
+        // Padding and the decoder start must exist in both vocabularies.
+        let e = spec(v.clone()).err().unwrap().to_string();
+        assert!(e.contains("pad_token_id 98 is outside the vocabulary of 77"), "{e}");
+        v["pad_token_id"] = json!(76);
+        v["decoder_start_token_id"] = json!(76);
         let m = spec(v).unwrap();
         assert_eq!(
             (m.cfg.vocab_size, m.decoder_vocab_size, m.share_embeddings),
