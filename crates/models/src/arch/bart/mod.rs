@@ -504,7 +504,10 @@ mod tests {
         v["decoder_vocab_size"] = json!(77);
         // Padding and the decoder start must exist in both vocabularies.
         let e = spec(v.clone()).err().unwrap().to_string();
-        assert!(e.contains("pad_token_id 98 is outside the vocabulary of 77"), "{e}");
+        assert!(
+            e.contains("pad_token_id 98 is outside the vocabulary of 77"),
+            "{e}"
+        );
         v["pad_token_id"] = json!(76);
         v["decoder_start_token_id"] = json!(76);
         let m = spec(v).unwrap();
