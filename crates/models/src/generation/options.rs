@@ -334,6 +334,7 @@ pub(crate) mod tests {
             decoder_start_token_id: Some(99),
             forced_bos_token_id: None,
             forced_eos_token_id: None,
+            num_mel_bins: None,
         }
     }
 

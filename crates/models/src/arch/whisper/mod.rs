@@ -167,6 +167,7 @@ impl WhisperConfig {
             decoder_start_token_id: self.decoder_start_token_id,
             forced_bos_token_id: None,
             forced_eos_token_id: None,
+            num_mel_bins: Some(self.num_mel_bins),
         }
     }
 
