@@ -413,3 +413,55 @@ fn translate_opus_mt_hub_layout_prints_transformers_text() {
     assert!(ok, "translate failed: {stderr}");
     assert_eq!(stdout, format!("{}\n", case["decoded"].as_str().unwrap()));
 }
+
+/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2) prints
+/// transformers' greedy text of tests/fixtures/whisper/reference.json.
+#[test]
+fn transcribe_json_matches_transformers_text() {
+    let root = std::env::var_os("SEQBRIDGE_WHISPER_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/seqbridge/whisper"))
+        })
+        .expect("neither SEQBRIDGE_WHISPER_DIR nor HOME is set");
+    let model = root.join("whisper-tiny.en-ct2");
+    assert!(
+        model.join("model.bin").exists(),
+        "{} is missing: run `python3 tools/whisper/fetch_weights.py`",
+        model.display()
+    );
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(here.join("tests/fixtures/whisper/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = r["models"]["whisper-tiny.en"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"] == "en_gb.wav")
+        .expect("en_gb.wav in reference.json");
+    let wav = here.join("tests/fixtures/audio/en_gb.wav");
+    let (ok, stdout, stderr) = run(&strings(&[
+        "transcribe",
+        wav.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert!(ok, "{stderr}");
+    let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let t = &out["transcripts"][0];
+    let want = entry["greedy"]["text"].as_str().unwrap().trim();
+    assert_eq!(t["text"].as_str(), Some(want), "{stdout}");
+    let (ok, _, stderr) = run(&strings(&[
+        "transcribe",
+        wav.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--language",
+        "fr",
+    ]));
+    assert!(!ok && stderr.contains("English-only"), "{stderr}");
+}

@@ -103,6 +103,7 @@ pub fn options(kwargs: &Value) -> GenerateOptions {
         forced_eos_token_id: present("forced_eos_token_id").map(ids_or_one),
         eos_token_id: present("eos_token_id").map(ids_or_one),
         decoder_start_token_id: u("decoder_start_token_id").map(|x| x as u32),
+        ..Default::default()
     }
 }
 

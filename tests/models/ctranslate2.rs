@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// `$SEQBRIDGE_WHISPER_DIR/<name>`, else `~/.cache/seqbridge/whisper/<name>`, as the fetch
 /// script chooses.
-fn whisper_dir(name: &str) -> PathBuf {
+pub(crate) fn whisper_dir(name: &str) -> PathBuf {
     let root = std::env::var_os("SEQBRIDGE_WHISPER_DIR")
         .map(PathBuf::from)
         .or_else(|| {

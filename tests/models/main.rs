@@ -11,3 +11,4 @@ mod errors;
 mod parity;
 mod stats;
 mod tokenizers;
+mod whisper;

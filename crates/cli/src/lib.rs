@@ -13,6 +13,7 @@ mod eval;
 mod generate;
 mod output;
 mod score;
+mod transcribe;
 mod translate;
 
 #[derive(Parser)]
@@ -34,6 +35,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Translate text with a model's tokenizer (default: the shipped date normaliser).
     Translate(translate::TranslateArgs),
+    /// Transcribe audio files with a Whisper model (short-form, no timestamps).
+    Transcribe(transcribe::TranscribeArgs),
     /// Exact-match accuracy on a source<TAB>reference file.
     Eval(eval::EvalArgs),
     /// Show the GPU adapter, its features and the limits seqbridge uses.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => eval::run(&a),
         Command::Info => args::open_gpu().map(|gpu| print!("{}", gpu.describe())),
         Command::Translate(a) => translate::run(&a),
+        Command::Transcribe(a) => transcribe::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

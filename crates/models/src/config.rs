@@ -29,4 +29,6 @@ pub struct ModelConfig {
     pub decoder_start_token_id: Option<u32>,
     pub forced_bos_token_id: Option<u32>,
     pub forced_eos_token_id: Option<Vec<u32>>,
+    /// Mel bins of the log-mel features an audio encoder reads (Whisper); `None` for text.
+    pub num_mel_bins: Option<usize>,
 }

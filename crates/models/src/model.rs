@@ -84,6 +84,17 @@ impl Model {
         })?;
         let ckpt = Checkpoint::open(dir)?;
         let tokenizer = Tokenizer::from_dir(dir)?;
+        // A CTranslate2 Whisper directory: its config.json is CTranslate2's, without
+        // model_type; the Hugging Face config and the generation config are derived.
+        if let Some(bin) = ckpt.ctranslate2()
+            && bin.spec() == arch::whisper::CT2_SPEC
+            && arch::model_type(&path, &text).is_err()
+        {
+            let (text, generation) = arch::whisper::ct2_configs(dir, bin)?;
+            let mut model = Model::build(dir, &path, &text, &ckpt, tokenizer, gpu, opts)?;
+            model.generation_config = generation.completed_from(&model.config, true);
+            return Ok(model);
+        }
         let mut model = Model::build(dir, &path, &text, &ckpt, tokenizer, gpu, opts)?;
         model.generation_config = GenerationConfig::for_model(dir, &model.config)?;
         Ok(model)
@@ -225,7 +236,21 @@ impl Model {
         opts: &GenerateOptions,
         on_token: &mut dyn FnMut(usize, u32),
     ) -> Result<Generation> {
-        self.generate_inner(sources, opts, on_token, &mut Probe::off())
+        let input = EncoderInput::Tokens(sources);
+        self.generate_inner(&input, opts, on_token, &mut Probe::off())
+    }
+
+    /// Generates from any encoder input (Whisper: log-mel features
+    /// `[batch, n_mels, frames]`), as [`Model::generate_with`] does from token ids. The
+    /// returned sequences hold the decoder start token, the decoder prompt (Whisper's
+    /// language, task and `<|notimestamps|>`), then the generated tokens.
+    pub fn generate_input(
+        &self,
+        input: &EncoderInput,
+        opts: &GenerateOptions,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<Generation> {
+        self.generate_inner(input, opts, on_token, &mut Probe::off())
     }
 
     /// [`Model::generate`] with timings of the encoder and of every step (host and wall
@@ -239,7 +264,7 @@ impl Model {
     ) -> Result<(Generation, Profile)> {
         let mut profile = Profile::default();
         let g = self.generate_inner(
-            sources,
+            &EncoderInput::Tokens(sources),
             opts,
             &mut |_, _| {},
             &mut Probe::on(&mut profile, timestamps),
@@ -249,17 +274,16 @@ impl Model {
 
     fn generate_inner(
         &self,
-        sources: &[Vec<u32>],
+        input: &EncoderInput,
         opts: &GenerateOptions,
         on_token: &mut dyn FnMut(usize, u32),
         probe: &mut Probe,
     ) -> Result<Generation> {
         let search = SearchConfig::resolve(&self.config, &self.generation_config, opts)?;
-        let input = EncoderInput::Tokens(sources);
-        self.encoder.check(&input)?;
+        self.encoder.check(input)?;
         let mut call = self.begin();
         let run = self.runner();
-        let cross = run.encode(&input, &mut call.own, probe)?;
+        let cross = run.encode(input, &mut call.own, probe)?;
         let (sequences, scores) = if search.num_beams == 1 {
             run.greedy(&search, &cross, on_token, &mut call.own, probe)?
         } else {

@@ -5,6 +5,7 @@
 
 pub mod bart;
 pub mod t5;
+pub mod whisper;
 
 use std::path::Path;
 
@@ -38,6 +39,7 @@ pub const REGISTRY: &[(&str, Builder)] = &[
     ("t5", t5_family),
     ("mt5", t5_family),
     ("umt5", t5_family),
+    ("whisper", whisper_family),
 ];
 
 fn bart_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
@@ -46,6 +48,10 @@ fn bart_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Buil
 
 fn t5_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
     t5::build(path, parse_json(path, text)?, ld, vars)
+}
+
+fn whisper_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
+    whisper::build(path, parse_json(path, text)?, ld, vars)
 }
 
 /// The `model_type` of a config.json, checked against the registry.

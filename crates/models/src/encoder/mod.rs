@@ -1,6 +1,6 @@
-//! The encoder contract: an input (token ids now; audio features and pixels later) becomes a
+//! The encoder contract: an input (token ids, or audio features; pixels later) becomes a
 //! [`Memory`] that decoders attend to. [`TransformerEncoder`] is the text encoder of every
-//! family built from the shared layers.
+//! family built from the shared layers; Whisper's audio encoder is in `arch/whisper`.
 
 use seqbridge_gpu::{DType, Recorder, Tensor};
 
@@ -14,6 +14,14 @@ use crate::nn::{
 pub enum EncoderInput<'a> {
     /// One token sequence per source (no padding; lengths may differ).
     Tokens(&'a [Vec<u32>]),
+    /// Log-mel features (Whisper's `input_features`): f32 `[batch, n_mels, frames]`,
+    /// row-major, on the host.
+    Features {
+        data: &'a [f32],
+        batch: usize,
+        n_mels: usize,
+        frames: usize,
+    },
 }
 
 impl EncoderInput<'_> {
@@ -21,6 +29,17 @@ impl EncoderInput<'_> {
     pub fn batch(&self) -> usize {
         match self {
             EncoderInput::Tokens(s) => s.len(),
+            EncoderInput::Features { batch, .. } => *batch,
+        }
+    }
+
+    /// The token sequences, or an error saying that `who` reads token ids.
+    pub fn tokens(&self, who: &str) -> Result<&[Vec<u32>]> {
+        match *self {
+            EncoderInput::Tokens(s) => Ok(s),
+            EncoderInput::Features { .. } => Err(Error::Input(format!(
+                "{who} reads token ids, not audio features"
+            ))),
         }
     }
 }
@@ -96,7 +115,7 @@ pub struct TransformerEncoder {
 
 impl Encoder for TransformerEncoder {
     fn check(&self, input: &EncoderInput) -> Result<()> {
-        let EncoderInput::Tokens(sources) = *input;
+        let sources = input.tokens("this text encoder")?;
         check_sequences(
             "source",
             sources,
@@ -108,7 +127,7 @@ impl Encoder for TransformerEncoder {
 
     fn encode(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Memory> {
         self.check(input)?;
-        let EncoderInput::Tokens(sources) = *input;
+        let sources = input.tokens("this text encoder")?;
         let gpu = rec.gpu().clone();
         let (b, d) = (sources.len(), self.d_model);
         let s = sources.iter().map(Vec::len).max().unwrap_or(1);

@@ -139,7 +139,10 @@ impl BeamSearch {
         let nb = cfg.num_beams;
         let k = cfg.beams_to_keep();
         let cur_len = self.cur_len;
-        let lp_div = (cur_len as f64).powf(cfg.length_penalty) as f32;
+        // transformers divides by the generated length, cur_len + 1 - decoder_prompt_len,
+        // where decoder_prompt_len counts the start token and a decoder prompt (Whisper's).
+        let prompt = cfg.decoder_prompt.len();
+        let lp_div = (cur_len.saturating_sub(prompt).max(1) as f64).powf(cfg.length_penalty) as f32;
         let mut parents = Vec::with_capacity(self.items.len() * nb);
         let mut tokens = Vec::with_capacity(self.items.len() * nb);
         for (b, (item, cands)) in self.items.iter_mut().zip(candidates.iter_mut()).enumerate() {
@@ -230,7 +233,9 @@ impl BeamSearch {
             cfg.max_length - 1
         } else {
             self.cur_len - 1
-        };
+        }
+        .saturating_sub(cfg.decoder_prompt.len())
+        .max(1);
         let div = (best_len as f64).powf(cfg.length_penalty) as f32;
         for item in &mut self.items {
             let best_possible = item.running_scores[0] / div;

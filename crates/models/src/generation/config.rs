@@ -64,6 +64,19 @@ pub struct GenerationConfig {
     pub bos_token_id: Option<u32>,
     pub decoder_start_token_id: Option<u32>,
     pub do_sample: Option<bool>,
+    /// Whisper: tokens banned at every step (`SuppressTokensLogitsProcessor`).
+    pub suppress_tokens: Option<Vec<u32>>,
+    /// Whisper: tokens banned at the first free step after the prompt
+    /// (`SuppressTokensAtBeginLogitsProcessor`).
+    pub begin_suppress_tokens: Option<Vec<u32>>,
+    /// Whisper: `<|notimestamps|>`, which ends the prompt of a transcription without
+    /// timestamps. Its presence marks a Whisper generation config.
+    pub no_timestamps_token_id: Option<u32>,
+    pub is_multilingual: Option<bool>,
+    /// Whisper: `<|en|>` → its id.
+    pub lang_to_id: Option<std::collections::BTreeMap<String, u32>>,
+    /// Whisper: `transcribe` / `translate` → their ids.
+    pub task_to_id: Option<std::collections::BTreeMap<String, u32>>,
 }
 
 impl GenerationConfig {

@@ -27,6 +27,14 @@ pub struct GenerateOptions {
     pub forced_eos_token_id: Option<Vec<u32>>,
     pub eos_token_id: Option<Vec<u32>>,
     pub decoder_start_token_id: Option<u32>,
+    /// Tokens forced after the decoder start token, before free decoding (a decoder prompt).
+    /// For Whisper it is built from `language` and `task` unless given here.
+    pub decoder_prompt: Option<Vec<u32>>,
+    /// Whisper: the spoken language, `en` or `<|en|>` (required by multilingual models:
+    /// language detection is not implemented).
+    pub language: Option<String>,
+    /// Whisper: `transcribe` (the default) or `translate`.
+    pub task: Option<String>,
 }
 
 /// Fully resolved search parameters of one call.
@@ -48,6 +56,67 @@ pub struct SearchConfig {
     pub eos_token_id: Vec<u32>,
     pub pad_token_id: u32,
     pub decoder_start_token_id: u32,
+    /// Tokens forced after the start token, one per step (Whisper's language, task and
+    /// `<|notimestamps|>`), applied like forced BOS.
+    pub decoder_prompt: Vec<u32>,
+    /// Banned at every free step.
+    pub suppress_tokens: Vec<u32>,
+    /// Banned at the first free step (length 1 + decoder_prompt).
+    pub begin_suppress_tokens: Vec<u32>,
+}
+
+/// The prompt after `<|startoftranscript|>` that transformers' Whisper `generate` builds
+/// for short-form transcription without timestamps: `[language, task]` (multilingual
+/// models) then `<|notimestamps|>`. `None` for a generation config that is not Whisper's.
+fn whisper_prompt(gc: &GenerationConfig, opts: &GenerateOptions) -> Result<Option<Vec<u32>>> {
+    let Some(no_timestamps) = gc.no_timestamps_token_id else {
+        if opts.language.is_some() || opts.task.is_some() {
+            return Err(Error::Options(
+                "language and task are options of Whisper models only".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let mut prompt = Vec::with_capacity(3);
+    if gc.is_multilingual == Some(true) {
+        let lang = opts.language.as_deref().ok_or_else(|| {
+            Error::Options(
+                "a multilingual Whisper model needs a language (language detection is not implemented)"
+                    .into(),
+            )
+        })?;
+        let key = if lang.starts_with("<|") {
+            lang.to_string()
+        } else {
+            format!("<|{}|>", lang.to_lowercase())
+        };
+        let langs = gc.lang_to_id.clone().unwrap_or_default();
+        let id = langs.get(&key).ok_or_else(|| {
+            Error::Options(format!(
+                "language {lang:?} is not one of the model's languages"
+            ))
+        })?;
+        let task = opts.task.as_deref().unwrap_or("transcribe");
+        let tasks = gc.task_to_id.clone().unwrap_or_default();
+        let t = tasks.get(task).ok_or_else(|| {
+            Error::Options(format!(
+                "task {task:?} is not one of the model's tasks (transcribe, translate)"
+            ))
+        })?;
+        prompt.extend([*id, *t]);
+    } else if let Some(lang) = &opts.language
+        && !matches!(lang.as_str(), "en" | "<|en|>" | "english")
+    {
+        return Err(Error::Options(format!(
+            "this Whisper model is English-only; language {lang:?} cannot be transcribed"
+        )));
+    } else if opts.task.as_deref().is_some_and(|t| t != "transcribe") {
+        return Err(Error::Options(
+            "this Whisper model is English-only and only transcribes".into(),
+        ));
+    }
+    prompt.push(no_timestamps);
+    Ok(Some(prompt))
 }
 
 impl SearchConfig {
@@ -84,6 +153,10 @@ impl SearchConfig {
             (None, None) => (20 + 1).min(model.max_target_positions.unwrap_or(usize::MAX)),
         };
         let min_new_tokens = opts.min_new_tokens.or(gc.min_new_tokens).unwrap_or(0);
+        let decoder_prompt = match &opts.decoder_prompt {
+            Some(p) => p.clone(),
+            None => whisper_prompt(gc, opts)?.unwrap_or_default(),
+        };
         let cfg = SearchConfig {
             num_beams: opts.num_beams.or(gc.num_beams).unwrap_or(1),
             max_length,
@@ -122,6 +195,9 @@ impl SearchConfig {
             eos_token_id,
             pad_token_id,
             decoder_start_token_id,
+            decoder_prompt,
+            suppress_tokens: gc.suppress_tokens.clone().unwrap_or_default(),
+            begin_suppress_tokens: gc.begin_suppress_tokens.clone().unwrap_or_default(),
         };
         cfg.validate(model)?;
         Ok(cfg)
@@ -155,6 +231,13 @@ impl SearchConfig {
                 model.positions_key,
             ));
         }
+        if self.decoder_prompt.len() + 1 >= self.max_length {
+            return err(format!(
+                "max_length is {}, but the decoder prompt already has {} tokens",
+                self.max_length,
+                self.decoder_prompt.len() + 1
+            ));
+        }
         if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
             return err(format!(
                 "repetition_penalty must be > 0, got {}",
@@ -180,7 +263,14 @@ impl SearchConfig {
             .chain(std::iter::once((
                 "decoder_start_token_id",
                 self.decoder_start_token_id,
-            )));
+            )))
+            .chain(self.decoder_prompt.iter().map(|&t| ("decoder_prompt", t)))
+            .chain(self.suppress_tokens.iter().map(|&t| ("suppress_tokens", t)))
+            .chain(
+                self.begin_suppress_tokens
+                    .iter()
+                    .map(|&t| ("begin_suppress_tokens", t)),
+            );
         for (what, t) in ids {
             if t as usize >= vocab {
                 return err(format!(
@@ -219,6 +309,9 @@ pub(crate) mod tests {
             eos_token_id: vec![0],
             pad_token_id: 9,
             decoder_start_token_id: 9,
+            decoder_prompt: vec![],
+            suppress_tokens: vec![],
+            begin_suppress_tokens: vec![],
         }
     }
 
@@ -241,6 +334,7 @@ pub(crate) mod tests {
             decoder_start_token_id: Some(99),
             forced_bos_token_id: None,
             forced_eos_token_id: None,
+            num_mel_bins: None,
         }
     }
 

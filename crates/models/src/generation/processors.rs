@@ -83,6 +83,34 @@ impl LogitsProcessor for MinLength {
     }
 }
 
+/// `SuppressTokensLogitsProcessor` (Whisper): these tokens at every step.
+pub struct SuppressTokens(pub Vec<u32>);
+
+impl LogitsProcessor for SuppressTokens {
+    fn edit(&self, _history: &[u32], vocab: usize, edits: &mut BTreeMap<u32, LogitEdit>) {
+        for &t in &self.0 {
+            if (t as usize) < vocab {
+                edits.insert(t, LogitEdit::Ban);
+            }
+        }
+    }
+}
+
+/// `SuppressTokensAtBeginLogitsProcessor` (Whisper): these tokens when the row holds
+/// `begin_index` tokens (the start token and the prompt), i.e. at the first free step.
+pub struct SuppressTokensAtBegin {
+    pub tokens: Vec<u32>,
+    pub begin_index: usize,
+}
+
+impl LogitsProcessor for SuppressTokensAtBegin {
+    fn edit(&self, history: &[u32], vocab: usize, edits: &mut BTreeMap<u32, LogitEdit>) {
+        if history.len() == self.begin_index {
+            SuppressTokens(self.tokens.clone()).edit(history, vocab, edits);
+        }
+    }
+}
+
 /// The processors of a call, in transformers' order (repetition penalty, no-repeat n-gram,
 /// bad words, min length).
 pub struct Processors {
@@ -107,6 +135,15 @@ impl Processors {
                 min_length: cfg.min_length,
                 min_new_tokens: cfg.min_new_tokens,
                 eos: cfg.eos_token_id.clone(),
+            }));
+        }
+        if !cfg.suppress_tokens.is_empty() {
+            list.push(Box::new(SuppressTokens(cfg.suppress_tokens.clone())));
+        }
+        if !cfg.begin_suppress_tokens.is_empty() {
+            list.push(Box::new(SuppressTokensAtBegin {
+                tokens: cfg.begin_suppress_tokens.clone(),
+                begin_index: 1 + cfg.decoder_prompt.len(),
             }));
         }
         Processors { list }
@@ -139,12 +176,17 @@ impl Processors {
     }
 }
 
-/// Tokens forced at this length (forced BOS after the start token, forced EOS at
-/// max_length - 1), sorted; `None` when the model chooses. Forced EOS is applied after forced
-/// BOS in transformers, so it wins when both apply.
+/// Tokens forced at this length (the decoder prompt after the start token, else forced BOS
+/// there; forced EOS at max_length - 1), sorted; `None` when the model chooses. Forced EOS
+/// is applied after forced BOS in transformers, so it wins when both apply.
 pub fn forced_tokens(cfg: &SearchConfig, cur_len: usize) -> Option<Vec<u32>> {
     let mut forced = None;
-    if cur_len == 1
+    if let Some(&p) = cur_len
+        .checked_sub(1)
+        .and_then(|i| cfg.decoder_prompt.get(i))
+    {
+        forced = Some(vec![p]);
+    } else if cur_len == 1
         && let Some(b) = cfg.forced_bos_token_id
     {
         forced = Some(vec![b]);
@@ -204,5 +246,23 @@ mod tests {
         assert_eq!(forced_tokens(&c, 1), Some(vec![4]));
         assert_eq!(forced_tokens(&c, 2), None);
         assert_eq!(forced_tokens(&c, 5), Some(vec![0, 2]));
+        c.decoder_prompt = vec![7, 8];
+        assert_eq!(forced_tokens(&c, 1), Some(vec![7]));
+        assert_eq!(forced_tokens(&c, 2), Some(vec![8]));
+        assert_eq!(forced_tokens(&c, 3), None);
+    }
+
+    #[test]
+    fn whisper_suppression() {
+        let mut c = cfg();
+        c.decoder_prompt = vec![7, 8];
+        c.suppress_tokens = vec![3, 42];
+        c.begin_suppress_tokens = vec![5];
+        let e = row_edits(&c, &[9, 7, 8], 10);
+        assert_eq!(e.get(&3), Some(&LogitEdit::Ban));
+        assert_eq!(e.get(&42), None, "outside the vocabulary");
+        assert_eq!(e.get(&5), Some(&LogitEdit::Ban), "first free step");
+        let e = row_edits(&c, &[9, 7, 8, 1], 10);
+        assert_eq!((e.get(&3), e.get(&5)), (Some(&LogitEdit::Ban), None));
     }
 }

@@ -56,8 +56,12 @@ struct Edits {
 
 impl Edits {
     fn new(gpu: &Gpu, search: &SearchConfig, rows: usize, vocab: usize) -> Result<Edits> {
-        let per_row =
-            2 * search.max_length + search.bad_words_ids.len() + search.eos_token_id.len() + 1;
+        let per_row = 2 * search.max_length
+            + search.bad_words_ids.len()
+            + search.eos_token_id.len()
+            + search.suppress_tokens.len()
+            + search.begin_suppress_tokens.len()
+            + 1;
         let cap = rows * per_row.min(vocab);
         Ok(Edits {
             processors: Processors::new(search),

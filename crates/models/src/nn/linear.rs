@@ -77,21 +77,37 @@ impl Linear {
         in_features: usize,
         bias: bool,
     ) -> Result<Linear> {
+        let parts: Vec<(&Vars, &str, bool)> = parts.iter().map(|(v, n)| (*v, *n, bias)).collect();
+        Linear::load_fused_biases(ld, &parts, out_each, in_features)
+    }
+
+    /// [`Linear::load_fused`] where each part says whether it has a bias: a part without one
+    /// contributes zeros to the fused bias (Whisper's `k_proj`, which has none while `q_proj`
+    /// and `v_proj` do). No part with a bias: no bias at all.
+    pub fn load_fused_biases(
+        ld: &Loader,
+        parts: &[(&Vars, &str, bool)],
+        out_each: usize,
+        in_features: usize,
+    ) -> Result<Linear> {
+        let any_bias = parts.iter().any(|p| p.2);
         let mut w: Option<HostData> = None;
         let mut b = Vec::with_capacity(parts.len() * out_each);
-        for (vars, name) in parts {
+        for (vars, name, has_bias) in parts {
             let v = vars.pp(name);
             let wi = v.matrix("weight", &[out_each, in_features])?;
             match &mut w {
                 None => w = Some(wi),
                 Some(w) => w.extend(wi),
             }
-            if bias {
+            if *has_bias {
                 b.extend(v.f32("bias", &[out_each])?);
+            } else if any_bias {
+                b.extend(std::iter::repeat_n(0.0, out_each));
             }
         }
         let w = w.unwrap_or(HostData::F32(Vec::new()));
-        let bias = bias.then_some(b.as_slice());
+        let bias = any_bias.then_some(b.as_slice());
         Linear::from_host(ld, &w, bias, parts.len() * out_each, in_features)
     }
 

@@ -246,6 +246,7 @@ impl Spec {
             decoder_start_token_id: c.decoder_start_token_id,
             forced_bos_token_id: c.forced_bos_token_id,
             forced_eos_token_id: c.forced_eos_token_id.clone(),
+            num_mel_bins: None,
         }
     }
 

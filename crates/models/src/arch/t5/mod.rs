@@ -169,6 +169,7 @@ impl Spec {
             decoder_start_token_id: Some(c.decoder_start_token_id.unwrap_or(pad)),
             forced_bos_token_id: None,
             forced_eos_token_id: None,
+            num_mel_bins: None,
         }
     }
 
