@@ -5,13 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
+use seqbridge::gpu::Gpu;
 use seqbridge::models::encoder::EncoderInput;
 use seqbridge::models::io::audio;
 use seqbridge::models::io::mel::{MelConfig, MelExtractor};
 use seqbridge::models::{GenerateOptions, Model};
 use serde_json::Value;
 
-use crate::common::{gpu, ids};
+use crate::common::ids;
 use crate::ctranslate2::whisper_dir;
 
 fn reference() -> Value {
@@ -40,7 +41,10 @@ fn features(file: &str) -> Vec<f32> {
 /// transformers 5 drops from what it returns). Returns the clips that differ.
 fn check(name: &str, key: &str, beams: usize) -> Vec<String> {
     let r = reference();
-    let model = Model::load(whisper_dir(&format!("{name}-ct2")), gpu())
+    // Its own GPU context: the stats checked below are per context, and other tests run in
+    // parallel on the shared one.
+    let gpu = Gpu::new().expect("a GPU adapter");
+    let model = Model::load(whisper_dir(&format!("{name}-ct2")), &gpu)
         .unwrap_or_else(|e| panic!("loading {name}: {e}"));
     let eos = model.generation_config().eos_token_id.clone().expect("eos");
     let layers = model.config().decoder_layers as u64;
