@@ -138,12 +138,12 @@ impl MBart {
             add(AddedToken::from(s.clone(), true));
         }
         add(AddedToken::from(mask.clone(), true).lstrip(true));
-        match extra_special_tokens(config) {
+        match config.extra_special_token_list() {
             // the configuration's list replaces MBartTokenizer's own: the language codes are then
-            // ordinary pieces of the Unigram vocabulary
+            // ordinary pieces of the Unigram vocabulary (only the text of each entry is read)
             Some(list) => {
-                for s in list {
-                    add(AddedToken::from(s, true));
+                for t in list {
+                    add(AddedToken::from(t.content, true));
                 }
             }
             // MBartTokenizer's own: the language codes, then the file's CONTROL (special) and
@@ -228,19 +228,6 @@ impl MBart {
         })?;
         self.src_lang.store(id, Ordering::Relaxed);
         Ok(())
-    }
-}
-
-/// The extra special tokens as transformers 5 takes them from tokenizer_config.json: a non-empty
-/// `extra_special_tokens`, else `additional_special_tokens` (transformers 4's name), else an
-/// empty `extra_special_tokens`; `None` when the file has neither list, and MBartTokenizer's
-/// own list applies.
-fn extra_special_tokens(config: &TokenizerConfig) -> Option<Vec<String>> {
-    let extra = config.token_list("extra_special_tokens");
-    match (extra, config.token_list("additional_special_tokens")) {
-        (Some(e), _) if !e.is_empty() => Some(e),
-        (_, Some(a)) => Some(a),
-        (e, None) => e,
     }
 }
 

@@ -386,18 +386,6 @@ impl TokenizerConfig {
         }
     }
 
-    /// A list of tokens (strings or AddedToken objects) under `key`, as strings; `None` when
-    /// `key` is absent or not a list.
-    pub fn token_list(&self, key: &str) -> Option<Vec<String>> {
-        let list = self.value.get(key)?.as_array()?;
-        Some(
-            list.iter()
-                .filter_map(token_content)
-                .map(str::to_string)
-                .collect(),
-        )
-    }
-
     /// `additional_special_tokens` / `extra_special_tokens` (transformers 5), as strings.
     pub fn extra_special_tokens(&self) -> Vec<String> {
         ["additional_special_tokens", "extra_special_tokens"]
