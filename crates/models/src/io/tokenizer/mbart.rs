@@ -235,13 +235,10 @@ impl MBart {
 mod tests {
     use std::path::PathBuf;
 
-    use prost::Message;
     use serde_json::json;
 
     use super::*;
-    use crate::io::tokenizer::sentencepiece::{
-        ModelProto, ModelType, NormalizerSpec, SentencePiece, TrainerSpec,
-    };
+    use crate::io::tokenizer::sentencepiece::{ModelType, TrainerSpec, test_model};
 
     /// A BPE model with a CONTROL and a USER_DEFINED piece after fairseq's three.
     fn model() -> SpModel {
@@ -260,22 +257,14 @@ mod tests {
             ("c", -7.0, PieceType::Normal),
             ("abc", -8.0, PieceType::Normal),
         ];
-        let proto = ModelProto {
-            pieces: pieces
-                .iter()
-                .map(|&(p, score, t)| SentencePiece {
-                    piece: Some(p.into()),
-                    score: Some(score),
-                    r#type: Some(t as i32),
-                })
-                .collect(),
-            trainer_spec: Some(TrainerSpec {
+        test_model(
+            "sentencepiece.bpe.model",
+            &pieces,
+            TrainerSpec {
                 model_type: Some(ModelType::Bpe as i32),
                 ..Default::default()
-            }),
-            normalizer_spec: Some(NormalizerSpec::default()),
-        };
-        SpModel::from_bytes(Path::new("sentencepiece.bpe.model"), &proto.encode_to_vec()).unwrap()
+            },
+        )
     }
 
     fn mbart(config: serde_json::Value) -> MBart {

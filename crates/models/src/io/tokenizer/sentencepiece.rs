@@ -480,6 +480,29 @@ fn check_charsmap(map: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A model file for unit tests: `pieces` (text, score, kind) in order, no normaliser.
+#[cfg(test)]
+pub(crate) fn test_model(
+    file: &str,
+    pieces: &[(&str, f32, PieceType)],
+    trainer: TrainerSpec,
+) -> SpModel {
+    use prost::Message;
+    let proto = ModelProto {
+        pieces: pieces
+            .iter()
+            .map(|&(p, score, t)| SentencePiece {
+                piece: Some(p.into()),
+                score: Some(score),
+                r#type: Some(t as i32),
+            })
+            .collect(),
+        trainer_spec: Some(trainer),
+        normalizer_spec: Some(NormalizerSpec::default()),
+    };
+    SpModel::from_bytes(Path::new(file), &proto.encode_to_vec()).expect("test model")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,13 +242,10 @@ fn piece_token(content: &str, special: bool) -> super::AddedToken {
 mod tests {
     use std::path::PathBuf;
 
-    use prost::Message;
     use serde_json::json;
 
     use super::*;
-    use crate::io::tokenizer::sentencepiece::{
-        ModelProto, ModelType, NormalizerSpec, SentencePiece, TrainerSpec,
-    };
+    use crate::io::tokenizer::sentencepiece::{ModelType, TrainerSpec, test_model};
 
     /// A Unigram model without a charsmap, with an extra CONTROL and a USER_DEFINED piece
     /// after T5's three.
@@ -268,23 +265,15 @@ mod tests {
             ("c", -7.0, PieceType::Normal),
             ("abc", -8.0, PieceType::Normal),
         ];
-        let proto = ModelProto {
-            pieces: pieces
-                .iter()
-                .map(|&(p, score, t)| SentencePiece {
-                    piece: Some(p.into()),
-                    score: Some(score),
-                    r#type: Some(t as i32),
-                })
-                .collect(),
-            trainer_spec: Some(TrainerSpec {
+        test_model(
+            "spiece.model",
+            &pieces,
+            TrainerSpec {
                 model_type: Some(ModelType::Unigram as i32),
                 unk_id: Some(2),
                 ..Default::default()
-            }),
-            normalizer_spec: Some(NormalizerSpec::default()),
-        };
-        SpModel::from_bytes(Path::new("spiece.model"), &proto.encode_to_vec()).unwrap()
+            },
+        )
     }
 
     fn t5(config: serde_json::Value) -> T5 {
