@@ -12,3 +12,4 @@ mod parity;
 mod stats;
 mod tokenizers;
 mod whisper;
+mod whisper_words;

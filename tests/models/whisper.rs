@@ -21,14 +21,14 @@ fn reference() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn clip(file: &str) -> PathBuf {
+pub(crate) fn clip(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/audio")
         .join(file)
 }
 
 /// Short-form features `[1, 80, 3000]` of a clip.
-fn features(file: &str) -> Vec<f32> {
+pub(crate) fn features(file: &str) -> Vec<f32> {
     let samples = audio::load_audio(&clip(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     let mel = MelExtractor::new(&MelConfig::whisper(80)).expect("mel config");
     let f = mel.short_form(&samples).expect("features");

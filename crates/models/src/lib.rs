@@ -34,7 +34,7 @@ pub mod nn;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
-pub use generation::{EarlyStopping, GenerateOptions, GenerationConfig, Profile, Stats};
+pub use generation::{EarlyStopping, GenerateOptions, GenerationConfig, Profile, Stats, StepEvent};
 pub use io::tokenizer;
 pub use io::{Tokenizer, WeightDtype};
 pub use model::{Generation, LoadOptions, Model, Scores};

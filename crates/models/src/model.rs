@@ -2,6 +2,9 @@
 //! beam search), score and align on the GPU. The work itself is done by the encoder and
 //! decoder the architecture built and by the generation loop ([`crate::generation`]).
 
+mod alignment;
+mod streaming;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -285,7 +288,7 @@ impl Model {
         let run = self.runner();
         let cross = run.encode(input, &mut call.own, probe)?;
         let (sequences, scores) = if search.num_beams == 1 {
-            run.greedy(&search, &cross, on_token, &mut call.own, probe)?
+            run.greedy(&search, &cross, on_token, None, &mut call.own, probe)?
         } else {
             run.beam(&search, &cross, on_token, &mut call.own, probe)?
         };

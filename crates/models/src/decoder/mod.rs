@@ -67,7 +67,7 @@ pub trait Decoder: Send + Sync {
     /// Records a pass over `state.ids` at positions `t0 .. t0 + Q` and the logits.
     /// `kv_group`: decoder rows per source (beams). `kv_rows`: the beam indirection table
     /// `[N, Tcap]` of the self-attention cache. `cross_probs`: per layer, f32 `[N, H, Q, S]`
-    /// to receive the first cross block's probabilities.
+    /// to receive the first cross block's probabilities (none: that layer writes none).
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
@@ -77,7 +77,7 @@ pub trait Decoder: Send + Sync {
         cross: &CrossKv,
         kv_group: usize,
         kv_rows: Option<&Tensor>,
-        cross_probs: Option<&[Tensor]>,
+        cross_probs: Option<&[Option<Tensor>]>,
     ) -> Result<()>;
 }
 
@@ -218,7 +218,7 @@ impl Decoder for TransformerDecoder {
         cross: &CrossKv,
         kv_group: usize,
         kv_rows: Option<&Tensor>,
-        cross_probs: Option<&[Tensor]>,
+        cross_probs: Option<&[Option<Tensor>]>,
     ) -> Result<()> {
         let (n, q, t_cap) = (state.rows, state.q_len, state.t_cap);
         if t0 + q > t_cap {
@@ -241,7 +241,7 @@ impl Decoder for TransformerDecoder {
             if let (Some(out), Some(p)) = (&bias, self.position_bias.get(l)) {
                 p.forward(rec, t0, q, t0 + q, out)?;
             }
-            let probs = cross_probs.and_then(|p| p.get(l));
+            let probs = cross_probs.and_then(|p| p.get(l)).and_then(Option::as_ref);
             let views = self.cross_views(layer, cross, kv_group, probs);
             let io = LayerInputs {
                 rows: n,

@@ -77,6 +77,9 @@ pub struct GenerationConfig {
     pub lang_to_id: Option<std::collections::BTreeMap<String, u32>>,
     /// Whisper: `transcribe` / `translate` → their ids.
     pub task_to_id: Option<std::collections::BTreeMap<String, u32>>,
+    /// Whisper: the `[layer, head]` cross-attention heads that follow the audio, whose
+    /// weights give token timestamps (`alignment_heads`).
+    pub alignment_heads: Option<Vec<[usize; 2]>>,
 }
 
 impl GenerationConfig {
@@ -133,13 +136,15 @@ mod tests {
     #[test]
     fn generation_config_values() {
         let text = r#"{"early_stopping": "never", "eos_token_id": [2, 3], "bad_words_ids": [[5], [6, 7]],
-                       "num_beams": 4, "length_penalty": 0.6, "forced_eos_token_id": 2, "pad_token_id": null}"#;
+                       "num_beams": 4, "length_penalty": 0.6, "forced_eos_token_id": 2, "pad_token_id": null,
+                       "alignment_heads": [[1, 0], [2, 5]]}"#;
         let g: GenerationConfig = parse_json(Path::new("g.json"), text).unwrap();
         assert_eq!(g.early_stopping, Some(EarlyStopping::Never));
         assert_eq!(g.eos_token_id, Some(vec![2, 3]));
         assert_eq!(g.bad_words_ids, Some(vec![vec![5], vec![6, 7]]));
         assert_eq!(g.forced_eos_token_id, Some(vec![2]));
         assert_eq!(g.pad_token_id, None);
+        assert_eq!(g.alignment_heads, Some(vec![[1, 0], [2, 5]]));
         let e = parse_json::<GenerationConfig>(
             Path::new("g.json"),
             r#"{"early_stopping": "sometimes"}"#,

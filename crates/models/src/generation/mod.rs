@@ -1,6 +1,7 @@
 //! Generation: options resolved against generation_config.json, logits processors, greedy
 //! and beam search bookkeeping, and the one loop that drives any decoder.
 
+pub(crate) mod attention_tap;
 pub mod beam;
 pub mod config;
 pub mod greedy;
@@ -9,6 +10,7 @@ pub mod processors;
 pub mod profile;
 pub mod runner;
 
+pub use attention_tap::StepEvent;
 pub use config::{EarlyStopping, GenerationConfig};
 pub use options::{GenerateOptions, SearchConfig};
 pub use processors::{LogitsProcessor, Processors};

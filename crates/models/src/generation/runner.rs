@@ -15,6 +15,7 @@ use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 use crate::decoder::{CrossKv, Decoder};
 use crate::encoder::{Encoder, EncoderInput};
 use crate::error::Result;
+use crate::generation::attention_tap::StepTap;
 use crate::generation::beam::{BeamSearch, Candidate};
 use crate::generation::greedy::Greedy;
 use crate::generation::options::SearchConfig;
@@ -114,12 +115,15 @@ impl Runner<'_> {
     }
 
     /// Greedy search over the sources of `cross`; `on_token(source, token)` as each step
-    /// finishes.
+    /// finishes; with `tap`, its chosen cross-attention heads are read back each step and
+    /// reported with the token.
+    #[allow(clippy::too_many_arguments)]
     pub fn greedy(
         &self,
         search: &SearchConfig,
         cross: &CrossKv,
         on_token: &mut dyn FnMut(usize, u32),
+        mut tap: Option<&mut StepTap>,
         stats: &mut Stats,
         probe: &mut Probe,
     ) -> Result<Hypotheses> {
@@ -135,8 +139,12 @@ impl Runner<'_> {
             probe.start();
             self.gpu.write(&dec.ids, &tokens)?;
             let mut rec = probe.recorder(self.gpu);
+            let probs = tap.as_deref().map(StepTap::probs);
             self.decoder
-                .forward(&mut rec, &mut dec, t, cross, 1, None, None)?;
+                .forward(&mut rec, &mut dec, t, cross, 1, None, probs)?;
+            if let Some(tap) = tap.as_deref_mut() {
+                tap.tap.record(&mut rec)?;
+            }
             let next = if let Some(forced) = forced_tokens(search, cur_len) {
                 probe.submit(rec)?;
                 vec![forced[0]; b]
@@ -155,7 +163,13 @@ impl Runner<'_> {
             };
             probe.end_step();
             stats.decoder_steps += 1;
+            if let Some(tap) = tap.as_deref_mut() {
+                tap.tap.wait()?;
+            }
             for (row, tok) in state.advance(search, &next[..b]) {
+                if let Some(tap) = tap.as_deref_mut() {
+                    tap.emit(row, tok, t);
+                }
                 on_token(row, tok);
             }
             if state.done() {
@@ -327,9 +341,10 @@ impl Runner<'_> {
         let probs = (0..self.decoder.num_layers())
             .map(|_| self.gpu.empty(&[1, h, t, s], DType::F32))
             .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        let slots: Vec<_> = probs.iter().cloned().map(Some).collect();
         let mut rec = Recorder::new(self.gpu);
         self.decoder
-            .forward(&mut rec, &mut dec, 0, cross, 1, None, Some(&probs))?;
+            .forward(&mut rec, &mut dec, 0, cross, 1, None, Some(&slots))?;
         let rbs = probs
             .iter()
             .map(|p| rec.read_back(p))

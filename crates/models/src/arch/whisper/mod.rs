@@ -15,6 +15,9 @@
 //! shapes and attributes, and the generation settings from CTranslate2's config.json and
 //! vocabulary, as `tools/whisper/ct2_to_hf.py` does.
 
+pub mod alignment;
+pub mod words;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -522,16 +525,21 @@ pub fn ct2_configs(dir: &Path, bin: &ModelBin) -> Result<(String, GenerationConf
         "decoder_start_token_id": sot,
     });
     let ct2 = crate::io::ctranslate2::config(dir)?.unwrap_or_default();
-    let ids = |key: &str| -> Result<Option<Vec<u32>>> {
+    fn field<T: serde::de::DeserializeOwned>(
+        dir: &Path,
+        ct2: &serde_json::Value,
+        key: &str,
+    ) -> Result<Option<T>> {
         ct2.get(key)
             .map(|v| {
-                serde_json::from_value::<Vec<u32>>(v.clone()).map_err(|e| Error::Config {
+                serde_json::from_value::<T>(v.clone()).map_err(|e| Error::Config {
                     path: dir.join("config.json"),
                     msg: format!("{key}: {e}"),
                 })
             })
             .transpose()
-    };
+    }
+    let ids = |key: &str| field::<Vec<u32>>(dir, &ct2, key);
     let generation = GenerationConfig {
         max_length: Some(cfg["max_target_positions"].as_u64().unwrap_or(448) as usize),
         eos_token_id: Some(vec![eot]),
@@ -548,6 +556,7 @@ pub fn ct2_configs(dir: &Path, bin: &ModelBin) -> Result<(String, GenerationConf
             ("transcribe".to_string(), transcribe),
             ("translate".to_string(), translate),
         ])),
+        alignment_heads: field(dir, &ct2, "alignment_heads")?,
         ..Default::default()
     };
     Ok((cfg.to_string(), generation))
@@ -555,9 +564,14 @@ pub fn ct2_configs(dir: &Path, bin: &ModelBin) -> Result<(String, GenerationConf
 
 /// `<|xx|>` or `<|xxx|>` with lowercase ASCII letters.
 fn is_language_token(t: &str) -> bool {
+    language_code(t).is_some()
+}
+
+/// The code of a language token (`<|en|>` → `en`).
+pub(crate) fn language_code(t: &str) -> Option<&str> {
     t.strip_prefix("<|")
         .and_then(|t| t.strip_suffix("|>"))
-        .is_some_and(|code| {
+        .filter(|code| {
             (2..=3).contains(&code.len()) && code.bytes().all(|c| c.is_ascii_lowercase())
         })
 }
