@@ -414,33 +414,48 @@ fn translate_opus_mt_hub_layout_prints_transformers_text() {
     assert_eq!(stdout, format!("{}\n", case["decoded"].as_str().unwrap()));
 }
 
-/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2) prints
-/// transformers' greedy text of tests/fixtures/whisper/reference.json.
-#[test]
-fn transcribe_json_matches_transformers_text() {
+/// A CTranslate2 Whisper directory of tools/whisper/fetch_weights.py (required: CI fetches
+/// them).
+fn whisper_dir(name: &str) -> PathBuf {
     let root = std::env::var_os("SEQBRIDGE_WHISPER_DIR")
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/seqbridge/whisper"))
         })
         .expect("neither SEQBRIDGE_WHISPER_DIR nor HOME is set");
-    let model = root.join("whisper-tiny.en-ct2");
+    let model = root.join(name);
     assert!(
         model.join("model.bin").exists(),
         "{} is missing: run `python3 tools/whisper/fetch_weights.py`",
         model.display()
     );
+    model
+}
+
+/// transformers' greedy transcription of `file` by whisper-tiny.en in
+/// tests/fixtures/whisper/reference.json.
+fn tiny_en_reference(file: &str) -> Value {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let r: Value = serde_json::from_str(
         &std::fs::read_to_string(here.join("tests/fixtures/whisper/reference.json")).unwrap(),
     )
     .unwrap();
-    let entry = r["models"]["whisper-tiny.en"]
+    r["models"]["whisper-tiny.en"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["file"] == "en_gb.wav")
-        .expect("en_gb.wav in reference.json");
+        .find(|e| e["file"] == file)
+        .unwrap_or_else(|| panic!("{file} in reference.json"))
+        .clone()
+}
+
+/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2) prints
+/// transformers' greedy text of tests/fixtures/whisper/reference.json.
+#[test]
+fn transcribe_json_matches_transformers_text() {
+    let model = whisper_dir("whisper-tiny.en-ct2");
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let entry = tiny_en_reference("en_gb.wav");
     let wav = here.join("tests/fixtures/audio/en_gb.wav");
     let (ok, stdout, stderr) = run(&strings(&[
         "transcribe",
@@ -464,4 +479,104 @@ fn transcribe_json_matches_transformers_text() {
         "fr",
     ]));
     assert!(!ok && stderr.contains("English-only"), "{stderr}");
+}
+
+/// `seqbridge bench --model <whisper-tiny.en>` on one clip reports the transcription figures,
+/// and what it timed is transformers' greedy transcription of the clip.
+#[test]
+fn bench_whisper_reports_every_field() {
+    let model = whisper_dir("whisper-tiny.en-ct2");
+    let model = model.to_str().unwrap();
+    // The shortest clip: 43751 samples at 16 kHz (tests/fixtures/audio/manifest.json).
+    let file = "en_gb_fast.wav";
+    let wav = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/audio")
+        .join(file);
+    let wav = wav.to_str().unwrap();
+    let (ok, out, err) = run(&strings(&[
+        "bench", "--model", model, "--audio", wav, "--format", "json", "--runs", "1", "--warmup",
+        "0",
+    ]));
+    assert!(ok, "bench failed: {err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let num = |k: &str| {
+        v[k].as_f64()
+            .unwrap_or_else(|| panic!("field {k} missing or not a number in {v}"))
+    };
+    for k in [
+        "wall_seconds",
+        "features_ms",
+        "encoder_ms",
+        "step_ms_median",
+        "host_ms_per_step",
+        "dispatches_per_step",
+        "tokens_per_s",
+        "step_weight_gb_per_s",
+        "load_ms",
+    ] {
+        assert!(num(k) > 0.0, "{k} = {} in {v}", num(k));
+    }
+    assert_eq!(num("audio_seconds"), 43751.0 / 16000.0, "{v}");
+    assert!(
+        (num("rtf") - num("wall_seconds") / num("audio_seconds")).abs() < 1e-9,
+        "{v}"
+    );
+    assert!(num("step_ms_p90") >= num("step_ms_median"), "{v}");
+    assert_eq!(num("submits_per_step"), 1.0, "{v}");
+    // Weights: f32 on the GPU; a step reads the decoder's (not its cross K/V projections).
+    let (all, step) = (num("weight_bytes"), num("step_weight_bytes"));
+    assert!(0.0 < step && step < all, "{v}");
+    let expected = tiny_en_reference(file);
+    let generated = expected["greedy"]["generated"].as_array().unwrap().len();
+    // The generated tokens and EOS, which transformers leaves out of what it returns.
+    assert_eq!(v["tokens_per_run"], generated + 1, "{v}");
+    let clip = &v["clips"][0];
+    assert_eq!(clip["tokens"], generated + 1, "{v}");
+    assert_eq!(
+        clip["text"].as_str(),
+        expected["greedy"]["text"].as_str().map(str::trim),
+        "{v}"
+    );
+    match &v["gpu_ms_by_kernel"] {
+        Value::Null => {}
+        Value::Object(m) => {
+            for family in ["conv", "matmul", "attention", "norm"] {
+                assert!(
+                    m.get(family)
+                        .and_then(Value::as_f64)
+                        .is_some_and(|t| t > 0.0),
+                    "{family} in {v}"
+                );
+            }
+        }
+        other => panic!("gpu_ms_by_kernel is {other}"),
+    }
+    assert_eq!(
+        (v["runs"].as_u64(), v["beams"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(
+        v["language"],
+        Value::Null,
+        "--audio without --language: {v}"
+    );
+    assert!(v["adapter"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+
+    // The text bench's shape options have no meaning here, nor the audio ones for text.
+    let (ok, _, err) = run(&strings(&[
+        "bench",
+        "--model",
+        model,
+        "--audio",
+        wav,
+        "--new-tokens",
+        "4",
+    ]));
+    assert!(
+        !ok && err.contains("--new-tokens") && err.lines().count() == 1,
+        "{err}"
+    );
+    let (ok, _, err) = run(&strings(&["bench", "--config", "tiny", "--audio", wav]));
+    assert!(!ok && err.contains("Whisper"), "{err}");
 }

@@ -1,11 +1,15 @@
 //! `seqbridge bench`: a headless benchmark of generation on a model directory or on
-//! built-in shapes with random weights (nothing to download).
+//! built-in shapes with random weights (nothing to download); a Whisper directory benches
+//! transcription ([`whisper`]).
+
+mod whisper;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use seqbridge_gpu::Gpu;
 use seqbridge_models::{GenerateOptions, LoadOptions, Model, Profile, WeightDtype};
 use serde_json::{Value, json};
 
@@ -47,7 +51,7 @@ pub enum BenchFormat {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// A model directory to benchmark.
+    /// A model directory to benchmark (Whisper: transcription of audio clips).
     #[arg(
         long,
         value_name = "DIR",
@@ -58,32 +62,63 @@ pub struct BenchArgs {
     /// Built-in shape with random weights: tiny, opus-mt, bart-base, m2m100-418m or t5-small.
     #[arg(long, value_name = "NAME")]
     pub config: Option<String>,
-    /// Sources per call.
-    #[arg(long, default_value_t = 1)]
-    pub batch: usize,
+    /// Sources per call (text models; default 1).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Beams per source (1: greedy).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, visible_alias = "num-beams", default_value_t = 1)]
     pub beams: usize,
-    /// Tokens per source (random ids, EOS last).
-    #[arg(long, default_value_t = 32)]
-    pub src_len: usize,
-    /// New tokens per source; EOS is held off so every call generates exactly this many.
-    #[arg(long, default_value_t = 32)]
-    pub new_tokens: usize,
+    /// Tokens per source, random ids with EOS last (text models; default 32).
+    #[arg(long)]
+    pub src_len: Option<usize>,
+    /// New tokens per source (text models; default 32); EOS is held off so every call
+    /// generates exactly this many.
+    #[arg(long)]
+    pub new_tokens: Option<usize>,
     /// How the weights are stored on the GPU.
     #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
     pub dtype: BenchDtype,
     /// Untimed calls first (pipelines compile, pools fill).
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
-    /// Timed calls.
-    #[arg(long, default_value_t = 3)]
+    /// Timed calls (Whisper: timed runs over every clip).
+    #[arg(long, visible_alias = "runs", default_value_t = 3)]
     pub iters: usize,
+    /// Whisper: audio files to transcribe (default: the English clips of
+    /// tests/fixtures/audio/manifest.json that fit one 30-s window).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub audio: Vec<PathBuf>,
+    /// Whisper: the spoken language (default: en with the default clips).
+    #[arg(long, value_name = "xx")]
+    pub language: Option<String>,
     /// Seed of the random weights and sources.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
+}
+
+/// The text bench's shape: --batch, --src-len and --new-tokens with their defaults.
+struct Shape {
+    batch: usize,
+    src_len: usize,
+    new_tokens: usize,
+}
+
+fn dtype_name(d: BenchDtype) -> &'static str {
+    match d {
+        BenchDtype::F32 => "f32",
+        BenchDtype::F16 => "f16",
+    }
+}
+
+/// GPU ms per kernel family of a call profiled with timestamps.
+fn kernel_ms(p: Profile) -> Value {
+    let mut m = serde_json::Map::new();
+    for (family, ms) in p.kernel_ms {
+        m.insert(family.name().to_string(), json!(ms));
+    }
+    Value::Object(m)
 }
 
 fn median(xs: &[f64]) -> f64 {
@@ -111,14 +146,14 @@ fn mean(xs: &[u64]) -> f64 {
 }
 
 /// Random source ids, avoiding the special tokens, each ending with EOS.
-fn sources(model: &Model, a: &BenchArgs) -> Result<Vec<Vec<u32>>> {
+fn sources(model: &Model, a: &BenchArgs, shape: &Shape) -> Result<Vec<Vec<u32>>> {
     let cfg = model.config();
     let gc = model.generation_config();
     let max = cfg.max_source_positions.unwrap_or(usize::MAX);
-    if a.src_len == 0 || a.src_len > max {
+    if shape.src_len == 0 || shape.src_len > max {
         bail!(
             "--src-len {} must be between 1 and {} {max}",
-            a.src_len,
+            shape.src_len,
             cfg.positions_key
         );
     }
@@ -144,9 +179,9 @@ fn sources(model: &Model, a: &BenchArgs) -> Result<Vec<Vec<u32>>> {
         state
     };
     let vocab = cfg.vocab_size as u64;
-    Ok((0..a.batch)
+    Ok((0..shape.batch)
         .map(|_| {
-            let mut s: Vec<u32> = (1..a.src_len)
+            let mut s: Vec<u32> = (1..shape.src_len)
                 .map(|_| {
                     loop {
                         let t = (3 + next() % (vocab - 3)) as u32;
@@ -163,7 +198,7 @@ fn sources(model: &Model, a: &BenchArgs) -> Result<Vec<Vec<u32>>> {
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
-    if a.batch == 0 || a.beams == 0 || a.new_tokens == 0 || a.iters == 0 {
+    if a.batch == Some(0) || a.beams == 0 || a.new_tokens == Some(0) || a.iters == 0 {
         bail!("--batch, --beams, --new-tokens and --iters must be at least 1");
     }
     let gpu = open_gpu()?;
@@ -199,11 +234,34 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     gpu.wait_idle()?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
-    let srcs = sources(&model, a)?;
+    let result = match &a.model {
+        Some(dir) if model.config().num_mel_bins.is_some() => {
+            whisper::bench(a, &gpu, &model, dir, load_ms)?
+        }
+        _ => text(a, &gpu, &model, &what, load_ms)?,
+    };
+    match a.format {
+        BenchFormat::Json => println!("{result}"),
+        BenchFormat::Table => print!("{}", table(&result)),
+    }
+    Ok(())
+}
+
+/// Generation from random token sources, EOS held off.
+fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Result<Value> {
+    if !a.audio.is_empty() || a.language.is_some() {
+        bail!("--audio and --language are for Whisper models; {what} is not one");
+    }
+    let shape = Shape {
+        batch: a.batch.unwrap_or(1),
+        src_len: a.src_len.unwrap_or(32),
+        new_tokens: a.new_tokens.unwrap_or(32),
+    };
+    let srcs = sources(model, a, &shape)?;
     let opts = GenerateOptions {
         num_beams: Some(a.beams),
-        max_new_tokens: Some(a.new_tokens),
-        min_new_tokens: Some(a.new_tokens),
+        max_new_tokens: Some(shape.new_tokens),
+        min_new_tokens: Some(shape.new_tokens),
         ..Default::default()
     };
     for _ in 0..a.warmup {
@@ -220,23 +278,18 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .map(|h| h[0].len() - 1)
             .min()
             .unwrap_or(0);
-        if produced != a.new_tokens {
+        if produced != shape.new_tokens {
             bail!(
                 "a call generated {produced} tokens instead of {}",
-                a.new_tokens
+                shape.new_tokens
             );
         }
         profiles.push(p);
     }
     // One more call with timestamp queries around every dispatch, for the GPU time per
     // kernel family (kept out of the timings above: it splits every dispatch into a pass).
-    let kernel_ms = if gpu.caps().timestamps {
-        let (_, p) = model.generate_profiled(&srcs, &opts, true)?;
-        let mut m = serde_json::Map::new();
-        for (family, ms) in p.kernel_ms {
-            m.insert(family.name().to_string(), json!(ms));
-        }
-        Value::Object(m)
+    let kernels = if gpu.caps().timestamps {
+        kernel_ms(model.generate_profiled(&srcs, &opts, true)?.1)
     } else {
         Value::Null
     };
@@ -250,8 +303,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let steps = all(|p| &p.step_ms);
     let enc: Vec<f64> = profiles.iter().map(|p| p.encoder_ms).collect();
     let adapter = gpu.adapter();
-    let result = json!({
-        "tokens_per_s": (a.batch * a.new_tokens) as f64 / median(&wall),
+    Ok(json!({
+        "tokens_per_s": (shape.batch * shape.new_tokens) as f64 / median(&wall),
         "load_ms": load_ms,
         "encoder_ms": median(&enc),
         "step_ms_median": median(&steps),
@@ -260,25 +313,20 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "dispatches_per_step": mean(&all_u(|p| &p.step_dispatches)),
         "submits_per_step": mean(&all_u(|p| &p.step_submits)),
         "gpu_bytes_allocated": gpu.stats().bytes_allocated,
-        "gpu_ms_by_kernel": kernel_ms,
+        "gpu_ms_by_kernel": kernels,
         "adapter": format!("{} ({})", adapter.name, adapter.driver),
         "backend": adapter.backend,
         "engine": format!("seqbridge {}", env!("CARGO_PKG_VERSION")),
         "config": what,
-        "batch": a.batch,
+        "batch": shape.batch,
         "beams": a.beams,
-        "src_len": a.src_len,
-        "new_tokens": a.new_tokens,
-        "dtype": match a.dtype { BenchDtype::F32 => "f32", BenchDtype::F16 => "f16" },
+        "src_len": shape.src_len,
+        "new_tokens": shape.new_tokens,
+        "dtype": dtype_name(a.dtype),
         "warmup": a.warmup,
         "iters": a.iters,
         "seed": a.seed,
-    });
-    match a.format {
-        BenchFormat::Json => println!("{result}"),
-        BenchFormat::Table => print!("{}", table(&result)),
-    }
-    Ok(())
+    }))
 }
 
 /// Two aligned columns, numbers rounded for reading.
@@ -290,6 +338,11 @@ fn table(v: &Value) -> String {
                 Value::Object(inner) => {
                     for (ik, ix) in inner {
                         rows.push((format!("{k}.{ik}"), cell(ix)));
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, ix) in items.iter().enumerate() {
+                        rows.push((format!("{k}[{i}]"), cell(ix)));
                     }
                 }
                 _ => rows.push((k.clone(), cell(x))),

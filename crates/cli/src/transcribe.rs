@@ -2,7 +2,7 @@
 //! CTranslate2 directory). Short-form only: each file's first 30 seconds, without
 //! timestamps, as transformers' `generate` transcribes them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -52,16 +52,10 @@ fn default_model_dir() -> PathBuf {
     root.join("whisper-tiny.en-ct2")
 }
 
-pub fn run(a: &TranscribeArgs) -> Result<()> {
-    let dir = a.model.clone().unwrap_or_else(default_model_dir);
-    let gpu = open_gpu()?;
-    let model = Model::load(&dir, &gpu).with_context(|| {
-        format!(
-            "loading {} (fetch Whisper weights with `python3 tools/whisper/fetch_weights.py`)",
-            dir.display()
-        )
-    })?;
-    let tok = model.require_tokenizer()?;
+/// The feature extractor of the Whisper model loaded from `dir`: its
+/// preprocessor_config.json when there is one (Hugging Face), else Whisper's defaults for
+/// the model's mel bins (CTranslate2 directories have none).
+pub fn mel_extractor(dir: &Path, model: &Model) -> Result<MelExtractor> {
     let n_mels = model
         .config()
         .num_mel_bins
@@ -72,7 +66,20 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
     } else {
         MelConfig::whisper(n_mels)
     };
-    let mel = MelExtractor::new(&mels)?;
+    Ok(MelExtractor::new(&mels)?)
+}
+
+pub fn run(a: &TranscribeArgs) -> Result<()> {
+    let dir = a.model.clone().unwrap_or_else(default_model_dir);
+    let gpu = open_gpu()?;
+    let model = Model::load(&dir, &gpu).with_context(|| {
+        format!(
+            "loading {} (fetch Whisper weights with `python3 tools/whisper/fetch_weights.py`)",
+            dir.display()
+        )
+    })?;
+    let tok = model.require_tokenizer()?;
+    let mel = mel_extractor(&dir, &model)?;
     let opts = GenerateOptions {
         num_beams: a.num_beams,
         language: a.language.clone(),

@@ -186,6 +186,12 @@ impl Model {
         self.weight_bytes.load(Ordering::Relaxed)
     }
 
+    /// Weight bytes one decode step reads ([`Decoder::step_weight_bytes`]): divided by a
+    /// step's time, the bandwidth a step draws from its weights alone.
+    pub fn step_weight_bytes(&self) -> u64 {
+        self.decoder.step_weight_bytes()
+    }
+
     /// The tokenizer, or an error naming the directory.
     pub fn require_tokenizer(&self) -> Result<&Tokenizer> {
         self.tokenizer.as_ref().ok_or_else(|| {
@@ -265,9 +271,19 @@ impl Model {
         opts: &GenerateOptions,
         timestamps: bool,
     ) -> Result<(Generation, Profile)> {
+        self.generate_input_profiled(&EncoderInput::Tokens(sources), opts, timestamps)
+    }
+
+    /// [`Model::generate_profiled`] from any encoder input (Whisper: log-mel features).
+    pub fn generate_input_profiled(
+        &self,
+        input: &EncoderInput,
+        opts: &GenerateOptions,
+        timestamps: bool,
+    ) -> Result<(Generation, Profile)> {
         let mut profile = Profile::default();
         let g = self.generate_inner(
-            &EncoderInput::Tokens(sources),
+            input,
             opts,
             &mut |_, _| {},
             &mut Probe::on(&mut profile, timestamps),

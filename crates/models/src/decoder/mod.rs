@@ -9,8 +9,8 @@ use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 use crate::encoder::Memory;
 use crate::error::{Error, Result};
 use crate::nn::{
-    CrossView, LayerInputs, Linear, Norm, RelativePositionBias, Scratch, SelfKv, TextEmbedding,
-    TransformerLayer,
+    CrossView, FeedForward, LayerInputs, Linear, Norm, RelativePositionBias, Scratch, SelfKv,
+    TextEmbedding, TransformerLayer,
 };
 
 /// Cross-attention K/V of one source for every block attending it, computed once per call.
@@ -59,6 +59,11 @@ pub trait Decoder: Send + Sync {
     fn num_layers(&self) -> usize;
     /// Heads of each layer's cross-attention (first block): the maps' height.
     fn cross_heads(&self) -> usize;
+    /// Weight bytes one decode step reads whatever the batch: every layer's matrices,
+    /// biases and norms, the embedding norm, the final norm and the output projection. Not
+    /// the cross K/V projections (once per call) nor the embedding and position tables (a
+    /// step reads one row of each per sequence).
+    fn step_weight_bytes(&self) -> u64;
     /// Records the K/V projection of every cross-attention block from `memories` (one per
     /// source the decoder attends, in order).
     fn project(&self, rec: &mut Recorder, memories: &[&Memory]) -> Result<CrossKv>;
@@ -140,6 +145,40 @@ impl Decoder for TransformerDecoder {
             .first()
             .and_then(|l| l.cross.first())
             .map_or(0, |c| c.attn.heads.num_heads)
+    }
+
+    fn step_weight_bytes(&self) -> u64 {
+        let linear = |l: &Linear| -> u64 {
+            l.chunks
+                .iter()
+                .map(|c| c.weight.byte_len() + c.bias.as_ref().map_or(0, Tensor::byte_len))
+                .sum()
+        };
+        let norm = |n: &Norm| match n {
+            Norm::Layer { weight, bias, .. } => weight.byte_len() + bias.byte_len(),
+            Norm::Rms { weight, .. } => weight.byte_len(),
+        };
+        let layer = |l: &TransformerLayer| -> u64 {
+            let ffn = match &l.ffn {
+                FeedForward::Plain { fc1, fc2, .. } => linear(fc1) + linear(fc2),
+                FeedForward::Gated { wi, wo, .. } => linear(wi) + linear(wo),
+            };
+            let cross: u64 = l
+                .cross
+                .iter()
+                .map(|c| linear(&c.attn.q_proj) + linear(&c.attn.out_proj) + norm(&c.norm))
+                .sum();
+            linear(&l.self_attn.qkv_proj)
+                + linear(&l.self_attn.out_proj)
+                + norm(&l.self_attn_norm)
+                + cross
+                + ffn
+                + norm(&l.ffn_norm)
+        };
+        self.layers.iter().map(layer).sum::<u64>()
+            + self.embed.norm.as_ref().map_or(0, norm)
+            + self.final_norm.as_ref().map_or(0, norm)
+            + linear(&self.lm_head)
     }
 
     fn project(&self, rec: &mut Recorder, memories: &[&Memory]) -> Result<CrossKv> {
