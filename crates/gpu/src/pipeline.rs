@@ -26,6 +26,7 @@ pub enum Family {
     Cache,
     PositionBias,
     Conv,
+    LogitRules,
 }
 
 macro_rules! shader {
@@ -42,7 +43,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -53,6 +54,7 @@ impl Family {
         Family::Cache,
         Family::PositionBias,
         Family::Conv,
+        Family::LogitRules,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +69,7 @@ impl Family {
             Family::Cache => "cache",
             Family::PositionBias => "position_bias",
             Family::Conv => "conv",
+            Family::LogitRules => "logit_rules",
         }
     }
 
@@ -82,13 +85,18 @@ impl Family {
             Family::Cache => shader!("cache.wgsl"),
             Family::PositionBias => shader!("position_bias.wgsl"),
             Family::Conv => shader!("conv.wgsl"),
+            Family::LogitRules => shader!("logit_rules.wgsl"),
         }
     }
 
     /// The shared modules composed in front of this family's source.
     pub fn modules(self) -> &'static [Module] {
         match self {
-            Family::Softmax | Family::Attention | Family::Norm | Family::Sampling => {
+            Family::Softmax
+            | Family::Attention
+            | Family::Norm
+            | Family::Sampling
+            | Family::LogitRules => {
                 &[Module::Reduce]
             }
             Family::Elementwise | Family::Matmul => &[Module::Activation],
