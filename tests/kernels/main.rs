@@ -9,6 +9,7 @@ mod common;
 mod conv;
 mod elementwise;
 mod embedding;
+mod logit_rules;
 mod matmul;
 mod norm;
 mod position_bias;

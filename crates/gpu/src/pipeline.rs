@@ -96,9 +96,7 @@ impl Family {
             | Family::Attention
             | Family::Norm
             | Family::Sampling
-            | Family::LogitRules => {
-                &[Module::Reduce]
-            }
+            | Family::LogitRules => &[Module::Reduce],
             Family::Elementwise | Family::Matmul => &[Module::Activation],
             Family::Embedding | Family::Cache | Family::PositionBias | Family::Conv => &[],
         }

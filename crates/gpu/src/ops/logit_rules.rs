@@ -90,7 +90,10 @@ pub fn logit_rules(
     if logits.numel() > (u32::MAX - 1024) as usize {
         return shape_err(
             op,
-            format!("logits {:?} has too many elements for u32 indices", logits.shape()),
+            format!(
+                "logits {:?} has too many elements for u32 indices",
+                logits.shape()
+            ),
         );
     }
     let rows = logits.numel() / v;
@@ -124,9 +127,7 @@ pub fn logit_rules(
         return Ok(());
     }
     let wg = wg(rec.gpu());
-    let kernel = rec
-        .gpu()
-        .kernel::<LogitRulesParams>(&key(wg), BINDINGS)?;
+    let kernel = rec.gpu().kernel::<LogitRulesParams>(&key(wg), BINDINGS)?;
     let params = LogitRulesParams {
         rows: rows as u32,
         v: v as u32,
