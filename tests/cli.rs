@@ -467,9 +467,28 @@ fn transcribe_json_matches_transformers_text() {
     ]));
     assert!(ok, "{stderr}");
     let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    let t = &out["transcripts"][0];
+    let t = &out["results"][0];
     let want = entry["greedy"]["text"].as_str().unwrap().trim();
     assert_eq!(t["text"].as_str(), Some(want), "{stdout}");
+    // The whole sequence: start of transcript, <|notimestamps|>, the text, end of text.
+    let mut tokens = vec![50257, 50362];
+    tokens.extend(
+        entry["greedy"]["generated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap()),
+    );
+    tokens.push(50256);
+    let got: Vec<u64> = t["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(got, tokens, "{stdout}");
+    assert_eq!(t["language"], "en");
+    assert_eq!(t["segments"].as_array().map(Vec::len), Some(1), "{stdout}");
     let (ok, _, stderr) = run(&strings(&[
         "transcribe",
         wav.to_str().unwrap(),
@@ -579,4 +598,109 @@ fn bench_whisper_reports_every_field() {
     );
     let (ok, _, err) = run(&strings(&["bench", "--config", "tiny", "--audio", wav]));
     assert!(!ok && err.contains("Whisper"), "{err}");
+}
+
+/// Checks that `srt` is well-formed SubRip: numbered cues, `HH:MM:SS,mmm --> HH:MM:SS,mmm`
+/// with start ≤ end, non-decreasing starts, a text line, a blank line. Returns the cues.
+fn srt_cues(srt: &str) -> Vec<(f64, f64, String)> {
+    let secs = |t: &str| {
+        let (hms, ms) = t
+            .split_once(',')
+            .unwrap_or_else(|| panic!("bad time {t:?}"));
+        let p: Vec<f64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(p.len(), 3, "bad time {t:?}");
+        p[0] * 3600.0 + p[1] * 60.0 + p[2] + ms.parse::<f64>().unwrap() / 1000.0
+    };
+    let mut cues = Vec::new();
+    for (i, block) in srt.split_terminator("\n\n").enumerate() {
+        let lines: Vec<&str> = block.lines().collect();
+        assert_eq!(lines.len(), 3, "cue {}: {block:?}", i + 1);
+        assert_eq!(lines[0], (i + 1).to_string());
+        let (a, b) = lines[1].split_once(" --> ").expect("-->");
+        let (a, b) = (secs(a), secs(b));
+        assert!(a <= b, "cue {}: {a} > {b}", i + 1);
+        if let Some((prev, _, _)) = cues.last() {
+            assert!(*prev <= a, "cue {} starts before the previous one", i + 1);
+        }
+        cues.push((a, b, lines[2].to_string()));
+    }
+    assert!(srt.ends_with("\n\n"), "{srt:?}");
+    cues
+}
+
+/// `--format srt --word-timestamps --output FILE`: one cue per word of the transcript, in
+/// order, within the clip; a file that is not audio fails naming it and leaves no output
+/// behind (nor a temporary file).
+#[test]
+fn transcribe_writes_subtitles_with_word_timestamps() {
+    let model = whisper_dir("whisper-tiny.en-ct2");
+    let model = model.to_str().unwrap();
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let wav = here.join("tests/fixtures/audio/en_us.wav");
+    let wav = wav.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+
+    let bad = tmp.path().join("notes.wav");
+    std::fs::write(&bad, "not audio").unwrap();
+    let dest = tmp.path().join("out.json");
+    let (ok, _, err) = run(&strings(&[
+        "transcribe",
+        bad.to_str().unwrap(),
+        wav,
+        "--model",
+        model,
+        "--format",
+        "json",
+        "--output",
+        dest.to_str().unwrap(),
+    ]));
+    assert!(!ok && err.contains("notes.wav"), "{err}");
+    assert!(!dest.exists(), "a failed run left {}", dest.display());
+    let (ok, _, err) = run(&strings(&["transcribe", wav, wav, "--format", "srt"]));
+    assert!(!ok && err.contains("one FILE"), "{err}");
+
+    let out = tmp.path().join("en_us.srt");
+    let (ok, _, err) = run(&strings(&[
+        "transcribe",
+        wav,
+        "--model",
+        model,
+        "--timestamps",
+        "--word-timestamps",
+        "--format",
+        "srt",
+        "--output",
+        out.to_str().unwrap(),
+    ]));
+    assert!(ok, "{err}");
+    let srt = std::fs::read_to_string(&out).unwrap();
+    let cues = srt_cues(&srt);
+    let text: Vec<String> = cues.iter().map(|c| c.2.clone()).collect();
+    // transformers' transcription of the clip with timestamps (transcribe_reference.json).
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(here.join("tests/fixtures/whisper/transcribe_reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let entry = reference["models"]["whisper-tiny.en"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"] == "en_us.wav" && e["num_beams"] == 1)
+        .unwrap();
+    let want: Vec<String> = entry["text"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(text, want, "{srt}");
+    assert!(cues.last().unwrap().1 <= 70740.0 / 16000.0 + 0.02, "{srt}");
+    let leftovers = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(
+        leftovers,
+        2,
+        "temporary files left in {}",
+        tmp.path().display()
+    );
 }

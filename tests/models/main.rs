@@ -12,4 +12,5 @@ mod parity;
 mod stats;
 mod tokenizers;
 mod whisper;
+mod whisper_transcribe;
 mod whisper_words;

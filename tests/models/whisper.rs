@@ -21,6 +21,16 @@ fn reference() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// transformers' text of `file` with `model` and `key` (`greedy`, `beam5`) in reference.json.
+pub(crate) fn reference_text(model: &str, file: &str, key: &str) -> String {
+    let r = reference();
+    let e = r["models"][model]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["file"] == file))
+        .unwrap_or_else(|| panic!("{model} {file} in reference.json"));
+    e[key]["text"].as_str().expect("text").to_string()
+}
+
 pub(crate) fn clip(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/audio")

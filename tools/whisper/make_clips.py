@@ -7,7 +7,7 @@ Run from the repository root (any Python 3; only the standard library is used):
 
 Needs on PATH: ``espeak-ng`` and ``sox`` with MP3 support. On Debian/Ubuntu:
 
-    apt-get install -y espeak-ng sox libsox-fmt-mp3
+    apt-get install -y espeak-ng sox libsox-fmt-mp3 ffmpeg
 
 (``libsox-fmt-mp3`` is what lets sox write MP3 through LAME; without it sox reports
 "no handler for file extension `mp3'".)
@@ -98,7 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on PATH (apt-get install -y espeak-ng sox libsox-fmt-mp3)")
+            sys.exit(f"{tool} is not on PATH (apt-get install -y espeak-ng sox libsox-fmt-mp3 ffmpeg)")
     os.makedirs(args.out, exist_ok=True)
     clips = []
 
@@ -132,12 +132,20 @@ def main() -> None:
     by_file = {c["file"]: c for c in clips}
     derived = [
         # file, source wav, sox output options
-        ("en_us_44k_stereo.mp3", "en_us.wav", ["-r", "44100", "-c", "2", "-C", "128"]),
+        ("en_us_44k_stereo.mp3", "en_us.wav", []),  # ffmpeg, below
         ("en_gb.flac", "en_gb.wav", []),
         ("en_gb.ogg", "en_gb.wav", ["-C", "3"]),
     ]
     for file, source, opts in derived:
-        run(["sox", "-R", "-D", os.path.join(args.out, source), *opts, os.path.join(args.out, file)])
+        src_path, out_path = os.path.join(args.out, source), os.path.join(args.out, file)
+        if file.endswith(".mp3"):
+            # ffmpeg's LAME writes the LAME/Xing header that records the encoder delay and
+            # padding, so gapless decoders (symphonia, ffmpeg) trim them and the MP3 lines up
+            # with its WAV; sox writes no such header, leaving it 25 ms late.
+            run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", src_path,
+                 "-ar", "44100", "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", out_path])
+            continue
+        run(["sox", "-R", "-D", src_path, *opts, out_path])
         src = by_file[source]
         clips.append({"file": file, "source": source, "text": src["text"],
                       "language": src["language"], "voice": src["voice"],

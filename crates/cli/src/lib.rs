@@ -13,6 +13,7 @@ mod eval;
 mod generate;
 mod output;
 mod score;
+mod subtitles;
 mod transcribe;
 mod translate;
 
@@ -35,7 +36,7 @@ enum Command {
     Score(score::ScoreArgs),
     /// Translate text with a model's tokenizer (default: the shipped date normaliser).
     Translate(translate::TranslateArgs),
-    /// Transcribe audio files with a Whisper model (short-form, no timestamps).
+    /// Transcribe audio files with a Whisper model (text, segments, word timestamps).
     Transcribe(transcribe::TranscribeArgs),
     /// Exact-match accuracy on a source<TAB>reference file.
     Eval(eval::EvalArgs),

@@ -1,17 +1,20 @@
-//! `seqbridge transcribe`: audio files in, text out, with a Whisper model (a Hugging Face or
-//! CTranslate2 directory). Short-form only: each file's first 30 seconds, without
-//! timestamps, as transformers' `generate` transcribes them.
+//! `seqbridge transcribe`: audio files in, text, segments and word timestamps out, with a
+//! Whisper model (a Hugging Face or CTranslate2 directory), as transformers' Whisper
+//! `generate` transcribes them: one 30 s window for short clips, timestamp-driven windows
+//! over 30 s. Output goes to stdout, or whole to `--output` once every file is done.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use seqbridge_models::encoder::EncoderInput;
 use seqbridge_models::io::audio::load_audio;
 use seqbridge_models::io::mel::{MelConfig, MelExtractor};
-use seqbridge_models::{GenerateOptions, Model};
+use seqbridge_models::{GenerateOptions, Model, TranscribeOptions, Transcript};
+use serde_json::{Value, json};
 
 use crate::args::open_gpu;
+use crate::subtitles::{Cue, srt, vtt};
 
 /// Output format of `transcribe`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -19,8 +22,21 @@ pub enum TranscriptFormat {
     /// One line per file: the text.
     #[default]
     Txt,
-    /// One JSON object: per file its name, text and token ids.
+    /// One JSON object: `{"results": [{file, language, text, tokens, segments, words?}]}`.
     Json,
+    /// SubRip subtitles: a cue per segment (per word with --word-timestamps).
+    Srt,
+    /// WebVTT subtitles: a cue per segment (per word with --word-timestamps).
+    Vtt,
+}
+
+/// Whisper's tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    #[default]
+    Transcribe,
+    /// Into English (multilingual models).
+    Translate,
 }
 
 #[derive(Args, Debug)]
@@ -28,17 +44,30 @@ pub struct TranscribeArgs {
     /// Audio files (WAV, FLAC, MP3, OGG; resampled to 16 kHz mono).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Whisper model directory (Hugging Face, or CTranslate2 with tokenizer.json; default:
-    /// whisper-tiny.en-ct2 in $SEQBRIDGE_WHISPER_DIR or ~/.cache/seqbridge/whisper).
+    /// Whisper model directory: Hugging Face (config.json, model.safetensors, tokenizer.json)
+    /// or CTranslate2 (model.bin, config.json, tokenizer.json or vocabulary.*). Default:
+    /// whisper-tiny.en-ct2 in $SEQBRIDGE_WHISPER_DIR or ~/.cache/seqbridge/whisper.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Spoken language (e.g. en, fr); required by multilingual models.
-    #[arg(long, value_name = "xx")]
+    /// Spoken language (e.g. en, fr), or auto to detect it (the default of multilingual
+    /// models).
+    #[arg(long, value_name = "xx|auto")]
     pub language: Option<String>,
+    #[arg(long, value_enum, default_value_t = Task::Transcribe)]
+    pub task: Task,
     #[arg(long)]
     pub num_beams: Option<usize>,
+    /// Decode timestamp tokens and split the text into timed segments (always on over 30 s).
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Word timestamps from the alignment heads' cross-attention.
+    #[arg(long)]
+    pub word_timestamps: bool,
     #[arg(long, value_enum, default_value_t = TranscriptFormat::Txt)]
     pub format: TranscriptFormat,
+    /// Write the output to FILE (whole, once every file is transcribed) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `$SEQBRIDGE_WHISPER_DIR/whisper-tiny.en-ct2`, else under `~/.cache/seqbridge/whisper`.
@@ -69,8 +98,96 @@ pub fn mel_extractor(dir: &Path, model: &Model) -> Result<MelExtractor> {
     Ok(MelExtractor::new(&mels)?)
 }
 
+/// The model directory: `--model`, else the default one when it exists, else an error that
+/// says what a model directory is and how to get one.
+fn model_dir(a: &TranscribeArgs) -> Result<PathBuf> {
+    if let Some(dir) = &a.model {
+        return Ok(dir.clone());
+    }
+    let dir = default_model_dir();
+    if !dir.is_dir() {
+        bail!(
+            "no --model given and the default {} does not exist. `seqbridge transcribe` reads a \
+             Whisper model directory: Hugging Face (config.json, generation_config.json, \
+             model.safetensors, tokenizer.json) or CTranslate2 as faster-whisper ships it \
+             (model.bin, config.json, tokenizer.json or vocabulary.*). \
+             `python3 tools/whisper/fetch_weights.py` downloads whisper-tiny.en and whisper-base \
+             there",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The JSON object of one file.
+fn result_json(file: &Path, t: &Transcript) -> Value {
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let mut v = json!({
+        "file": file.display().to_string(),
+        "language": t.language,
+        "text": t.text,
+        "tokens": t.tokens,
+        "segments": t.segments.iter().map(|s| json!({
+            "start": r3(s.start), "end": r3(s.end), "text": s.text,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(words) = &t.words {
+        v["words"] = words
+            .iter()
+            .map(|w| json!({"word": w.word, "start": r3(f64::from(w.start)), "end": r3(f64::from(w.end))}))
+            .collect();
+    }
+    v
+}
+
+/// Subtitle cues of one file: its words with word timestamps, else its segments.
+fn cues(t: &Transcript) -> Vec<Cue> {
+    match &t.words {
+        Some(words) => words
+            .iter()
+            .map(|w| Cue {
+                start: f64::from(w.start),
+                end: f64::from(w.end),
+                text: w.word.trim().to_string(),
+            })
+            .collect(),
+        None => t
+            .segments
+            .iter()
+            .map(|s| Cue {
+                start: s.start,
+                end: s.end,
+                text: s.text.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory, renamed over it
+/// when complete: a failed run never leaves a half-written file.
+fn write_whole(path: &Path, text: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 pub fn run(a: &TranscribeArgs) -> Result<()> {
-    let dir = a.model.clone().unwrap_or_else(default_model_dir);
+    if matches!(a.format, TranscriptFormat::Srt | TranscriptFormat::Vtt) && a.files.len() > 1 {
+        bail!(
+            "--format srt and vtt take one FILE at a time ({} given)",
+            a.files.len()
+        );
+    }
+    let dir = model_dir(a)?;
     let gpu = open_gpu()?;
     let model = Model::load(&dir, &gpu).with_context(|| {
         format!(
@@ -78,39 +195,43 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
             dir.display()
         )
     })?;
-    let tok = model.require_tokenizer()?;
+    model.require_tokenizer()?;
     let mel = mel_extractor(&dir, &model)?;
-    let opts = GenerateOptions {
-        num_beams: a.num_beams,
-        language: a.language.clone(),
-        ..Default::default()
+    let opts = TranscribeOptions {
+        generate: GenerateOptions {
+            num_beams: a.num_beams,
+            language: a.language.clone().filter(|l| l != "auto"),
+            task: (a.task == Task::Translate).then(|| "translate".to_string()),
+            timestamps: a.timestamps.then_some(true),
+            ..Default::default()
+        },
+        word_timestamps: a.word_timestamps,
     };
-    let mut out = Vec::with_capacity(a.files.len());
+    let mut results = Vec::with_capacity(a.files.len());
     for file in &a.files {
         let samples = load_audio(file).with_context(|| format!("reading {}", file.display()))?;
-        let f = mel.short_form(&samples)?;
-        let input = EncoderInput::Features {
-            data: &f.data,
-            batch: 1,
-            n_mels: f.n_mels,
-            frames: f.n_frames,
-        };
-        let g = model
-            .generate_input(&input, &opts, &mut |_, _| {})
+        let t = model
+            .transcribe(&samples, &mel, &opts)
             .with_context(|| format!("transcribing {}", file.display()))?;
-        let ids = g.sequences[0][0].clone();
-        let text = tok.decode(&ids)?.trim().to_string();
-        match a.format {
-            TranscriptFormat::Txt => println!("{text}"),
-            TranscriptFormat::Json => out.push(serde_json::json!({
-                "file": file.display().to_string(),
-                "text": text,
-                "ids": ids,
-            })),
+        results.push((file, t));
+    }
+    let text = match a.format {
+        TranscriptFormat::Txt => results
+            .iter()
+            .map(|(_, t)| format!("{}\n", t.text))
+            .collect(),
+        TranscriptFormat::Json => {
+            let list: Vec<Value> = results.iter().map(|(f, t)| result_json(f, t)).collect();
+            format!("{}\n", json!({ "results": list }))
+        }
+        TranscriptFormat::Srt => srt(&cues(&results[0].1)),
+        TranscriptFormat::Vtt => vtt(&cues(&results[0].1)),
+    };
+    match &a.output {
+        Some(path) => write_whole(path, &text),
+        None => {
+            print!("{text}");
+            Ok(())
         }
     }
-    if a.format == TranscriptFormat::Json {
-        println!("{}", serde_json::json!({ "transcripts": out }));
-    }
-    Ok(())
 }

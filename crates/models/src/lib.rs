@@ -37,4 +37,7 @@ pub use error::{Error, Result};
 pub use generation::{EarlyStopping, GenerateOptions, GenerationConfig, Profile, Stats, StepEvent};
 pub use io::tokenizer;
 pub use io::{Tokenizer, WeightDtype};
-pub use model::{Generation, LoadOptions, Model, Scores};
+pub use model::{
+    Generation, LoadOptions, Model, Scores, TranscribeOptions, Transcript, TranscriptSegment,
+    TranscriptWindow,
+};

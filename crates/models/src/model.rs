@@ -4,6 +4,9 @@
 
 mod alignment;
 mod streaming;
+mod transcribe;
+
+pub use transcribe::{TranscribeOptions, Transcript, TranscriptSegment, TranscriptWindow};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -356,7 +359,7 @@ impl Model {
     }
 
     /// The decoder start token of this model (generation config, else bos).
-    fn decoder_start(&self) -> Result<u32> {
+    pub(crate) fn decoder_start(&self) -> Result<u32> {
         let g = &self.generation_config;
         g.decoder_start_token_id.or(g.bos_token_id).ok_or_else(|| {
             Error::Options("decoder_start_token_id or bos_token_id has to be defined".into())

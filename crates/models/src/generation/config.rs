@@ -80,6 +80,8 @@ pub struct GenerationConfig {
     /// Whisper: the `[layer, head]` cross-attention heads that follow the audio, whose
     /// weights give token timestamps (`alignment_heads`).
     pub alignment_heads: Option<Vec<[usize; 2]>>,
+    /// Whisper: the largest timestamp index allowed first (`max_initial_timestamp_index`).
+    pub max_initial_timestamp_index: Option<u32>,
 }
 
 impl GenerationConfig {

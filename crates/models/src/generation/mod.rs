@@ -9,6 +9,7 @@ pub mod options;
 pub mod processors;
 pub mod profile;
 pub mod runner;
+pub mod timestamps;
 
 pub use attention_tap::StepEvent;
 pub use config::{EarlyStopping, GenerationConfig};

@@ -4,6 +4,7 @@
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::generation::config::{EarlyStopping, GenerationConfig};
+use crate::generation::timestamps::TimestampRules;
 
 /// Per-call overrides of generation_config.json. `None` keeps the model's value (or
 /// transformers' default when the model has none).
@@ -30,11 +31,13 @@ pub struct GenerateOptions {
     /// Tokens forced after the decoder start token, before free decoding (a decoder prompt).
     /// For Whisper it is built from `language` and `task` unless given here.
     pub decoder_prompt: Option<Vec<u32>>,
-    /// Whisper: the spoken language, `en` or `<|en|>` (required by multilingual models:
-    /// language detection is not implemented).
+    /// Whisper: the spoken language, `en` or `<|en|>`; `None` or `auto` on a multilingual
+    /// model detects it per source from the first step's logits (as transformers does).
     pub language: Option<String>,
     /// Whisper: `transcribe` (the default) or `translate`.
     pub task: Option<String>,
+    /// Whisper: generate timestamp tokens (`return_timestamps`), under the timestamp rules.
+    pub timestamps: Option<bool>,
 }
 
 /// Fully resolved search parameters of one call.
@@ -63,39 +66,81 @@ pub struct SearchConfig {
     pub suppress_tokens: Vec<u32>,
     /// Banned at the first free step (length 1 + decoder_prompt).
     pub begin_suppress_tokens: Vec<u32>,
+    /// Whisper's timestamp rules, when timestamps are generated.
+    pub timestamps: Option<TimestampRules>,
+    /// Whisper language detection: the language ids `lo..hi`; `decoder_prompt[0]` is then a
+    /// placeholder that each source replaces by the language its first step scores highest.
+    pub detect_language: Option<(u32, u32)>,
+}
+
+/// Whisper's prompt and the rules that go with it.
+struct WhisperPrompt {
+    prompt: Vec<u32>,
+    timestamps: Option<TimestampRules>,
+    detect_language: Option<(u32, u32)>,
+}
+
+/// The language ids `lo..hi` of a multilingual model (Whisper's are consecutive).
+fn language_range(gc: &GenerationConfig) -> Result<(u32, u32)> {
+    let ids: Vec<u32> = gc
+        .lang_to_id
+        .iter()
+        .flat_map(|m| m.values().copied())
+        .collect();
+    let (Some(&lo), Some(&hi)) = (ids.iter().min(), ids.iter().max()) else {
+        return Err(Error::Options(
+            "language detection needs lang_to_id in the generation config".into(),
+        ));
+    };
+    if (hi - lo + 1) as usize != ids.len() {
+        return Err(Error::Options(format!(
+            "language detection needs consecutive language ids; lang_to_id spans {lo}..={hi} with {} languages",
+            ids.len()
+        )));
+    }
+    Ok((lo, hi + 1))
 }
 
 /// The prompt after `<|startoftranscript|>` that transformers' Whisper `generate` builds
-/// for short-form transcription without timestamps: `[language, task]` (multilingual
-/// models) then `<|notimestamps|>`. `None` for a generation config that is not Whisper's.
-fn whisper_prompt(gc: &GenerationConfig, opts: &GenerateOptions) -> Result<Option<Vec<u32>>> {
+/// for short-form audio: `[language, task]` (multilingual models) then `<|notimestamps|>`
+/// unless timestamps are generated. `None` for a generation config that is not Whisper's.
+fn whisper_prompt(
+    gc: &GenerationConfig,
+    opts: &GenerateOptions,
+    eos: Option<u32>,
+) -> Result<Option<WhisperPrompt>> {
     let Some(no_timestamps) = gc.no_timestamps_token_id else {
-        if opts.language.is_some() || opts.task.is_some() {
+        if opts.language.is_some() || opts.task.is_some() || opts.timestamps.is_some() {
             return Err(Error::Options(
-                "language and task are options of Whisper models only".into(),
+                "language, task and timestamps are options of Whisper models only".into(),
             ));
         }
         return Ok(None);
     };
     let mut prompt = Vec::with_capacity(3);
+    let mut detect_language = None;
     if gc.is_multilingual == Some(true) {
-        let lang = opts.language.as_deref().ok_or_else(|| {
-            Error::Options(
-                "a multilingual Whisper model needs a language (language detection is not implemented)"
-                    .into(),
-            )
-        })?;
-        let key = if lang.starts_with("<|") {
-            lang.to_string()
-        } else {
-            format!("<|{}|>", lang.to_lowercase())
-        };
-        let langs = gc.lang_to_id.clone().unwrap_or_default();
-        let id = langs.get(&key).ok_or_else(|| {
-            Error::Options(format!(
-                "language {lang:?} is not one of the model's languages"
-            ))
-        })?;
+        match opts.language.as_deref() {
+            None | Some("auto") => {
+                let range = language_range(gc)?;
+                detect_language = Some(range);
+                prompt.push(range.0);
+            }
+            Some(lang) => {
+                let key = if lang.starts_with("<|") {
+                    lang.to_string()
+                } else {
+                    format!("<|{}|>", lang.to_lowercase())
+                };
+                let langs = gc.lang_to_id.clone().unwrap_or_default();
+                let id = langs.get(&key).ok_or_else(|| {
+                    Error::Options(format!(
+                        "language {lang:?} is not one of the model's languages"
+                    ))
+                })?;
+                prompt.push(*id);
+            }
+        }
         let task = opts.task.as_deref().unwrap_or("transcribe");
         let tasks = gc.task_to_id.clone().unwrap_or_default();
         let t = tasks.get(task).ok_or_else(|| {
@@ -103,9 +148,9 @@ fn whisper_prompt(gc: &GenerationConfig, opts: &GenerateOptions) -> Result<Optio
                 "task {task:?} is not one of the model's tasks (transcribe, translate)"
             ))
         })?;
-        prompt.extend([*id, *t]);
+        prompt.push(*t);
     } else if let Some(lang) = &opts.language
-        && !matches!(lang.as_str(), "en" | "<|en|>" | "english")
+        && !matches!(lang.as_str(), "en" | "<|en|>" | "english" | "auto")
     {
         return Err(Error::Options(format!(
             "this Whisper model is English-only; language {lang:?} cannot be transcribed"
@@ -115,8 +160,24 @@ fn whisper_prompt(gc: &GenerationConfig, opts: &GenerateOptions) -> Result<Optio
             "this Whisper model is English-only and only transcribes".into(),
         ));
     }
-    prompt.push(no_timestamps);
-    Ok(Some(prompt))
+    let timestamps = if opts.timestamps == Some(true) {
+        let eos = eos.ok_or_else(|| Error::Options("timestamps need an eos_token_id".into()))?;
+        Some(TimestampRules {
+            timestamp_begin: no_timestamps + 1,
+            no_timestamps,
+            eos,
+            begin_index: 1 + prompt.len(),
+            max_initial_timestamp_index: gc.max_initial_timestamp_index,
+        })
+    } else {
+        prompt.push(no_timestamps);
+        None
+    };
+    Ok(Some(WhisperPrompt {
+        prompt,
+        timestamps,
+        detect_language,
+    }))
 }
 
 impl SearchConfig {
@@ -153,9 +214,17 @@ impl SearchConfig {
             (None, None) => (20 + 1).min(model.max_target_positions.unwrap_or(usize::MAX)),
         };
         let min_new_tokens = opts.min_new_tokens.or(gc.min_new_tokens).unwrap_or(0);
-        let decoder_prompt = match &opts.decoder_prompt {
-            Some(p) => p.clone(),
-            None => whisper_prompt(gc, opts)?.unwrap_or_default(),
+        let whisper = whisper_prompt(gc, opts, eos_token_id.first().copied())?;
+        let (decoder_prompt, timestamps, detect_language) = match (&opts.decoder_prompt, whisper) {
+            (Some(p), w) => {
+                let ts = w.and_then(|w| w.timestamps).map(|mut t| {
+                    t.begin_index = 1 + p.len();
+                    t
+                });
+                (p.clone(), ts, None)
+            }
+            (None, Some(w)) => (w.prompt, w.timestamps, w.detect_language),
+            (None, None) => (Vec::new(), None, None),
         };
         let cfg = SearchConfig {
             num_beams: opts.num_beams.or(gc.num_beams).unwrap_or(1),
@@ -198,6 +267,8 @@ impl SearchConfig {
             decoder_prompt,
             suppress_tokens: gc.suppress_tokens.clone().unwrap_or_default(),
             begin_suppress_tokens: gc.begin_suppress_tokens.clone().unwrap_or_default(),
+            timestamps,
+            detect_language,
         };
         cfg.validate(model)?;
         Ok(cfg)
@@ -270,6 +341,17 @@ impl SearchConfig {
                 self.begin_suppress_tokens
                     .iter()
                     .map(|&t| ("begin_suppress_tokens", t)),
+            )
+            .chain(self.timestamps.iter().flat_map(|t| {
+                [
+                    ("no_timestamps_token_id", t.no_timestamps),
+                    ("eos_token_id", t.eos),
+                ]
+            }))
+            .chain(
+                self.detect_language
+                    .iter()
+                    .map(|&(_, hi)| ("lang_to_id", hi - 1)),
             );
         for (what, t) in ids {
             if t as usize >= vocab {
@@ -312,6 +394,8 @@ pub(crate) mod tests {
             decoder_prompt: vec![],
             suppress_tokens: vec![],
             begin_suppress_tokens: vec![],
+            timestamps: None,
+            detect_language: None,
         }
     }
 

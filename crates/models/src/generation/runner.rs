@@ -9,6 +9,7 @@
 //! updates hypotheses exactly as transformers' `generate` does.
 
 use seqbridge_gpu::ops::cache::reorder_rows_table;
+use seqbridge_gpu::ops::logit_rules::{RULE_WORDS, logit_rules};
 use seqbridge_gpu::ops::sampling::{argmax, edit_logits, log_softmax, log_softmax_gather, topk};
 use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 
@@ -21,6 +22,7 @@ use crate::generation::greedy::Greedy;
 use crate::generation::options::SearchConfig;
 use crate::generation::processors::{Processors, forced_tokens};
 use crate::generation::profile::Probe;
+use crate::generation::timestamps::only_range;
 
 /// Work done by one call (model load excluded).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,6 +90,69 @@ impl Edits {
     }
 }
 
+/// The range rules of a call (Whisper's timestamp rules, language detection), applied on the
+/// GPU after the processors' edits, and the buffer their words travel in.
+struct RangeRules {
+    /// u32 `[rows, RULE_WORDS]`.
+    buf: Tensor,
+    words: Vec<u32>,
+    vocab: usize,
+}
+
+impl RangeRules {
+    fn new(gpu: &Gpu, rows: usize, vocab: usize) -> Result<RangeRules> {
+        Ok(RangeRules {
+            buf: gpu.empty(&[rows, RULE_WORDS], DType::U32)?,
+            words: vec![0; rows * RULE_WORDS],
+            vocab,
+        })
+    }
+
+    /// Records the timestamp rules of every row (an empty history: a finished row).
+    fn record_timestamps(
+        &mut self,
+        search: &SearchConfig,
+        rec: &mut Recorder,
+        logits: &Tensor,
+        histories: &[&[u32]],
+    ) -> Result<()> {
+        let Some(ts) = &search.timestamps else {
+            return Ok(());
+        };
+        for (row, h) in histories.iter().enumerate() {
+            self.words[row * RULE_WORDS..(row + 1) * RULE_WORDS]
+                .copy_from_slice(&ts.row(h, self.vocab));
+        }
+        rec.gpu().write(&self.buf, &self.words)?;
+        logit_rules(rec, logits, &self.buf, ts.timestamp_begin)?;
+        Ok(())
+    }
+
+    /// Records the argmax of every row over the language ids `lo..hi` only, as
+    /// transformers' `detect_language` picks a source's language from its first step.
+    fn record_language(
+        &mut self,
+        (lo, hi): (u32, u32),
+        rec: &mut Recorder,
+        logits: &Tensor,
+        ids: &Tensor,
+    ) -> Result<()> {
+        let row = only_range(lo, hi, self.vocab);
+        for w in self.words.chunks_exact_mut(RULE_WORDS) {
+            w.copy_from_slice(&row);
+        }
+        rec.gpu().write(&self.buf, &self.words)?;
+        logit_rules(rec, logits, &self.buf, 0)?;
+        argmax(rec, logits, ids)?;
+        Ok(())
+    }
+}
+
+/// Whether this step picks the language (the first prompt slot, under language detection).
+fn detects_language(search: &SearchConfig, cur_len: usize) -> Option<(u32, u32)> {
+    search.detect_language.filter(|_| cur_len == 1)
+}
+
 /// An encoder and a decoder on one GPU: what every loop below drives.
 pub(crate) struct Runner<'a> {
     pub gpu: &'a Gpu,
@@ -132,6 +197,7 @@ impl Runner<'_> {
         let mut dec = self.decoder.state(self.gpu, b, 1, t_cap)?;
         let next_ids = self.gpu.empty(&[b], DType::U32)?;
         let mut edits = Edits::new(self.gpu, search, b, vocab)?;
+        let mut rules = RangeRules::new(self.gpu, b, vocab)?;
         let mut state = Greedy::new(b, search.decoder_start_token_id);
         let mut tokens = vec![search.decoder_start_token_id; b];
         for t in 0..t_cap {
@@ -145,7 +211,12 @@ impl Runner<'_> {
             if let Some(tap) = tap.as_deref_mut() {
                 tap.tap.record(&mut rec)?;
             }
-            let next = if let Some(forced) = forced_tokens(search, cur_len) {
+            let next = if let Some(langs) = detects_language(search, cur_len) {
+                rules.record_language(langs, &mut rec, &dec.logits, &next_ids)?;
+                let rb = rec.read_back(&next_ids)?;
+                probe.submit(rec)?;
+                rb.wait_u32()?
+            } else if let Some(forced) = forced_tokens(search, cur_len) {
                 probe.submit(rec)?;
                 vec![forced[0]; b]
             } else {
@@ -156,6 +227,7 @@ impl Runner<'_> {
                     .map(|(s, &u)| if u { s.as_slice() } else { &[][..] })
                     .collect();
                 edits.record(&mut rec, &dec.logits, &hist)?;
+                rules.record_timestamps(search, &mut rec, &dec.logits, &hist)?;
                 argmax(&mut rec, &dec.logits, &next_ids)?;
                 let rb = rec.read_back(&next_ids)?;
                 probe.submit(rec)?;
@@ -212,6 +284,8 @@ impl Runner<'_> {
         let top_values = gpu.empty(&[n, k], DType::F32)?; // f32 [N, K]
         let top_ids = gpu.empty(&[n, k], DType::U32)?; // u32 [N, K]
         let mut edits = Edits::new(gpu, search, n, vocab)?;
+        let mut rules = RangeRules::new(gpu, n, vocab)?;
+        let lang_ids = gpu.empty(&[n], DType::U32)?;
         let mut state = BeamSearch::new(b, search);
         let mut tokens = vec![search.decoder_start_token_id; n];
         let mut parent_rows: Vec<u32> = (0..n as u32).collect();
@@ -225,13 +299,24 @@ impl Runner<'_> {
             reorder_rows_table(&mut rec, &parents, old, new, t)?;
             self.decoder
                 .forward(&mut rec, &mut dec, t, cross, nb, Some(new), None)?;
-            let candidates = if let Some(forced) = forced_tokens(search, cur_len) {
+            let candidates = if let Some(langs) = detects_language(search, cur_len) {
+                // One language per source (its beams are still identical), then forced.
+                rules.record_language(langs, &mut rec, &dec.logits, &lang_ids)?;
+                let rb = rec.read_back(&lang_ids)?;
+                probe.submit(rec)?;
+                let ids = rb.wait_u32()?;
+                (0..b)
+                    .map(|src| state.forced_candidates(&[ids[src * nb]]).swap_remove(src))
+                    .collect()
+            } else if let Some(forced) = forced_tokens(search, cur_len) {
                 probe.submit(rec)?;
                 state.forced_candidates(&forced)
             } else {
                 gpu.write(&beam_scores, &state.row_scores())?;
                 log_softmax(&mut rec, &dec.logits, &dec.logits)?;
-                edits.record(&mut rec, &dec.logits, &state.histories())?;
+                let histories = state.histories();
+                edits.record(&mut rec, &dec.logits, &histories)?;
+                rules.record_timestamps(search, &mut rec, &dec.logits, &histories)?;
                 topk(
                     &mut rec,
                     &dec.logits,

@@ -114,7 +114,7 @@ impl Model {
     /// transformers' `num_input_ids`: the decoder prompt, which runs to
     /// `<|startoftranscript|>` (after any `<|startofprev|>` text) and the language, task and
     /// `<|notimestamps|>` tokens right after it.
-    fn prompt_len(&self, sequence: &[u32]) -> Result<usize> {
+    pub(super) fn prompt_len(&self, sequence: &[u32]) -> Result<usize> {
         let g = &self.generation_config;
         let sot = self.decoder_start()?;
         let start = sequence.iter().position(|&t| t == sot).ok_or_else(|| {

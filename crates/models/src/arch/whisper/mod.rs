@@ -16,6 +16,7 @@
 //! vocabulary, as `tools/whisper/ct2_to_hf.py` does.
 
 pub mod alignment;
+pub mod segments;
 pub mod words;
 
 use std::collections::BTreeMap;
@@ -557,6 +558,8 @@ pub fn ct2_configs(dir: &Path, bin: &ModelBin) -> Result<(String, GenerationConf
             ("translate".to_string(), translate),
         ])),
         alignment_heads: field(dir, &ct2, "alignment_heads")?,
+        // openai-whisper's max_initial_timestamp of 1 s, as transformers' configs carry it.
+        max_initial_timestamp_index: Some(50),
         ..Default::default()
     };
     Ok((cfg.to_string(), generation))
