@@ -166,10 +166,8 @@ fn in_ci(e: &Value) -> bool {
     matches!(
         (file, case, beams),
         ("en_us.wav", "timestamps", 1)
-            | ("en_gb_fast.wav", "timestamps", 5)
             | ("en_long.wav", "long_form", 1)
             | ("fr.wav", "detect", 1)
-            | ("es.wav", "translate", 1)
             | ("fr.wav", "translate", 5)
     )
 }
@@ -180,8 +178,11 @@ fn tiny_en_timestamps_and_long_form_match_transformers() {
 }
 
 #[test]
-fn base_detection_translation_and_long_form_match_transformers() {
-    assert_same(check("whisper-base", &in_ci));
+fn base_detection_and_translation_match_transformers() {
+    // Base's long-form (two windows of the larger model) runs in every_entry_matches_transformers.
+    assert_same(check("whisper-base", &|e| {
+        in_ci(e) && e["case"] != "long_form"
+    }));
 }
 
 #[test]
