@@ -135,6 +135,40 @@ fn features_match_transformers() {
     eprintln!("{}\nworst {worst:.2e}", report.join("\n"));
 }
 
+/// The whole-clip long-form features of en_long.wav (37.9 s, `truncation=False,
+/// padding="longest"`: the `max - 8` floor over the whole clip), every value, as
+/// transformers computed them for tools/whisper/make_transcribe_reference.py.
+#[test]
+fn long_form_features_match_transformers_everywhere() {
+    let path = dir().join("features_long.safetensors");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
+    let want = f32s(&st, "features");
+    let shape = tensor(&st, "features").shape().to_vec();
+    let got = MelExtractor::new(&MelConfig::whisper(80))
+        .unwrap()
+        .long_form(&load("en_long.wav"))
+        .unwrap();
+    assert_eq!(vec![got.n_mels, got.n_frames], shape);
+    let worst = got
+        .data
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(
+            0.0f32,
+            |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+        );
+    eprintln!(
+        "en_long.wav long-form, {} values: max |diff| {worst:.2e}",
+        want.len()
+    );
+    assert!(
+        worst <= TOLERANCE,
+        "max |diff| {worst} (tolerance {TOLERANCE})"
+    );
+}
+
 #[test]
 fn flac_is_its_wav_exactly() {
     let wav = audio::read_audio(&dir().join("en_gb.wav")).unwrap();
