@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::error::{Result, shape_err};
 use crate::ops::grid;
+use crate::ops::sampling::wg;
 use crate::pipeline::{Access, Bindings, Family, KernelKey};
-use crate::{DType, Gpu, Recorder, Tensor};
+use crate::{DType, Recorder, Tensor};
 
 /// u32 words per row of the rules tensor.
 pub const RULE_WORDS: usize = 16;
@@ -31,15 +32,6 @@ crate::wgsl_params! {
 }
 
 const BINDINGS: Bindings = &[(1, Access::ReadWrite), (2, Access::Read)];
-
-/// Invocations per workgroup: 256, or the adapter's limit if lower (a power of two).
-fn wg(gpu: &Gpu) -> u32 {
-    let n = gpu
-        .limits()
-        .max_compute_invocations_per_workgroup
-        .clamp(1, 256);
-    1 << (31 - n.leading_zeros())
-}
 
 fn key(wg: u32) -> KernelKey {
     // No subgroups: the shared-memory reductions run everywhere (GL too), and the kernel

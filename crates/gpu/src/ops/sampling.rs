@@ -161,7 +161,7 @@ impl Variant {
 }
 
 /// Invocations per workgroup: 256, or the adapter's limit if lower (a power of two).
-fn wg(gpu: &Gpu) -> u32 {
+pub(crate) fn wg(gpu: &Gpu) -> u32 {
     let n = gpu
         .limits()
         .max_compute_invocations_per_workgroup
