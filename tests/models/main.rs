@@ -11,6 +11,7 @@ mod errors;
 mod parity;
 mod stats;
 mod tokenizers;
+mod vision;
 mod whisper;
 mod whisper_transcribe;
 mod whisper_words;

@@ -1,5 +1,6 @@
 //! seqbridge model families on the GPU, token for token with transformers' `generate`:
-//! Marian (opus-mt), BART, mBART, Pegasus, M2M100 / NLLB, T5 / mT5 / umT5.
+//! Marian (opus-mt), BART, mBART, Pegasus, M2M100 / NLLB, T5 / mT5 / umT5, Whisper, and
+//! image captioning (`VisionEncoderDecoderModel`: ViT + GPT-2).
 //!
 //! ```no_run
 //! use seqbridge_models::{GenerateOptions, Model};
@@ -38,6 +39,6 @@ pub use generation::{EarlyStopping, GenerateOptions, GenerationConfig, Profile, 
 pub use io::tokenizer;
 pub use io::{Tokenizer, WeightDtype};
 pub use model::{
-    Generation, LoadOptions, Model, Scores, TranscribeOptions, Transcript, TranscriptSegment,
-    TranscriptWindow,
+    Generation, ImageProcessor, LoadOptions, Model, Pixels, Scores, TranscribeOptions, Transcript,
+    TranscriptSegment, TranscriptWindow,
 };

@@ -6,6 +6,7 @@ mod alignment;
 mod streaming;
 mod transcribe;
 
+pub use crate::io::image::{ImageProcessor, Pixels};
 pub use transcribe::{TranscribeOptions, Transcript, TranscriptSegment, TranscriptWindow};
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,8 @@ pub struct Model {
     decoder: Box<dyn Decoder>,
     generation_config: GenerationConfig,
     tokenizer: Option<Tokenizer>,
+    /// preprocessor_config.json of an image model.
+    image_processor: Option<ImageProcessor>,
     weight_bytes: AtomicU64,
 }
 
@@ -142,6 +145,7 @@ impl Model {
             decoder,
             generation_config: GenerationConfig::default(),
             tokenizer,
+            image_processor: ImageProcessor::from_dir(dir)?,
             weight_bytes,
         })
     }
@@ -182,6 +186,53 @@ impl Model {
     /// The directory's tokenizer, if it has one.
     pub fn tokenizer(&self) -> Option<&Tokenizer> {
         self.tokenizer.as_ref()
+    }
+
+    /// The directory's image processor (preprocessor_config.json), if it has one.
+    pub fn image_processor(&self) -> Option<&ImageProcessor> {
+        self.image_processor.as_ref()
+    }
+
+    /// Decodes PNG / JPEG files and prepares them as the directory's
+    /// preprocessor_config.json says: one batch of pixel values, in order.
+    pub fn load_images<P: AsRef<Path>>(&self, files: &[P]) -> Result<Pixels> {
+        let proc = self.image_processor.as_ref().ok_or_else(|| Error::Io {
+            path: self.dir.join(crate::io::image::PREPROCESSOR_FILE),
+            msg: "not found: the model has no image processor".into(),
+        })?;
+        proc.load(files)
+    }
+
+    /// Captions image files: decodes and preprocesses them ([`Model::load_images`]),
+    /// generates for the batch, and decodes the best hypothesis of each (special tokens
+    /// skipped). Returns the generation and the captions.
+    pub fn generate_images<P: AsRef<Path>>(
+        &self,
+        files: &[P],
+        opts: &GenerateOptions,
+    ) -> Result<(Generation, Vec<String>)> {
+        let tok = self.require_tokenizer()?;
+        let pixels = self.load_images(files)?;
+        let g = self.generate_input(&pixels.input(), opts, &mut |_, _| {})?;
+        let texts = g
+            .sequences
+            .iter()
+            .map(|hyps| tok.decode(hyps.first().map_or(&[][..], Vec::as_slice)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((g, texts))
+    }
+
+    /// The encoder's output for `input` as the decoder reads it: f32 `[batch, len, dim]`
+    /// row-major (for an image model, after `enc_to_dec_proj`), and `[batch, len, dim]`.
+    pub fn encoder_states(&self, input: &EncoderInput) -> Result<(Vec<f32>, [usize; 3])> {
+        self.encoder.check(input)?;
+        let mut rec = seqbridge_gpu::Recorder::new(&self.gpu);
+        let m = self.encoder.encode(&mut rec, input)?;
+        let rb = rec.read_back(&m.states)?;
+        rec.submit();
+        let states = rb.wait_f32()?;
+        self.gpu.check_errors()?;
+        Ok((states, [m.batch, m.len, m.dim]))
     }
 
     /// Weight bytes uploaded at load.
@@ -340,12 +391,11 @@ impl Model {
         Ok((g, out))
     }
 
-    fn check_targets(&self, sources: &[Vec<u32>], targets: &[Vec<u32>]) -> Result<()> {
+    fn check_targets(&self, sources: usize, targets: &[Vec<u32>]) -> Result<()> {
         let cfg = &self.config;
-        if sources.len() != targets.len() {
+        if sources != targets.len() {
             return Err(Error::Input(format!(
-                "{} sources but {} targets",
-                sources.len(),
+                "{sources} sources but {} targets",
                 targets.len()
             )));
         }
@@ -369,19 +419,25 @@ impl Model {
     /// Teacher-forced log-probabilities of `targets` given `sources` (CTranslate2's
     /// `score_batch`): the decoder reads `[decoder_start] + target[..-1]` in one causal pass.
     pub fn score(&self, sources: &[Vec<u32>], targets: &[Vec<u32>]) -> Result<Scores> {
-        self.encoder.check(&EncoderInput::Tokens(sources))?;
-        self.check_targets(sources, targets)?;
+        self.score_input(&EncoderInput::Tokens(sources), targets)
+    }
+
+    /// [`Model::score`] from any encoder input (pixels, audio features).
+    pub fn score_input(&self, input: &EncoderInput, targets: &[Vec<u32>]) -> Result<Scores> {
+        self.encoder.check(input)?;
+        let n = input.batch();
+        self.check_targets(n, targets)?;
         let start = self.decoder_start()?;
         let vocab = self.config.decoder_vocab_size;
         let mut call = self.begin();
         // Batches whose logits `[rows·T, V]` fit one binding.
         let max_rows = (self.gpu.max_binding() as usize / (vocab * 4)).max(1);
-        let mut logprobs = Vec::with_capacity(sources.len());
+        let mut logprobs = Vec::with_capacity(n);
         let mut i = 0;
-        while i < sources.len() {
+        while i < n {
             let mut j = i + 1;
             let mut t = targets[i].len();
-            while j < sources.len() && (j + 1 - i) * t.max(targets[j].len()) <= max_rows {
+            while j < n && (j + 1 - i) * t.max(targets[j].len()) <= max_rows {
                 t = t.max(targets[j].len());
                 j += 1;
             }
@@ -392,8 +448,7 @@ impl Model {
                 )));
             }
             let run = self.runner();
-            let input = EncoderInput::Tokens(&sources[i..j]);
-            let cross = run.encode(&input, &mut call.own, &mut Probe::off())?;
+            let cross = run.encode(&input.rows(i, j)?, &mut call.own, &mut Probe::off())?;
             let pad = self.config.pad_token_id;
             logprobs.extend(run.score(&cross, &targets[i..j], t, (start, pad), &mut call.own)?);
             i = j;
@@ -415,7 +470,7 @@ impl Model {
         let sources = [source.to_vec()];
         let input = EncoderInput::Tokens(&sources);
         self.encoder.check(&input)?;
-        self.check_targets(&sources, &[decoder_input_ids.to_vec()])?;
+        self.check_targets(1, &[decoder_input_ids.to_vec()])?;
         let run = self.runner();
         let cross = run.encode(&input, &mut Stats::default(), &mut Probe::off())?;
         let out = run.cross_attentions(&cross, decoder_input_ids)?;

@@ -4,7 +4,10 @@
 //! [`REGISTRY`].
 
 pub mod bart;
+pub mod gpt2;
 pub mod t5;
+pub mod vision_encoder_decoder;
+pub mod vit;
 pub mod whisper;
 
 use std::path::Path;
@@ -40,6 +43,7 @@ pub const REGISTRY: &[(&str, Builder)] = &[
     ("mt5", t5_family),
     ("umt5", t5_family),
     ("whisper", whisper_family),
+    ("vision-encoder-decoder", vision_family),
 ];
 
 fn bart_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
@@ -52,6 +56,10 @@ fn t5_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built>
 
 fn whisper_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
     whisper::build(path, parse_json(path, text)?, ld, vars)
+}
+
+fn vision_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
+    vision_encoder_decoder::build(path, parse_json(path, text)?, ld, vars)
 }
 
 /// The `model_type` of a config.json, checked against the registry.

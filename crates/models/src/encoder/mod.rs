@@ -1,6 +1,7 @@
-//! The encoder contract: an input (token ids, or audio features; pixels later) becomes a
+//! The encoder contract: an input (token ids, audio features or pixels) becomes a
 //! [`Memory`] that decoders attend to. [`TransformerEncoder`] is the text encoder of every
-//! family built from the shared layers; Whisper's audio encoder is in `arch/whisper`.
+//! family built from the shared layers; Whisper's audio encoder is in `arch/whisper`, the
+//! ViT image encoder in `arch/vit`.
 
 use seqbridge_gpu::{DType, Recorder, Tensor};
 
@@ -22,15 +23,62 @@ pub enum EncoderInput<'a> {
         n_mels: usize,
         frames: usize,
     },
+    /// Pixel values (`pixel_values` of an image processor): f32
+    /// `[batch, channels, height, width]`, row-major, on the host.
+    Pixels {
+        data: &'a [f32],
+        batch: usize,
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
 }
 
-impl EncoderInput<'_> {
+impl<'a> EncoderInput<'a> {
     /// Sources in the batch.
     pub fn batch(&self) -> usize {
         match self {
             EncoderInput::Tokens(s) => s.len(),
-            EncoderInput::Features { batch, .. } => *batch,
+            EncoderInput::Features { batch, .. } | EncoderInput::Pixels { batch, .. } => *batch,
         }
+    }
+
+    /// Sources `lo..hi` of the batch as an input of their own.
+    pub fn rows(&self, lo: usize, hi: usize) -> Result<EncoderInput<'a>> {
+        let n = self.batch();
+        if lo >= hi || hi > n {
+            return Err(Error::Input(format!(
+                "sources {lo}..{hi} of a batch of {n}"
+            )));
+        }
+        let slice = |data: &'a [f32], per: usize| data.get(lo * per..hi * per);
+        Ok(match *self {
+            EncoderInput::Tokens(s) => EncoderInput::Tokens(&s[lo..hi]),
+            EncoderInput::Features {
+                data,
+                n_mels,
+                frames,
+                ..
+            } => EncoderInput::Features {
+                data: slice(data, n_mels * frames).unwrap_or(&[]),
+                batch: hi - lo,
+                n_mels,
+                frames,
+            },
+            EncoderInput::Pixels {
+                data,
+                channels,
+                height,
+                width,
+                ..
+            } => EncoderInput::Pixels {
+                data: slice(data, channels * height * width).unwrap_or(&[]),
+                batch: hi - lo,
+                channels,
+                height,
+                width,
+            },
+        })
     }
 
     /// The token sequences, or an error saying that `who` reads token ids.
@@ -40,6 +88,9 @@ impl EncoderInput<'_> {
             EncoderInput::Features { .. } => Err(Error::Input(format!(
                 "{who} reads token ids, not audio features"
             ))),
+            EncoderInput::Pixels { .. } => {
+                Err(Error::Input(format!("{who} reads token ids, not pixels")))
+            }
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Reading what people download: checkpoints (safetensors, single or sharded, memory-mapped;
 //! CTranslate2's `model.bin`), JSON configs, tokenizers, audio files (`audio`) and Whisper's
-//! log-mel features (`mel`).
+//! log-mel features (`mel`), and images as vision encoders read them (`image`).
 
 pub mod audio;
 pub mod checkpoint;
 pub mod ctranslate2;
+pub mod image;
 pub mod json;
 pub mod mel;
 pub mod tokenizer;

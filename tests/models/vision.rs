@@ -1,0 +1,270 @@
+//! The tiny ViT + GPT-2 `VisionEncoderDecoderModel` of tests/fixtures/vision against
+//! transformers' outputs stored by tools/vision/make_fixtures.py: the image processor on PNG
+//! and JPEG files, the encoder's states, greedy and beam search over batches of images,
+//! teacher-forced log-probabilities, and captions end to end from the files.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use seqbridge::models::encoder::EncoderInput;
+use seqbridge::models::{GenerateOptions, Model};
+use serde_json::Value;
+
+use crate::common::{assert_close, floats, gpu, id_lists, options};
+
+/// Log-probabilities and beam scores; encoder states (absolute, relative).
+const LOGPROB_TOL: f32 = 1e-3;
+const STATE_TOL: (f32, f32) = (1e-4, 1e-4);
+/// Pixel values before normalisation: within 2 levels of 255 of PIL's.
+const PIXEL_TOL: f32 = 2.0 / 255.0;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vision")
+}
+
+fn model_dir() -> PathBuf {
+    let dir = root().join("vit-gpt2");
+    assert!(
+        dir.join("config.json").exists(),
+        "fixture {} is missing: run tools/vision/make_fixtures.py",
+        dir.display()
+    );
+    dir
+}
+
+fn reference() -> &'static Value {
+    static R: OnceLock<Value> = OnceLock::new();
+    R.get_or_init(|| {
+        let path = model_dir().join("reference.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
+}
+
+fn model() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| Model::load(model_dir(), gpu()).unwrap_or_else(|e| panic!("vit-gpt2: {e}")))
+}
+
+fn image_files() -> Vec<PathBuf> {
+    reference()["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|f| root().join("images").join(f.as_str().expect("file name")))
+        .collect()
+}
+
+/// transformers' pixel values of the images `rows` (indices into `images`), one batch.
+fn reference_pixels(rows: &[usize]) -> (Vec<f32>, [usize; 3]) {
+    let r = reference();
+    let shape = floats(&r["pixel_shape"]);
+    let shape = [shape[0] as usize, shape[1] as usize, shape[2] as usize];
+    let names = r["images"].as_array().expect("images");
+    let mut data = Vec::new();
+    for &i in rows {
+        let name = names[i].as_str().expect("file name");
+        data.extend(floats(&r["pixel_values"][name]));
+    }
+    (data, shape)
+}
+
+fn pixel_input<'a>(data: &'a [f32], [c, h, w]: [usize; 3]) -> EncoderInput<'a> {
+    EncoderInput::Pixels {
+        data,
+        batch: data.len() / (c * h * w),
+        channels: c,
+        height: h,
+        width: w,
+    }
+}
+
+#[test]
+fn vision_pixel_values_match_pil() {
+    let m = model();
+    let proc = m.image_processor().expect("preprocessor_config.json");
+    let norm = proc.normalize.expect("do_normalize");
+    for (i, file) in image_files().iter().enumerate() {
+        let got = m.load_images(&[file]).unwrap_or_else(|e| panic!("{e}"));
+        let (want, shape) = reference_pixels(&[i]);
+        assert_eq!([got.channels, got.height, got.width], shape, "{file:?}");
+        // Back to [0, 1] per channel, where the tolerance is in levels of 255.
+        let plane = shape[1] * shape[2];
+        let unnorm = |v: &[f32]| -> Vec<f32> {
+            v.iter()
+                .enumerate()
+                .map(|(k, x)| {
+                    let (mean, std) = norm[k / plane];
+                    x * std as f32 + mean as f32
+                })
+                .collect()
+        };
+        assert_close(
+            &format!("pixels {}", file.display()),
+            &unnorm(&got.data),
+            &unnorm(&want),
+            PIXEL_TOL + 1e-6,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn vision_batch_of_files_is_the_files_one_by_one() {
+    let m = model();
+    let files = image_files();
+    let all = m.load_images(&files).expect("batch");
+    assert_eq!(all.batch, files.len());
+    let per = all.data.len() / all.batch;
+    for (i, f) in files.iter().enumerate() {
+        let one = m.load_images(&[f]).expect("one");
+        assert_eq!(&all.data[i * per..(i + 1) * per], &one.data[..], "{f:?}");
+    }
+}
+
+#[test]
+fn vision_encoder_states() {
+    let r = reference();
+    let (data, shape) = reference_pixels(&[0, 1, 2]);
+    let (got, dims) = model()
+        .encoder_states(&pixel_input(&data, shape))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want_dims: Vec<usize> = floats(&r["encoder_states_shape"])
+        .iter()
+        .map(|x| *x as usize)
+        .collect();
+    assert_eq!(dims.to_vec(), want_dims);
+    assert_close(
+        "encoder states",
+        &got,
+        &floats(&r["encoder_states"]),
+        STATE_TOL.0,
+        STATE_TOL.1,
+    );
+}
+
+#[test]
+fn vision_generate_greedy_and_beams() {
+    let m = model();
+    let cases = reference()["generate"].as_array().expect("generate cases");
+    assert!(cases.len() >= 4, "reference.json has {} cases", cases.len());
+    for case in cases {
+        let name = case["name"].as_str().unwrap_or("?");
+        let rows: Vec<usize> = floats(&case["images"])
+            .iter()
+            .map(|x| *x as usize)
+            .collect();
+        let (data, shape) = reference_pixels(&rows);
+        let opts = options(&case["kwargs"]);
+        let out = m
+            .generate_input(&pixel_input(&data, shape), &opts, &mut |_, _| {})
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got: Vec<Vec<u32>> = out.sequences.iter().flatten().cloned().collect();
+        assert_eq!(got, id_lists(&case["sequences"]), "{name}: sequences");
+        if let Some(scores) = case.get("sequences_scores") {
+            let got: Vec<f32> = out.scores.expect("beam scores").concat();
+            assert_close(
+                &format!("{name}: sequences_scores"),
+                &got,
+                &floats(scores),
+                LOGPROB_TOL,
+                0.0,
+            );
+        }
+    }
+}
+
+/// One encoder run per batch of images, cross K/V once per layer, one submit for the
+/// encoder and one per step, no weights uploaded during the call.
+#[test]
+fn vision_stats() {
+    // Its own GPU context: the counters are per context, and other tests run in parallel
+    // on the shared one.
+    let gpu = seqbridge::gpu::Gpu::new().expect("a GPU adapter");
+    let m = Model::load(model_dir(), &gpu).unwrap_or_else(|e| panic!("{e}"));
+    let (data, shape) = reference_pixels(&[0, 1, 2]);
+    for beams in [1, 4] {
+        let opts = GenerateOptions {
+            num_beams: Some(beams),
+            max_new_tokens: Some(6),
+            ..Default::default()
+        };
+        let s = m
+            .generate_input(&pixel_input(&data, shape), &opts, &mut |_, _| {})
+            .unwrap_or_else(|e| panic!("{e}"))
+            .stats;
+        assert_eq!(s.encoder_runs, 1, "beams {beams}");
+        assert_eq!(s.cross_kv_computes, m.config().decoder_layers as u64);
+        assert_eq!(s.submits, s.decoder_steps + 1, "beams {beams}: {s:?}");
+        assert_eq!(s.weight_bytes_uploaded, 0, "beams {beams}");
+    }
+}
+
+#[test]
+fn vision_logprobs() {
+    let r = &reference()["score"];
+    let seqs = id_lists(&r["sequences"]);
+    let targets: Vec<Vec<u32>> = seqs.iter().map(|s| s[1..].to_vec()).collect();
+    let (data, shape) = reference_pixels(&[0, 1, 2]);
+    let out = model()
+        .score_input(&pixel_input(&data, shape), &targets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want = r["logprobs"].as_array().expect("logprobs");
+    assert_eq!(out.logprobs.len(), want.len());
+    for (i, (g, w)) in out.logprobs.iter().zip(want).enumerate() {
+        assert_close(
+            &format!("logprobs image {i}"),
+            g,
+            &floats(w),
+            LOGPROB_TOL,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn vision_captions_from_files() {
+    let r = reference();
+    let greedy = &r["generate"][0];
+    assert_eq!(greedy["name"], "greedy_batch3");
+    let (g, captions) = model()
+        .generate_images(&image_files(), &options(&greedy["kwargs"]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<Vec<u32>> = g.sequences.iter().map(|h| h[0].clone()).collect();
+    assert_eq!(
+        got,
+        id_lists(&greedy["sequences"]),
+        "sequences from the files"
+    );
+    let want: Vec<&str> = r["captions"]
+        .as_array()
+        .expect("captions")
+        .iter()
+        .map(|c| c.as_str().expect("caption"))
+        .collect();
+    assert_eq!(captions, want);
+}
+
+#[test]
+fn vision_input_errors_are_named() {
+    let m = model();
+    let data = vec![0f32; 3 * 20 * 20];
+    let e = m
+        .generate_input(
+            &pixel_input(&data, [3, 20, 20]),
+            &GenerateOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("× 20 × 20") && e.contains("3 × 30 × 30"), "{e}");
+    let e = m
+        .generate(&[vec![1, 2]], &GenerateOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pixel values"), "{e}");
+    let missing = root().join("images/absent.png");
+    let e = m.load_images(&[&missing]).unwrap_err().to_string();
+    assert!(e.contains("absent.png"), "{e}");
+}
