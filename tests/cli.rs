@@ -704,3 +704,64 @@ fn transcribe_writes_subtitles_with_word_timestamps() {
         tmp.path().display()
     );
 }
+
+/// `seqbridge caption` on the tiny ViT + GPT-2 fixture: the JSON holds transformers'
+/// greedy sequences and captions of the three images (one batch), in order; the text
+/// format prints the captions one per line; a file that is not an image is named.
+#[test]
+fn caption_json_matches_reference() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vision");
+    let dir = root.join("vit-gpt2");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let case = &r["generate"][0];
+    assert_eq!(case["name"], "greedy_batch3");
+    let mut args = vec!["caption".to_string()];
+    for f in r["images"].as_array().unwrap() {
+        args.push(
+            root.join("images")
+                .join(f.as_str().unwrap())
+                .display()
+                .to_string(),
+        );
+    }
+    let max_new = case["kwargs"]["max_new_tokens"].to_string();
+    args.extend([
+        "--model".into(),
+        dir.display().to_string(),
+        "--max-new-tokens".into(),
+        max_new,
+    ]);
+    let mut json_args = args.clone();
+    json_args.extend(["--format".into(), "json".into()]);
+    let (ok, stdout, stderr) = run(&json_args);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(v["sequences"], case["sequences"]);
+    assert_eq!(v["captions"], r["captions"]);
+
+    let (ok, stdout, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let want: Vec<String> = r["captions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().replace(['\n', '\r'], " "))
+        .collect();
+    assert_eq!(lines, want);
+
+    let bad = dir.join("config.json").display().to_string();
+    let (ok, _, stderr) = run(&[
+        "caption".into(),
+        bad,
+        "--model".into(),
+        dir.display().to_string(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("config.json") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod align;
 mod args;
 mod bench;
+mod caption;
 mod eval;
 mod generate;
 mod output;
@@ -38,6 +39,8 @@ enum Command {
     Translate(translate::TranslateArgs),
     /// Transcribe audio files with a Whisper model (text, segments, word timestamps).
     Transcribe(transcribe::TranscribeArgs),
+    /// Caption images with a vision encoder-decoder model (ViT + GPT-2).
+    Caption(caption::CaptionArgs),
     /// Exact-match accuracy on a source<TAB>reference file.
     Eval(eval::EvalArgs),
     /// Show the GPU adapter, its features and the limits seqbridge uses.
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Info => args::open_gpu().map(|gpu| print!("{}", gpu.describe())),
         Command::Translate(a) => translate::run(&a),
         Command::Transcribe(a) => transcribe::run(&a),
+        Command::Caption(a) => caption::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
