@@ -1,7 +1,8 @@
-//! The tiny ViT + GPT-2 `VisionEncoderDecoderModel` of tests/fixtures/vision against
-//! transformers' outputs stored by tools/vision/make_fixtures.py: the image processor on PNG
-//! and JPEG files, the encoder's states, greedy and beam search over batches of images,
-//! teacher-forced log-probabilities, and captions end to end from the files.
+//! The tiny ViT + GPT-2 and DeiT + GPT-2 `VisionEncoderDecoderModel`s of
+//! tests/fixtures/vision against transformers' outputs stored by
+//! tools/vision/make_fixtures.py: the image processor on PNG and JPEG files, the encoder's
+//! states, greedy and beam search over batches of images, teacher-forced log-probabilities,
+//! cross-attention probabilities, and captions end to end from the files.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -12,18 +13,22 @@ use serde_json::Value;
 
 use crate::common::{assert_close, floats, gpu, id_lists, options};
 
-/// Log-probabilities and beam scores; encoder states (absolute, relative).
+/// Log-probabilities and beam scores; encoder states (absolute, relative); attention
+/// probabilities.
 const LOGPROB_TOL: f32 = 1e-3;
 const STATE_TOL: (f32, f32) = (1e-4, 1e-4);
+const PROB_TOL: f32 = 1e-4;
 /// Pixel values before normalisation: within 2 levels of 255 of PIL's.
 const PIXEL_TOL: f32 = 2.0 / 255.0;
+/// Every fixture.
+const FIXTURES: [&str; 2] = ["vit-gpt2", "deit-gpt2"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vision")
 }
 
-fn model_dir() -> PathBuf {
-    let dir = root().join("vit-gpt2");
+fn model_dir(name: &str) -> PathBuf {
+    let dir = root().join(name);
     assert!(
         dir.join("config.json").exists(),
         "fixture {} is missing: run tools/vision/make_fixtures.py",
@@ -32,23 +37,36 @@ fn model_dir() -> PathBuf {
     dir
 }
 
-fn reference() -> &'static Value {
-    static R: OnceLock<Value> = OnceLock::new();
-    R.get_or_init(|| {
-        let path = model_dir().join("reference.json");
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    })
+/// A fixture's reference.json and model on the shared GPU, loaded once per test binary.
+struct Fixture {
+    r: Value,
+    model: Model,
 }
 
-fn model() -> &'static Model {
-    static M: OnceLock<Model> = OnceLock::new();
-    M.get_or_init(|| Model::load(model_dir(), gpu()).unwrap_or_else(|e| panic!("vit-gpt2: {e}")))
+fn fixture(name: &str) -> &'static Fixture {
+    static ALL: OnceLock<Vec<Fixture>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        FIXTURES
+            .iter()
+            .map(|name| {
+                let path = model_dir(name).join("reference.json");
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                Fixture {
+                    r: serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+                    model: Model::load(model_dir(name), gpu())
+                        .unwrap_or_else(|e| panic!("{name}: {e}")),
+                }
+            })
+            .collect()
+    });
+    let i = FIXTURES.iter().position(|n| *n == name).expect("a fixture");
+    &all[i]
 }
 
-fn image_files() -> Vec<PathBuf> {
-    reference()["images"]
+fn image_files(r: &Value) -> Vec<PathBuf> {
+    r["images"]
         .as_array()
         .expect("images")
         .iter()
@@ -57,8 +75,7 @@ fn image_files() -> Vec<PathBuf> {
 }
 
 /// transformers' pixel values of the images `rows` (indices into `images`), one batch.
-fn reference_pixels(rows: &[usize]) -> (Vec<f32>, [usize; 3]) {
-    let r = reference();
+fn reference_pixels(r: &Value, rows: &[usize]) -> (Vec<f32>, [usize; 3]) {
     let shape = floats(&r["pixel_shape"]);
     let shape = [shape[0] as usize, shape[1] as usize, shape[2] as usize];
     let names = r["images"].as_array().expect("images");
@@ -70,7 +87,7 @@ fn reference_pixels(rows: &[usize]) -> (Vec<f32>, [usize; 3]) {
     (data, shape)
 }
 
-fn pixel_input<'a>(data: &'a [f32], [c, h, w]: [usize; 3]) -> EncoderInput<'a> {
+fn pixel_input(data: &[f32], [c, h, w]: [usize; 3]) -> EncoderInput<'_> {
     EncoderInput::Pixels {
         data,
         batch: data.len() / (c * h * w),
@@ -80,97 +97,99 @@ fn pixel_input<'a>(data: &'a [f32], [c, h, w]: [usize; 3]) -> EncoderInput<'a> {
     }
 }
 
+fn indices(v: &Value) -> Vec<usize> {
+    floats(v).iter().map(|x| *x as usize).collect()
+}
+
 #[test]
 fn vision_pixel_values_match_pil() {
-    let m = model();
-    let proc = m.image_processor().expect("preprocessor_config.json");
-    let norm = proc.normalize.expect("do_normalize");
-    for (i, file) in image_files().iter().enumerate() {
-        let got = m.load_images(&[file]).unwrap_or_else(|e| panic!("{e}"));
-        let (want, shape) = reference_pixels(&[i]);
-        assert_eq!([got.channels, got.height, got.width], shape, "{file:?}");
-        // Back to [0, 1] per channel, where the tolerance is in levels of 255.
-        let plane = shape[1] * shape[2];
-        let unnorm = |v: &[f32]| -> Vec<f32> {
-            v.iter()
-                .enumerate()
-                .map(|(k, x)| {
-                    let (mean, std) = norm[k / plane];
-                    x * std as f32 + mean as f32
-                })
-                .collect()
-        };
-        assert_close(
-            &format!("pixels {}", file.display()),
-            &unnorm(&got.data),
-            &unnorm(&want),
-            PIXEL_TOL + 1e-6,
-            0.0,
-        );
+    for name in FIXTURES {
+        let Fixture { r, model } = fixture(name);
+        let proc = model.image_processor().expect("preprocessor_config.json");
+        let norm = proc.normalize.expect("do_normalize");
+        for (i, file) in image_files(r).iter().enumerate() {
+            let got = model.load_images(&[file]).unwrap_or_else(|e| panic!("{e}"));
+            let (want, shape) = reference_pixels(r, &[i]);
+            assert_eq!([got.channels, got.height, got.width], shape, "{file:?}");
+            // Back to [0, 1] per channel, where the tolerance is in levels of 255.
+            let plane = shape[1] * shape[2];
+            let unnorm = |v: &[f32]| -> Vec<f32> {
+                v.iter()
+                    .enumerate()
+                    .map(|(k, x)| {
+                        let (mean, std) = norm[k / plane];
+                        x * std as f32 + mean as f32
+                    })
+                    .collect()
+            };
+            assert_close(
+                &format!("{name}: pixels {}", file.display()),
+                &unnorm(&got.data),
+                &unnorm(&want),
+                PIXEL_TOL + 1e-6,
+                0.0,
+            );
+        }
     }
 }
 
 #[test]
 fn vision_batch_of_files_is_the_files_one_by_one() {
-    let m = model();
-    let files = image_files();
-    let all = m.load_images(&files).expect("batch");
+    let Fixture { r, model } = fixture("vit-gpt2");
+    let files = image_files(r);
+    let all = model.load_images(&files).expect("batch");
     assert_eq!(all.batch, files.len());
     let per = all.data.len() / all.batch;
     for (i, f) in files.iter().enumerate() {
-        let one = m.load_images(&[f]).expect("one");
+        let one = model.load_images(&[f]).expect("one");
         assert_eq!(&all.data[i * per..(i + 1) * per], &one.data[..], "{f:?}");
     }
 }
 
 #[test]
 fn vision_encoder_states() {
-    let r = reference();
-    let (data, shape) = reference_pixels(&[0, 1, 2]);
-    let (got, dims) = model()
-        .encoder_states(&pixel_input(&data, shape))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let want_dims: Vec<usize> = floats(&r["encoder_states_shape"])
-        .iter()
-        .map(|x| *x as usize)
-        .collect();
-    assert_eq!(dims.to_vec(), want_dims);
-    assert_close(
-        "encoder states",
-        &got,
-        &floats(&r["encoder_states"]),
-        STATE_TOL.0,
-        STATE_TOL.1,
-    );
+    for name in FIXTURES {
+        let Fixture { r, model } = fixture(name);
+        let (data, shape) = reference_pixels(r, &[0, 1, 2]);
+        let (got, dims) = model
+            .encoder_states(&pixel_input(&data, shape))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(dims.to_vec(), indices(&r["encoder_states_shape"]), "{name}");
+        assert_close(
+            &format!("{name}: encoder states"),
+            &got,
+            &floats(&r["encoder_states"]),
+            STATE_TOL.0,
+            STATE_TOL.1,
+        );
+    }
 }
 
 #[test]
 fn vision_generate_greedy_and_beams() {
-    let m = model();
-    let cases = reference()["generate"].as_array().expect("generate cases");
-    assert!(cases.len() >= 4, "reference.json has {} cases", cases.len());
-    for case in cases {
-        let name = case["name"].as_str().unwrap_or("?");
-        let rows: Vec<usize> = floats(&case["images"])
-            .iter()
-            .map(|x| *x as usize)
-            .collect();
-        let (data, shape) = reference_pixels(&rows);
-        let opts = options(&case["kwargs"]);
-        let out = m
-            .generate_input(&pixel_input(&data, shape), &opts, &mut |_, _| {})
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let got: Vec<Vec<u32>> = out.sequences.iter().flatten().cloned().collect();
-        assert_eq!(got, id_lists(&case["sequences"]), "{name}: sequences");
-        if let Some(scores) = case.get("sequences_scores") {
-            let got: Vec<f32> = out.scores.expect("beam scores").concat();
-            assert_close(
-                &format!("{name}: sequences_scores"),
-                &got,
-                &floats(scores),
-                LOGPROB_TOL,
-                0.0,
-            );
+    for fixture_name in FIXTURES {
+        let Fixture { r, model } = fixture(fixture_name);
+        let cases = r["generate"].as_array().expect("generate cases");
+        assert!(cases.len() >= 4, "{fixture_name}: {} cases", cases.len());
+        for case in cases {
+            let name = format!("{fixture_name}/{}", case["name"].as_str().unwrap_or("?"));
+            let (data, shape) = reference_pixels(r, &indices(&case["images"]));
+            let opts = options(&case["kwargs"]);
+            let out = model
+                .generate_input(&pixel_input(&data, shape), &opts, &mut |_, _| {})
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let got: Vec<Vec<u32>> = out.sequences.iter().flatten().cloned().collect();
+            assert_eq!(got, id_lists(&case["sequences"]), "{name}: sequences");
+            if let Some(scores) = case.get("sequences_scores") {
+                let got: Vec<f32> = out.scores.expect("beam scores").concat();
+                assert_close(
+                    &format!("{name}: sequences_scores"),
+                    &got,
+                    &floats(scores),
+                    LOGPROB_TOL,
+                    0.0,
+                );
+            }
         }
     }
 }
@@ -182,8 +201,8 @@ fn vision_stats() {
     // Its own GPU context: the counters are per context, and other tests run in parallel
     // on the shared one.
     let gpu = seqbridge::gpu::Gpu::new().expect("a GPU adapter");
-    let m = Model::load(model_dir(), &gpu).unwrap_or_else(|e| panic!("{e}"));
-    let (data, shape) = reference_pixels(&[0, 1, 2]);
+    let m = Model::load(model_dir("vit-gpt2"), &gpu).unwrap_or_else(|e| panic!("{e}"));
+    let (data, shape) = reference_pixels(&fixture("vit-gpt2").r, &[0, 1, 2]);
     for beams in [1, 4] {
         let opts = GenerateOptions {
             num_beams: Some(beams),
@@ -203,52 +222,68 @@ fn vision_stats() {
 
 #[test]
 fn vision_logprobs() {
-    let r = &reference()["score"];
-    let seqs = id_lists(&r["sequences"]);
-    let targets: Vec<Vec<u32>> = seqs.iter().map(|s| s[1..].to_vec()).collect();
-    let (data, shape) = reference_pixels(&[0, 1, 2]);
-    let out = model()
-        .score_input(&pixel_input(&data, shape), &targets)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let want = r["logprobs"].as_array().expect("logprobs");
-    assert_eq!(out.logprobs.len(), want.len());
-    for (i, (g, w)) in out.logprobs.iter().zip(want).enumerate() {
-        assert_close(
-            &format!("logprobs image {i}"),
-            g,
-            &floats(w),
-            LOGPROB_TOL,
-            0.0,
-        );
+    for name in FIXTURES {
+        let Fixture { r, model } = fixture(name);
+        let seqs = id_lists(&r["score"]["sequences"]);
+        let targets: Vec<Vec<u32>> = seqs.iter().map(|s| s[1..].to_vec()).collect();
+        let (data, shape) = reference_pixels(r, &[0, 1, 2]);
+        let out = model
+            .score_input(&pixel_input(&data, shape), &targets)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want = r["score"]["logprobs"].as_array().expect("logprobs");
+        assert_eq!(out.logprobs.len(), want.len(), "{name}");
+        for (i, (g, w)) in out.logprobs.iter().zip(want).enumerate() {
+            let case = format!("{name}: logprobs image {i}");
+            assert_close(&case, g, &floats(w), LOGPROB_TOL, 0.0);
+        }
+    }
+}
+
+#[test]
+fn vision_cross_attentions() {
+    for name in FIXTURES {
+        let Fixture { r, model } = fixture(name);
+        let ca = &r["cross_attentions"];
+        let image = ca["image"].as_u64().expect("image") as usize;
+        let (data, shape) = reference_pixels(r, &[image]);
+        let ids = id_lists(&ca["decoder_input_ids"]).remove(0);
+        let got = model
+            .cross_attentions_input(&pixel_input(&data, shape), &ids)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let layers = ca["layers"].as_array().expect("layers");
+        assert_eq!(got.len(), layers.len(), "{name}: layers");
+        for (l, (g, w)) in got.iter().zip(layers).enumerate() {
+            let case = format!("{name}: cross-attention layer {l}");
+            assert_close(&case, g, &floats(w), PROB_TOL, 0.0);
+        }
     }
 }
 
 #[test]
 fn vision_captions_from_files() {
-    let r = reference();
-    let greedy = &r["generate"][0];
-    assert_eq!(greedy["name"], "greedy_batch3");
-    let (g, captions) = model()
-        .generate_images(&image_files(), &options(&greedy["kwargs"]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let got: Vec<Vec<u32>> = g.sequences.iter().map(|h| h[0].clone()).collect();
-    assert_eq!(
-        got,
-        id_lists(&greedy["sequences"]),
-        "sequences from the files"
-    );
-    let want: Vec<&str> = r["captions"]
-        .as_array()
-        .expect("captions")
-        .iter()
-        .map(|c| c.as_str().expect("caption"))
-        .collect();
-    assert_eq!(captions, want);
+    for name in FIXTURES {
+        let Fixture { r, model } = fixture(name);
+        let greedy = &r["generate"][0];
+        assert_eq!(greedy["name"], "greedy_batch3");
+        let (g, captions) = model
+            .generate_images(&image_files(r), &options(&greedy["kwargs"]))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got: Vec<Vec<u32>> = g.sequences.iter().map(|h| h[0].clone()).collect();
+        let want = id_lists(&greedy["sequences"]);
+        assert_eq!(got, want, "{name}: sequences from the files");
+        let want: Vec<&str> = r["captions"]
+            .as_array()
+            .expect("captions")
+            .iter()
+            .map(|c| c.as_str().expect("caption"))
+            .collect();
+        assert_eq!(captions, want, "{name}");
+    }
 }
 
 #[test]
 fn vision_input_errors_are_named() {
-    let m = model();
+    let m = &fixture("vit-gpt2").model;
     let data = vec![0f32; 3 * 20 * 20];
     let e = m
         .generate_input(
@@ -264,6 +299,12 @@ fn vision_input_errors_are_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("pixel values"), "{e}");
+    let two = vec![0f32; 2 * 3 * 30 * 30];
+    let e = m
+        .cross_attentions_input(&pixel_input(&two, [3, 30, 30]), &[320])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("one source at a time, 2 given"), "{e}");
     let missing = root().join("images/absent.png");
     let e = m.load_images(&[&missing]).unwrap_err().to_string();
     assert!(e.contains("absent.png"), "{e}");

@@ -9,9 +9,11 @@ It writes:
 
 - ``images/``: small PNG and JPEG files drawn here with PIL (a colour gradient, shapes on a
   background, a greyscale pattern), of sizes that make the processor both shrink and enlarge.
-- ``vit-gpt2/``: a ViT encoder (image 30x30, patch 6, hidden 36, 3 heads) and a GPT-2 decoder
+- ``vit-gpt2/`` and ``deit-gpt2/``: a ViT encoder (image 30x30, patch 6, hidden 36, 3 heads) and a GPT-2 decoder
   with cross-attention (hidden 40, 4 heads), so the encoder's width differs from the decoder's
-  and ``enc_to_dec_proj`` is there, as in the Hugging Face layout: ``config.json`` with the
+  and ``enc_to_dec_proj`` is there; and a DeiT encoder (image 32, patch 8, hidden 40: a
+  distillation token after [CLS], no projection) with the same kind of decoder. Each in the
+  Hugging Face layout: ``config.json`` with the
   ``encoder`` and ``decoder`` sub-configs, ``generation_config.json``, ``model.safetensors``,
   ``preprocessor_config.json`` and a byte-level BPE ``tokenizer.json`` trained here on a few
   sentences (a few hundred tokens), and ``reference.json``:
@@ -24,7 +26,9 @@ It writes:
     one): kwargs, ``sequences`` (decoder start first, through EOS, no padding),
     ``sequences_scores`` for beams, and the smallest greedy decision margin;
   - ``score``: log P(token_t | image, tokens_<t) of every greedy sequence, teacher-forced;
-  - ``captions``: the decoded greedy sequences (special tokens skipped).
+  - ``captions``: the decoded greedy sequences (special tokens skipped);
+  - ``cross_attentions``: per decoder layer, the cross-attention probabilities ``[heads, T, S]``
+    of a teacher-forced pass over image 1's greedy sequence (eager attention).
 
 The random weights are drawn from a seeded normal and scaled so that the argmax moves from step
 to step; EOS's embedding row (the tied output projection's row) is scaled so that some
@@ -49,6 +53,7 @@ torch.set_num_threads(1)
 from PIL import Image, ImageDraw  # noqa: E402
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
 from transformers import (  # noqa: E402
+    DeiTConfig,
     GenerationConfig,
     GPT2Config,
     PreTrainedTokenizerFast,
@@ -112,18 +117,35 @@ def make_tokenizer() -> Tokenizer:
     return tok
 
 
-def build(seed: int, vocab: int, eot: int, eos_scale: float) -> VisionEncoderDecoderModel:
-    enc = ViTConfig(
-        hidden_size=36,
+def encoder_config(kind: str):
+    """ViT: image 30, patch 6, hidden 36 (narrower than the decoder: enc_to_dec_proj).
+    DeiT: image 32, patch 8, hidden 40 (the decoder's width: no projection)."""
+    if kind == "vit":
+        return ViTConfig(
+            hidden_size=36,
+            num_hidden_layers=2,
+            num_attention_heads=3,
+            intermediate_size=52,
+            image_size=30,
+            patch_size=6,
+            num_channels=3,
+            hidden_act="gelu",
+            qkv_bias=True,
+        )
+    return DeiTConfig(
+        hidden_size=40,
         num_hidden_layers=2,
-        num_attention_heads=3,
-        intermediate_size=52,
-        image_size=30,
-        patch_size=6,
+        num_attention_heads=4,
+        intermediate_size=44,
+        image_size=32,
+        patch_size=8,
         num_channels=3,
         hidden_act="gelu",
-        qkv_bias=True,
     )
+
+
+def build(kind: str, seed: int, vocab: int, eot: int, eos_scale: float) -> VisionEncoderDecoderModel:
+    enc = encoder_config(kind)
     dec = GPT2Config(
         vocab_size=vocab,
         n_positions=40,
@@ -141,6 +163,7 @@ def build(seed: int, vocab: int, eot: int, eos_scale: float) -> VisionEncoderDec
     cfg.pad_token_id = eot
     cfg.eos_token_id = eot
     torch.manual_seed(seed)
+    cfg._attn_implementation = "eager"  # cross-attention probabilities are compared
     model = VisionEncoderDecoderModel(cfg)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -233,11 +256,16 @@ def main() -> None:
     args = ap.parse_args()
     img_dir = os.path.join(args.out, "images")
     make_images(img_dir)
+    make_fixture(args.out, img_dir, "vit", "vit-gpt2", 30)
+    make_fixture(args.out, img_dir, "deit", "deit-gpt2", 32)
+
+
+def make_fixture(out_root: str, img_dir: str, kind: str, name: str, side: int) -> None:
     tok = make_tokenizer()
     vocab = tok.get_vocab_size()
     eot = tok.token_to_id("<|endoftext|>")
     proc = ViTImageProcessorPil(
-        size={"height": 30, "width": 30},
+        size={"height": side, "width": side},
         do_convert_rgb=True,
         image_mean=[0.5, 0.45, 0.4],
         image_std=[0.5, 0.25, 0.3],
@@ -248,7 +276,7 @@ def main() -> None:
     for attempt in range(200):
         seed = 1000 + attempt
         eos_scale = 1.0 + 0.25 * (attempt % 5)
-        model = build(seed, vocab, eot, eos_scale)
+        model = build(kind, seed, vocab, eot, eos_scale)
         cases, margins = run_cases(model, pixels, eot)
         if not acceptable(cases) or min(margins) < MIN_MARGIN:
             continue
@@ -260,11 +288,11 @@ def main() -> None:
         break
     else:
         raise SystemExit("no seed gave acceptable sequences")
-    print(f"seed {seed}, eos_scale {eos_scale}, min greedy margin {min(margins):.4f}")
+    print(f"{name}: seed {seed}, eos_scale {eos_scale}, min greedy margin {min(margins):.4f}")
     for c in cases:
         print(c["name"], c["sequences"])
 
-    out = os.path.join(args.out, "vit-gpt2")
+    out = os.path.join(out_root, name)
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         proc.save_pretrained(tmp)
@@ -275,14 +303,31 @@ def main() -> None:
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
     tok.save(os.path.join(out, "tokenizer.json"))
     # Reload from disk: the reference comes from what the tests load.
-    model = VisionEncoderDecoderModel.from_pretrained(out, dtype=torch.float32).eval()
+    model = VisionEncoderDecoderModel.from_pretrained(
+        out, dtype=torch.float32, attn_implementation="eager"
+    ).eval()
     cases, margins = run_cases(model, pixels, eot)
     with torch.no_grad():
         states = model.encoder(pixel_values=pixels).last_hidden_state
-        if model.enc_to_dec_proj is not None:
+        if getattr(model, "enc_to_dec_proj", None) is not None:
             states = model.enc_to_dec_proj(states)
     greedy = cases[0]["sequences"]
     r6 = lambda xs: [round(float(x), 6) for x in xs]  # noqa: E731
+    # Cross-attention probabilities of a teacher-forced pass over image 1's greedy sequence
+    # (decoder start included, last token excluded): per layer [heads, T, S].
+    dec_ids = greedy[1][:-1]
+    with torch.no_grad():
+        att = model(
+            pixel_values=pixels[1:2],
+            decoder_input_ids=torch.tensor([dec_ids]),
+            output_attentions=True,
+        ).cross_attentions
+    cross = {
+        "image": 1,
+        "decoder_input_ids": dec_ids,
+        "layers": [r6(a[0].flatten().tolist()) for a in att],
+        "shape": list(att[0].shape[1:]),
+    }
     ref = {
         "transformers": __import__("transformers").__version__,
         "seed": seed,
@@ -295,6 +340,7 @@ def main() -> None:
         "generate": cases,
         "score": {"sequences": greedy, "logprobs": [r6(x) for x in logprobs(model, pixels, greedy)]},
         "captions": [hf_tok.decode(s, skip_special_tokens=True) for s in greedy],
+        "cross_attentions": cross,
     }
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(ref, f, separators=(",", ":"))

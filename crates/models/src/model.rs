@@ -468,11 +468,26 @@ impl Model {
         decoder_input_ids: &[u32],
     ) -> Result<Vec<Vec<f32>>> {
         let sources = [source.to_vec()];
-        let input = EncoderInput::Tokens(&sources);
-        self.encoder.check(&input)?;
+        self.cross_attentions_input(&EncoderInput::Tokens(&sources), decoder_input_ids)
+    }
+
+    /// [`Model::cross_attentions`] from any encoder input of one source (an image's
+    /// pixels: the maps' columns are the encoder positions, leading tokens then patches).
+    pub fn cross_attentions_input(
+        &self,
+        input: &EncoderInput,
+        decoder_input_ids: &[u32],
+    ) -> Result<Vec<Vec<f32>>> {
+        if input.batch() != 1 {
+            return Err(Error::Input(format!(
+                "cross-attention maps of one source at a time, {} given",
+                input.batch()
+            )));
+        }
+        self.encoder.check(input)?;
         self.check_targets(1, &[decoder_input_ids.to_vec()])?;
         let run = self.runner();
-        let cross = run.encode(&input, &mut Stats::default(), &mut Probe::off())?;
+        let cross = run.encode(input, &mut Stats::default(), &mut Probe::off())?;
         let out = run.cross_attentions(&cross, decoder_input_ids)?;
         self.gpu.check_errors()?;
         Ok(out)

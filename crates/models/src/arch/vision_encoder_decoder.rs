@@ -1,6 +1,6 @@
 //! `VisionEncoderDecoderModel`: an image encoder and a text decoder with cross-attention,
 //! each described by its own sub-config (`encoder`, `decoder` in config.json) and loaded by
-//! its own family under the `encoder.` and `decoder.` weight prefixes. Encoders: ViT.
+//! its own family under the `encoder.` and `decoder.` weight prefixes. Encoders: ViT, DeiT.
 //! Decoders: GPT-2. When the widths differ (and the decoder sets no
 //! `cross_attention_hidden_size`), `enc_to_dec_proj` maps the encoder's states to the
 //! decoder's width, as transformers does.
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::arch::Built;
 use crate::arch::gpt2::{self, Gpt2Config};
-use crate::arch::vit::{VitConfig, VitEncoder};
+use crate::arch::vit::{Variant, VitConfig, VitEncoder};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::io::Vars;
@@ -32,7 +32,7 @@ pub struct VisionEncoderDecoderConfig {
 }
 
 /// The encoders and decoders this loader knows, for messages.
-const ENCODERS: &[&str] = &["vit"];
+const ENCODERS: &[&str] = &["vit", "deit"];
 const DECODERS: &[&str] = &["gpt2"];
 
 /// Parses sub-config `key` (`encoder`, `decoder`) as `T`, after checking its `model_type`
@@ -125,7 +125,11 @@ pub fn build(
     } else {
         None
     };
-    let encoder = VitEncoder::load(&enc, enc_act, ld, &vars.pp("encoder"), proj)?;
+    let variant = match cfg.encoder.get("model_type").and_then(Value::as_str) {
+        Some("deit") => Variant::Deit,
+        _ => Variant::Vit,
+    };
+    let encoder = VitEncoder::load(&enc, variant, enc_act, ld, &vars.pp("encoder"), proj)?;
     let decoder = gpt2::build_decoder(&dec, dec_act, ld, &vars.pp("decoder"))?;
     let config = ModelConfig {
         model_type: "vision-encoder-decoder".into(),

@@ -1,12 +1,14 @@
 //! ViT's image encoder, after `transformers/models/vit/modeling_vit.py`, as the encoder of a
-//! `VisionEncoderDecoderModel` (weights under `encoder.`).
+//! `VisionEncoderDecoderModel` (weights under `encoder.`), and DeiT's
+//! (`modeling_deit.py`), which is ViT with a second leading token, `distillation_token`.
 //!
 //! `embeddings.patch_embeddings.projection` is a `Conv2d` whose kernel equals its stride, so
 //! it is a matmul over non-overlapping patches: the host lays the pixels out as patch rows
 //! (im2col without overlap: a permutation, done while the upload is prepared) and one matmul
-//! projects them. Row 0 of every image is left zero for the `[CLS]` token, and one table
-//! `[1 + P, D]` made at load holds what is added to each row: `cls_token + position_embeddings[0]`
-//! for row 0, `projection.bias + position_embeddings[i]` for patch i. Then the shared pre-LN
+//! projects them. The leading rows of every image (`[CLS]`, and DeiT's distillation token)
+//! are left zero, and one table `[T + P, D]` made at load holds what is added to each row:
+//! `cls_token + position_embeddings[0]` (then `distillation_token + position_embeddings[1]`),
+//! and `projection.bias + position_embeddings[T + i]` for patch i. Then the shared pre-LN
 //! layers (`layernorm_before`, `attention.attention.{query,key,value}`,
 //! `attention.output.dense`, `layernorm_after`, `intermediate.dense` with GELU,
 //! `output.dense`) and the final `layernorm`. Every patch is valid (no key masking). The
@@ -108,10 +110,27 @@ impl VitConfig {
         (ih / ph, iw / pw)
     }
 
-    /// Positions of the encoder's output: `[CLS]` and the patches.
-    pub fn seq_len(&self) -> usize {
+    /// Positions of the encoder's output: the leading tokens and the patches.
+    pub fn seq_len(&self, leading: usize) -> usize {
         let (gh, gw) = self.grid();
-        1 + gh * gw
+        leading + gh * gw
+    }
+}
+
+/// ViT proper, or DeiT (a distillation token after `[CLS]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Vit,
+    Deit,
+}
+
+impl Variant {
+    /// The learned tokens before the patches, by weight name under `embeddings`.
+    fn leading(self) -> &'static [&'static str] {
+        match self {
+            Variant::Vit => &["cls_token"],
+            Variant::Deit => &["cls_token", "distillation_token"],
+        }
     }
 }
 
@@ -122,8 +141,10 @@ const MAX_IMAGE_SIDE: usize = 1 << 14;
 pub struct VitEncoder {
     /// `projection` as a linear over patch rows `[D, C·ph·pw]`, without bias (in the table).
     pub patch_proj: Linear,
-    /// f32 `[1 + P, D]`: what is added to each position after the projection.
+    /// f32 `[T + P, D]`: what is added to each position after the projection.
     pub embed_table: Tensor,
+    /// Leading token rows before the patches (T: 1, DeiT 2).
+    pub leading: usize,
     pub layers: Vec<TransformerLayer>,
     pub layernorm: Norm,
     /// `enc_to_dec_proj` `[D_dec, D]`: applied to the states the decoder reads.
@@ -140,6 +161,7 @@ impl VitEncoder {
     /// `proj`: the `enc_to_dec_proj` to apply to its output, if any.
     pub fn load(
         cfg: &VitConfig,
+        variant: Variant,
         act: Activation,
         ld: &Loader,
         vars: &Vars,
@@ -148,16 +170,19 @@ impl VitEncoder {
         let d = cfg.hidden_size;
         let eps = cfg.layer_norm_eps.unwrap_or(1e-12) as f32;
         let (c, (ph, pw)) = (cfg.channels(), cfg.patch_size.hw());
-        let s = cfg.seq_len();
+        let names = variant.leading();
+        let s = cfg.seq_len(names.len());
         let emb = vars.pp("embeddings");
         let conv = emb.pp("patch_embeddings").pp("projection");
         let w = conv.matrix("weight", &[d, c, ph, pw])?;
         let bias = conv.f32("bias", &[d])?;
-        let cls = emb.f32("cls_token", &[1, 1, d])?;
-        let pos = emb.f32("position_embeddings", &[1, s, d])?;
-        let mut table = pos;
+        let tokens = names
+            .iter()
+            .map(|n| emb.f32(n, &[1, 1, d]))
+            .collect::<Result<Vec<_>>>()?;
+        let mut table = emb.f32("position_embeddings", &[1, s, d])?;
         for (i, row) in table.chunks_exact_mut(d).enumerate() {
-            let add = if i == 0 { &cls } else { &bias };
+            let add = tokens.get(i).unwrap_or(&bias);
             row.iter_mut().zip(add).for_each(|(x, a)| *x += a);
         }
         ld.check_table("encoder.embeddings.position_embeddings", s, d)?;
@@ -207,6 +232,7 @@ impl VitEncoder {
         Ok(VitEncoder {
             patch_proj: Linear::from_host(ld, &w, None, d, c * ph * pw)?,
             embed_table: ld.upload_f32(&table, &[s, d])?,
+            leading: names.len(),
             layers,
             layernorm: Norm::layer(ld, vars, "layernorm", d, eps)?,
             proj,
@@ -218,9 +244,9 @@ impl VitEncoder {
         })
     }
 
-    /// Positions of the output: `[CLS]` and the patches.
+    /// Positions of the output: the leading tokens and the patches.
     pub fn seq_len(&self) -> usize {
-        1 + self.grid.0 * self.grid.1
+        self.leading + self.grid.0 * self.grid.1
     }
 
     /// Width of the states the decoder reads.
@@ -261,7 +287,7 @@ impl VitEncoder {
         Ok((data, batch))
     }
 
-    /// Patch rows `[B·(1 + P), C·ph·pw]` (row 0 of each image zero, for `[CLS]`), columns
+    /// Patch rows `[B·(T + P), C·ph·pw]` (the T leading rows of each image zero), columns
     /// in the convolution weight's `(c, ky, kx)` order.
     fn patch_rows(&self, data: &[f32], batch: usize) -> Vec<f32> {
         let (c, (h, w), (ph, pw), (gh, gw)) = (self.channels, self.image, self.patch, self.grid);
@@ -272,7 +298,7 @@ impl VitEncoder {
             let img = &data[b * c * h * w..(b + 1) * c * h * w];
             for (p, row) in out[b * s * cols..(b + 1) * s * cols]
                 .chunks_exact_mut(cols)
-                .skip(1)
+                .skip(self.leading)
                 .enumerate()
             {
                 let (y0, x0) = ((p / gw) * ph, (p % gw) * pw);
@@ -359,7 +385,7 @@ mod tests {
     fn grid_drops_partial_patches() {
         let c = cfg(tiny());
         assert_eq!(c.grid(), (2, 3));
-        assert_eq!(c.seq_len(), 7);
+        assert_eq!((c.seq_len(1), c.seq_len(2)), (7, 8));
         assert_eq!(
             c.validate(Path::new("c.json"), "encoder").unwrap(),
             Activation::Gelu
