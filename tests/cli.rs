@@ -765,3 +765,43 @@ fn caption_json_matches_reference() {
         "{stderr}"
     );
 }
+
+/// `caption --align-png` with two images writes one sheet per image, FILE-0.png and
+/// FILE-1.png, with a panel per generated token beside the image.
+#[test]
+fn caption_align_png_writes_one_sheet_per_image() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vision");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("align.png");
+    let (ok, stdout, stderr) = run(&[
+        "caption".into(),
+        root.join("images/gradient.png").display().to_string(),
+        root.join("images/shapes.jpg").display().to_string(),
+        "--model".into(),
+        root.join("deit-gpt2").display().to_string(),
+        "--max-new-tokens".into(),
+        "4".into(),
+        "--format".into(),
+        "json".into(),
+        "--align-png".into(),
+        out.display().to_string(),
+    ]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    for i in 0..2 {
+        let path = tmp.path().join(format!("align-{i}.png"));
+        let (w, h) = image_size(&path);
+        // One panel for the image and one per generated token, five to a row.
+        let panels = v["sequences"][i].as_array().unwrap().len();
+        assert!(w > h && h > 100, "{path:?}: {w}×{h} for {panels} panels");
+    }
+    assert!(!out.exists(), "several images write numbered files");
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn image_size(path: &std::path::Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[1..4], b"PNG", "{}", path.display());
+    let be = |o: usize| u32::from_be_bytes(bytes[o..o + 4].try_into().unwrap());
+    (be(16), be(20))
+}

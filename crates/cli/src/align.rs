@@ -33,7 +33,7 @@ impl Alignment {
 }
 
 /// Makes a token printable in a grid cell: spaces and control characters become visible.
-fn visible(token: &str) -> String {
+pub(crate) fn visible(token: &str) -> String {
     let t: String = token
         .chars()
         .map(|c| match c {
@@ -87,7 +87,7 @@ pub fn render_grid(a: &Alignment) -> Result<String> {
 }
 
 const CELL: u32 = 20;
-const GLYPH: u32 = 2; // font scale: 8x8 glyphs drawn at 16x16
+pub(crate) const GLYPH: u32 = 2; // font scale: 8x8 glyphs drawn at 16x16
 const PAD: u32 = 8;
 
 /// "Blues": white at 0 to dark blue at 1.
@@ -97,7 +97,7 @@ fn colour(p: f32) -> image::Rgb<u8> {
     image::Rgb([lerp(247.0, 8.0), lerp(251.0, 48.0), lerp(255.0, 107.0)])
 }
 
-fn draw_char(img: &mut image::RgbImage, c: char, x: u32, y: u32) {
+pub(crate) fn draw_char(img: &mut image::RgbImage, c: char, x: u32, y: u32) {
     // The bitmap font has Latin-1 only: show a space as a middle dot.
     let c = if c == '␣' { '·' } else { c };
     let glyph = font8x8::BASIC_FONTS

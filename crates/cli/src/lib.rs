@@ -13,6 +13,7 @@ mod caption;
 mod eval;
 mod generate;
 mod output;
+mod overlay;
 mod score;
 mod subtitles;
 mod transcribe;

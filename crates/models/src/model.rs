@@ -235,6 +235,12 @@ impl Model {
         Ok((states, [m.batch, m.len, m.dim]))
     }
 
+    /// Where an image model's encoder positions lie on its input image (for drawing
+    /// cross-attention over the patches); `None` for text and audio models.
+    pub fn patch_grid(&self) -> Option<crate::encoder::PatchGrid> {
+        self.encoder.patch_grid()
+    }
+
     /// Weight bytes uploaded at load.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes.load(Ordering::Relaxed)

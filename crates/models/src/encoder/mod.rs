@@ -114,6 +114,24 @@ pub trait Encoder: Send + Sync {
     fn check(&self, input: &EncoderInput) -> Result<()>;
     /// Records the encoder over `input`.
     fn encode(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Memory>;
+    /// Where an image encoder's positions lie on the image; `None` for other encoders.
+    fn patch_grid(&self) -> Option<PatchGrid> {
+        None
+    }
+}
+
+/// The positions of an image encoder: `leading` learned tokens (`[CLS]`, DeiT's
+/// distillation token), then one per patch, row by row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchGrid {
+    pub leading: usize,
+    /// Patches per column and per row.
+    pub rows: usize,
+    pub cols: usize,
+    /// A patch's (height, width) in pixels of the model's input.
+    pub patch: (usize, usize),
+    /// The model's input (height, width) in pixels.
+    pub image: (usize, usize),
 }
 
 /// Every sequence non-empty, its ids inside a vocabulary of `vocab` and its length within

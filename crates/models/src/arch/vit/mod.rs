@@ -21,7 +21,7 @@ use seqbridge_gpu::ops::matmul::Activation;
 use seqbridge_gpu::{DType, Recorder, Tensor};
 use serde::Deserialize;
 
-use crate::encoder::{Encoder, EncoderInput, Memory};
+use crate::encoder::{Encoder, EncoderInput, Memory, PatchGrid};
 use crate::error::{Error, Result};
 use crate::io::Vars;
 use crate::nn::{
@@ -319,6 +319,16 @@ impl VitEncoder {
 impl Encoder for VitEncoder {
     fn check(&self, input: &EncoderInput) -> Result<()> {
         self.pixels(input).map(|_| ())
+    }
+
+    fn patch_grid(&self) -> Option<PatchGrid> {
+        Some(PatchGrid {
+            leading: self.leading,
+            rows: self.grid.0,
+            cols: self.grid.1,
+            patch: self.patch,
+            image: self.image,
+        })
     }
 
     fn encode(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Memory> {
