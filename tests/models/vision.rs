@@ -1,4 +1,4 @@
-//! The tiny ViT + GPT-2 and DeiT + GPT-2 `VisionEncoderDecoderModel`s of
+//! The tiny ViT / DeiT + GPT-2 / TrOCR `VisionEncoderDecoderModel`s of
 //! tests/fixtures/vision against transformers' outputs stored by
 //! tools/vision/make_fixtures.py: the image processor on PNG and JPEG files, the encoder's
 //! states, greedy and beam search over batches of images, teacher-forced log-probabilities,
@@ -21,7 +21,7 @@ const PROB_TOL: f32 = 1e-4;
 /// Pixel values before normalisation: within 2 levels of 255 of PIL's.
 const PIXEL_TOL: f32 = 2.0 / 255.0;
 /// Every fixture.
-const FIXTURES: [&str; 2] = ["vit-gpt2", "deit-gpt2"];
+const FIXTURES: [&str; 4] = ["vit-gpt2", "deit-gpt2", "deit-trocr", "vit-trocr"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vision")

@@ -56,6 +56,7 @@ from transformers import (  # noqa: E402
     DeiTConfig,
     GenerationConfig,
     GPT2Config,
+    TrOCRConfig,
     PreTrainedTokenizerFast,
     VisionEncoderDecoderConfig,
     VisionEncoderDecoderModel,
@@ -101,8 +102,8 @@ def make_images(out: str) -> None:
     Image.fromarray(g, "L").save(os.path.join(out, "gray.png"))
 
 
-def make_tokenizer() -> Tokenizer:
-    """A GPT-2 style byte-level BPE with a few merges and <|endoftext|> last."""
+def make_tokenizer(pad: bool = False) -> Tokenizer:
+    """A GPT-2 style byte-level BPE with a few merges and <|endoftext|> (then <pad>) last."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -114,6 +115,8 @@ def make_tokenizer() -> Tokenizer:
     )
     tok.train_from_iterator(CORPUS, trainer)
     tok.add_special_tokens(["<|endoftext|>"])
+    if pad:
+        tok.add_special_tokens(["<pad>"])
     return tok
 
 
@@ -144,9 +147,32 @@ def encoder_config(kind: str):
     )
 
 
-def build(kind: str, seed: int, vocab: int, eot: int, eos_scale: float) -> VisionEncoderDecoderModel:
-    enc = encoder_config(kind)
-    dec = GPT2Config(
+def decoder_config(kind: str, vocab: int, eot: int, pad: int | None, enc_width: int):
+    """GPT-2 (hidden 40, 4 heads), or TrOCR (hidden 40, 4 heads, post-norm, reading the
+    encoder's width): ``trocr-small`` style (sinusoidal positions numbered from the pad id,
+    scaled embeddings) or ``trocr-base`` style (learned positions)."""
+    if kind.startswith("trocr"):
+        small = kind == "trocr-small"
+        return TrOCRConfig(
+            vocab_size=vocab,
+            d_model=40,
+            decoder_layers=2,
+            decoder_attention_heads=4,
+            decoder_ffn_dim=56,
+            activation_function="gelu" if small else "relu",
+            max_position_embeddings=40,
+            scale_embedding=small,
+            use_learned_position_embeddings=not small,
+            layernorm_embedding=True,
+            cross_attention_hidden_size=enc_width,
+            pad_token_id=pad,
+            bos_token_id=eot,
+            eos_token_id=eot,
+            decoder_start_token_id=eot,
+            is_decoder=True,
+            add_cross_attention=True,
+        )
+    return GPT2Config(
         vocab_size=vocab,
         n_positions=40,
         n_embd=40,
@@ -158,9 +184,16 @@ def build(kind: str, seed: int, vocab: int, eot: int, eos_scale: float) -> Visio
         bos_token_id=eot,
         eos_token_id=eot,
     )
+
+
+def build(
+    kind: str, dec_kind: str, seed: int, vocab: int, eot: int, pad: int | None, eos_scale: float
+) -> VisionEncoderDecoderModel:
+    enc = encoder_config(kind)
+    dec = decoder_config(dec_kind, vocab, eot, pad, enc.hidden_size)
     cfg = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     cfg.decoder_start_token_id = eot
-    cfg.pad_token_id = eot
+    cfg.pad_token_id = eot if pad is None else pad
     cfg.eos_token_id = eot
     torch.manual_seed(seed)
     cfg._attn_implementation = "eager"  # cross-attention probabilities are compared
@@ -168,20 +201,25 @@ def build(kind: str, seed: int, vocab: int, eot: int, eos_scale: float) -> Visio
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("ln_1.weight") or "layernorm" in name or "ln_" in name:
+            if "layernorm" in name or "layer_norm" in name or "ln_" in name:
                 # Norm gains around 1, shifts small: the stream stays normalised.
                 base = 1.0 if name.endswith("weight") else 0.0
                 p.copy_(base + 0.2 * torch.randn(p.shape, generator=g))
             elif name.endswith("bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
             else:
-                fan_in = p.shape[0] if "decoder" in name and p.dim() == 2 else p.shape[-1]
+                # GPT-2's Conv1D weights are [in, out]; nn.Linear's [out, in].
+                conv1d = "decoder.transformer" in name and p.dim() == 2
+                fan_in = p.shape[0] if conv1d else p.shape[-1]
                 std = 1.6 / math.sqrt(max(fan_in, 1))
                 p.copy_(std * torch.randn(p.shape, generator=g))
-        wte = model.decoder.transformer.wte.weight
+        wte = model.decoder.get_input_embeddings().weight
         wte[eot] *= eos_scale
     model.generation_config = GenerationConfig(
-        decoder_start_token_id=eot, bos_token_id=eot, eos_token_id=eot, pad_token_id=eot
+        decoder_start_token_id=eot,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        pad_token_id=cfg.pad_token_id,
     )
     return model.eval()
 
@@ -234,8 +272,11 @@ def logprobs(model, pixels: torch.Tensor, seqs: list[list[int]]) -> list[list[fl
     return out
 
 
-def acceptable(cases) -> bool:
+def acceptable(cases, pad: int | None) -> bool:
     greedy = cases[0]["sequences"]
+    # A pad id inside a sequence would change TrOCR's sinusoidal positions.
+    if pad is not None and any(pad in s for c in cases for s in c["sequences"]):
+        return False
     lengths = [len(s) - 1 for s in greedy]
     ended = [s[-1] == s[0] and len(s) > 1 for s in greedy]
     distinct = all(len(set(s[1:])) >= min(3, len(s) - 1) for s in greedy)
@@ -256,14 +297,21 @@ def main() -> None:
     args = ap.parse_args()
     img_dir = os.path.join(args.out, "images")
     make_images(img_dir)
-    make_fixture(args.out, img_dir, "vit", "vit-gpt2", 30)
-    make_fixture(args.out, img_dir, "deit", "deit-gpt2", 32)
+    make_fixture(args.out, img_dir, ("vit", "gpt2"), "vit-gpt2", 30)
+    make_fixture(args.out, img_dir, ("deit", "gpt2"), "deit-gpt2", 32)
+    make_fixture(args.out, img_dir, ("deit", "trocr-small"), "deit-trocr", 32)
+    make_fixture(args.out, img_dir, ("vit", "trocr-base"), "vit-trocr", 30)
 
 
-def make_fixture(out_root: str, img_dir: str, kind: str, name: str, side: int) -> None:
-    tok = make_tokenizer()
+def make_fixture(
+    out_root: str, img_dir: str, kinds: tuple[str, str], name: str, side: int
+) -> None:
+    kind, dec_kind = kinds
+    trocr = dec_kind.startswith("trocr")
+    tok = make_tokenizer(pad=trocr)
     vocab = tok.get_vocab_size()
     eot = tok.token_to_id("<|endoftext|>")
+    pad = tok.token_to_id("<pad>") if trocr else None
     proc = ViTImageProcessorPil(
         size={"height": side, "width": side},
         do_convert_rgb=True,
@@ -276,9 +324,9 @@ def make_fixture(out_root: str, img_dir: str, kind: str, name: str, side: int) -
     for attempt in range(200):
         seed = 1000 + attempt
         eos_scale = 1.0 + 0.25 * (attempt % 5)
-        model = build(kind, seed, vocab, eot, eos_scale)
+        model = build(kind, dec_kind, seed, vocab, eot, pad, eos_scale)
         cases, margins = run_cases(model, pixels, eot)
-        if not acceptable(cases) or min(margins) < MIN_MARGIN:
+        if not acceptable(cases, pad) or min(margins) < MIN_MARGIN:
             continue
         # float64 must agree: no decision sits on float32 rounding.
         cases64, _ = run_cases(model.double(), pixels.double(), eot)
@@ -306,6 +354,14 @@ def make_fixture(out_root: str, img_dir: str, kind: str, name: str, side: int) -
     model = VisionEncoderDecoderModel.from_pretrained(
         out, dtype=torch.float32, attn_implementation="eager"
     ).eval()
+    dec = getattr(getattr(model.decoder, "model", None), "decoder", None)
+    if dec is not None and hasattr(dec.embed_positions, "weights"):
+        # transformers 5.25 leaves TrOCR's computed sinusoidal table on the meta device after
+        # from_pretrained (and, recomputing it, sizes it without the cache): build it again
+        # as TrOCRDecoder.__init__ does.
+        e = dec.embed_positions
+        c = model.decoder.config
+        e.weights = e.get_embedding(c.max_position_embeddings + e.padding_idx + 1, c.d_model, e.padding_idx)
     cases, margins = run_cases(model, pixels, eot)
     with torch.no_grad():
         states = model.encoder(pixel_values=pixels).last_hidden_state

@@ -6,6 +6,7 @@
 pub mod bart;
 pub mod gpt2;
 pub mod t5;
+pub mod trocr;
 pub mod vision_encoder_decoder;
 pub mod vit;
 pub mod whisper;
