@@ -10,7 +10,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::Gpu;
-use seqbridge_models::{GenerateOptions, LoadOptions, Model, Profile, WeightDtype};
+use seqbridge_models::encoder::EncoderInput;
+use seqbridge_models::{GenerateOptions, LoadOptions, Model, Pixels, Profile, WeightDtype};
 use serde_json::{Value, json};
 
 use crate::args::open_gpu;
@@ -34,6 +35,10 @@ const CONFIGS: &[(&str, &str)] = &[
     (
         "t5-small",
         include_str!("../../../assets/bench/t5-small.json"),
+    ),
+    (
+        "vit-gpt2",
+        include_str!("../../../assets/bench/vit-gpt2.json"),
     ),
 ];
 
@@ -59,7 +64,8 @@ pub struct BenchArgs {
         conflicts_with = "config"
     )]
     pub model: Option<PathBuf>,
-    /// Built-in shape with random weights: tiny, opus-mt, bart-base, m2m100-418m or t5-small.
+    /// Built-in shape with random weights: tiny, opus-mt, bart-base, m2m100-418m, t5-small or
+    /// vit-gpt2 (image captioning, random pixels).
     #[arg(long, value_name = "NAME")]
     pub config: Option<String>,
     /// Sources per call (text models; default 1).
@@ -197,6 +203,29 @@ fn sources(model: &Model, a: &BenchArgs, shape: &Shape) -> Result<Vec<Vec<u32>>>
         .collect())
 }
 
+/// Random pixel values in [-1, 1] for an image model (`None` for text models).
+fn pixels(model: &Model, a: &BenchArgs, batch: usize) -> Option<Pixels> {
+    let g = model.patch_grid()?;
+    let (height, width) = g.image;
+    let n = batch * 3 * height * width;
+    let mut state = a.seed ^ 0x9e37_79b9;
+    let data = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    Some(Pixels {
+        data,
+        batch,
+        channels: 3,
+        height,
+        width,
+    })
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
     if a.batch == Some(0) || a.beams == 0 || a.new_tokens == Some(0) || a.iters == 0 {
         bail!("--batch, --beams, --new-tokens and --iters must be at least 1");
@@ -257,7 +286,20 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         src_len: a.src_len.unwrap_or(32),
         new_tokens: a.new_tokens.unwrap_or(32),
     };
-    let srcs = sources(model, a, &shape)?;
+    // An image model reads random pixels (its source length is the patch grid's).
+    let images = pixels(model, a, shape.batch);
+    let srcs = match images {
+        Some(_) => Vec::new(),
+        None => sources(model, a, &shape)?,
+    };
+    let input = match &images {
+        Some(p) => p.input(),
+        None => EncoderInput::Tokens(&srcs),
+    };
+    let src_len = match model.patch_grid() {
+        Some(g) => g.leading + g.rows * g.cols,
+        None => shape.src_len,
+    };
     let opts = GenerateOptions {
         num_beams: Some(a.beams),
         max_new_tokens: Some(shape.new_tokens),
@@ -265,12 +307,12 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         ..Default::default()
     };
     for _ in 0..a.warmup {
-        model.generate(&srcs, &opts)?;
+        model.generate_input(&input, &opts, &mut |_, _| {})?;
     }
     let (mut wall, mut profiles) = (Vec::new(), Vec::new());
     for _ in 0..a.iters {
         let t = Instant::now();
-        let (g, p) = model.generate_profiled(&srcs, &opts, false)?;
+        let (g, p) = model.generate_input_profiled(&input, &opts, false)?;
         wall.push(t.elapsed().as_secs_f64());
         let produced = g
             .sequences
@@ -289,7 +331,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
     // One more call with timestamp queries around every dispatch, for the GPU time per
     // kernel family (kept out of the timings above: it splits every dispatch into a pass).
     let kernels = if gpu.caps().timestamps {
-        kernel_ms(model.generate_profiled(&srcs, &opts, true)?.1)
+        kernel_ms(model.generate_input_profiled(&input, &opts, true)?.1)
     } else {
         Value::Null
     };
@@ -320,7 +362,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         "config": what,
         "batch": shape.batch,
         "beams": a.beams,
-        "src_len": shape.src_len,
+        "src_len": src_len,
         "new_tokens": shape.new_tokens,
         "dtype": dtype_name(a.dtype),
         "warmup": a.warmup,
