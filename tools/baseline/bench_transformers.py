@@ -19,7 +19,14 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import AutoConfig, AutoModelForSeq2SeqLM, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    LogitsProcessor,
+    LogitsProcessorList,
+    VisionEncoderDecoderConfig,
+    VisionEncoderDecoderModel,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +53,11 @@ def percentile(xs, q):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="tiny", help="name of assets/bench/<name>.json, or a path to a config.json")
+    ap.add_argument(
+        "--config",
+        default="tiny",
+        help="name of assets/bench/<name>.json (vit-gpt2: random pixels), or a path to a config.json",
+    )
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--beams", type=int, default=1)
     ap.add_argument("--src-len", type=int, default=32)
@@ -66,13 +77,26 @@ def main():
     if not path.exists():
         path = ROOT / "assets" / "bench" / f"{args.config}.json"
     cfg_dict = json.loads(path.read_text())
-    config = AutoConfig.for_model(**cfg_dict)
+    vision = cfg_dict.get("model_type") == "vision-encoder-decoder"
+    if vision:
+        # Image captioning (vit-gpt2): random pixels instead of random ids.
+        config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
+            AutoConfig.for_model(**cfg_dict["encoder"]), AutoConfig.for_model(**cfg_dict["decoder"])
+        )
+        for key in ("decoder_start_token_id", "pad_token_id", "bos_token_id", "eos_token_id"):
+            setattr(config, key, cfg_dict.get(key))
+        config.vocab_size = config.decoder.vocab_size
+    else:
+        config = AutoConfig.for_model(**cfg_dict)
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     device = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
 
     t0 = time.perf_counter()
-    model = AutoModelForSeq2SeqLM.from_config(config).to(device=device, dtype=dtype).eval()
+    if vision:
+        model = VisionEncoderDecoderModel(config).to(device=device, dtype=dtype).eval()
+    else:
+        model = AutoModelForSeq2SeqLM.from_config(config).to(device=device, dtype=dtype).eval()
     sync()
     load_ms = (time.perf_counter() - t0) * 1e3
 
@@ -85,6 +109,13 @@ def main():
     ids[:, -1] = config.eos_token_id
     ids = ids.to(device)
     mask = torch.ones_like(ids)
+    if vision:
+        side, patch = config.encoder.image_size, config.encoder.patch_size
+        pixels = (torch.rand((args.batch, 3, side, side), generator=g) * 2 - 1).to(device=device, dtype=dtype)
+        inputs = {"pixel_values": pixels}
+        args.src_len = 1 + (side // patch) ** 2
+    else:
+        inputs = {"input_ids": ids, "attention_mask": mask}
 
     gen_kwargs = dict(
         num_beams=args.beams,
@@ -103,14 +134,14 @@ def main():
         for it in range(args.warmup + args.iters):
             sync()
             t0 = time.perf_counter()
-            model.get_encoder()(input_ids=ids, attention_mask=mask)
+            model.get_encoder()(**inputs)
             sync()
             enc = (time.perf_counter() - t0) * 1e3
 
             clock = StepClock(sync)
             sync()
             t0 = time.perf_counter()
-            out = model.generate(input_ids=ids, attention_mask=mask, logits_processor=LogitsProcessorList([clock]), **gen_kwargs)
+            out = model.generate(**inputs, logits_processor=LogitsProcessorList([clock]), **gen_kwargs)
             sync()
             total = time.perf_counter() - t0
             assert out.shape[1] == args.new_tokens + 1, out.shape
