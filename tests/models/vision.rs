@@ -309,3 +309,27 @@ fn vision_input_errors_are_named() {
     let e = m.load_images(&[&missing]).unwrap_err().to_string();
     assert!(e.contains("absent.png"), "{e}");
 }
+
+/// A text model whose directory holds some other preprocessor_config.json (a feature
+/// extractor's, or a processor this crate does not read) still loads: only image models
+/// read it.
+#[test]
+fn vision_processor_only_for_image_models() {
+    let src = crate::common::fixture_dir("marian");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(&src).expect("marian fixture") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, tmp.path().join(path.file_name().expect("name"))).unwrap();
+        }
+    }
+    let odd =
+        r#"{"feature_extractor_type": "WhisperFeatureExtractor", "size": {"shortest_edge": 224}}"#;
+    std::fs::write(tmp.path().join("preprocessor_config.json"), odd).unwrap();
+    let m = Model::load(tmp.path(), gpu()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(m.image_processor().is_none() && m.patch_grid().is_none());
+    let e = m
+        .load_images(&image_files(&fixture("vit-gpt2").r))
+        .unwrap_err();
+    assert!(e.to_string().contains("no image processor"), "{e}");
+}

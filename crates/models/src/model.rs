@@ -137,6 +137,12 @@ impl Model {
             &Vars::root(ckpt, opts.weight_dtype),
         )?;
         gpu.check_errors()?;
+        // Only an image model reads preprocessor_config.json as an image processor
+        // (Whisper's is a feature extractor's).
+        let image_processor = match encoder.patch_grid() {
+            Some(_) => ImageProcessor::from_dir(dir)?,
+            None => None,
+        };
         Ok(Model {
             gpu: gpu.clone(),
             dir: dir.to_path_buf(),
@@ -145,7 +151,7 @@ impl Model {
             decoder,
             generation_config: GenerationConfig::default(),
             tokenizer,
-            image_processor: ImageProcessor::from_dir(dir)?,
+            image_processor,
             weight_bytes,
         })
     }
