@@ -333,3 +333,39 @@ fn vision_processor_only_for_image_models() {
         .unwrap_err();
     assert!(e.to_string().contains("no image processor"), "{e}");
 }
+
+/// Weights in row chunks of at most 1 KiB (the patch projection, GPT-2's transposed Conv1D
+/// weights, the fused cross K/V of both layers, the tied output projection): the path large
+/// vocabularies take on small bindings gives the same sequences.
+#[test]
+fn vision_chunked_weights() {
+    let r = &fixture("vit-gpt2").r;
+    let opts = seqbridge::models::LoadOptions {
+        max_chunk_bytes: Some(1024),
+        ..Default::default()
+    };
+    let m = Model::load_with(model_dir("vit-gpt2"), gpu(), &opts).unwrap_or_else(|e| panic!("{e}"));
+    for case in r["generate"].as_array().expect("cases") {
+        let (data, shape) = reference_pixels(r, &indices(&case["images"]));
+        let out = m
+            .generate_input(
+                &pixel_input(&data, shape),
+                &options(&case["kwargs"]),
+                &mut |_, _| {},
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<Vec<u32>> = out.sequences.iter().flatten().cloned().collect();
+        assert_eq!(got, id_lists(&case["sequences"]), "{}", case["name"]);
+    }
+}
+
+/// A JPEG stored with EXIF orientation 6 decodes upright (rotated 90° clockwise), as
+/// transformers' `load_image` turns it: the same pixels as the plain file, rotated.
+#[test]
+fn vision_exif_orientation_is_applied() {
+    use seqbridge::models::io::image::decode;
+    let plain = decode(&root().join("images/shapes.jpg")).expect("shapes.jpg");
+    let rotated = decode(&root().join("images/rotated.jpg")).expect("rotated.jpg");
+    assert_eq!((plain.width(), plain.height()), (64, 48));
+    assert_eq!(rotated.to_rgb8(), plain.rotate90().to_rgb8());
+}

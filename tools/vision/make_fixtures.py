@@ -8,7 +8,8 @@ Run from the repository root:
 It writes:
 
 - ``images/``: small PNG and JPEG files drawn here with PIL (a colour gradient, shapes on a
-  background, a greyscale pattern), of sizes that make the processor both shrink and enlarge.
+  background, a greyscale pattern), of sizes that make the processor both shrink and enlarge,
+  and the shapes again with an EXIF orientation (``rotated.jpg``).
 - ``vit-gpt2/`` and ``deit-gpt2/``: a ViT encoder (image 30x30, patch 6, hidden 36, 3 heads) and a GPT-2 decoder
   with cross-attention (hidden 40, 4 heads), so the encoder's width differs from the decoder's
   and ``enc_to_dec_proj`` is there; and a DeiT encoder (image 32, patch 8, hidden 40: a
@@ -95,6 +96,11 @@ def make_images(out: str) -> None:
     d.rectangle((36, 14, 58, 40), fill=(30, 40, 200))
     d.line((0, 47, 63, 0), fill=(250, 250, 250), width=3)
     img.save(os.path.join(out, "shapes.jpg"), quality=90)
+    # The same pixels stored with EXIF orientation 6 (display rotated 90 degrees clockwise),
+    # as phone photos are: decoders must turn it upright as transformers' load_image does.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.save(os.path.join(out, "rotated.jpg"), quality=90, exif=exif)
     g = np.zeros((23, 17), dtype=np.uint8)
     for y in range(23):
         for x in range(17):

@@ -270,7 +270,8 @@ impl ImageProcessor {
 /// Largest image side a preprocessor may ask for.
 const MAX_SIDE: u32 = 1 << 14;
 
-/// Decodes a PNG or JPEG file; errors name the file.
+/// Decodes a PNG or JPEG file, turned upright by its EXIF orientation as transformers'
+/// `load_image` (and so its image-to-text pipeline) does; errors name the file.
 pub fn decode(path: &Path) -> Result<DynamicImage> {
     let err = |msg: String| Error::Io {
         path: path.to_path_buf(),
@@ -283,9 +284,12 @@ pub fn decode(path: &Path) -> Result<DynamicImage> {
     if reader.format().is_none() {
         return Err(err("not a PNG or JPEG image".into()));
     }
-    reader
-        .decode()
-        .map_err(|e| err(format!("cannot decode the image: {e}")))
+    let decode_err = |e: image::ImageError| err(format!("cannot decode the image: {e}"));
+    let mut decoder = reader.into_decoder().map_err(decode_err)?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(decode_err)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    img.apply_orientation(orientation);
+    Ok(img)
 }
 
 #[cfg(test)]
