@@ -13,6 +13,8 @@
 //! let mut stream = |source: usize, token: u32| println!("{source}: {token}");
 //! model.generate_with(&[vec![5, 17, 0]], &GenerateOptions::default(), &mut stream)?;
 //! let scores = model.score(&[vec![5, 17, 0]], &[vec![8, 9, 0]])?;  // log P(target_t | …)
+//! let captioner = Model::load("vit-gpt2-image-captioning", &gpu)?; // ViT + GPT-2
+//! let (_, captions) = captioner.generate_images(&["cat.jpg", "dog.png"], &beams)?; // one batch
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
