@@ -9,6 +9,7 @@ mod common;
 mod conv;
 mod elementwise;
 mod embedding;
+mod heads;
 mod logit_rules;
 mod matmul;
 mod norm;

@@ -27,6 +27,7 @@ pub enum Family {
     PositionBias,
     Conv,
     LogitRules,
+    Heads,
 }
 
 macro_rules! shader {
@@ -43,7 +44,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -55,6 +56,7 @@ impl Family {
         Family::PositionBias,
         Family::Conv,
         Family::LogitRules,
+        Family::Heads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Family {
             Family::PositionBias => "position_bias",
             Family::Conv => "conv",
             Family::LogitRules => "logit_rules",
+            Family::Heads => "heads",
         }
     }
 
@@ -86,6 +89,7 @@ impl Family {
             Family::PositionBias => shader!("position_bias.wgsl"),
             Family::Conv => shader!("conv.wgsl"),
             Family::LogitRules => shader!("logit_rules.wgsl"),
+            Family::Heads => shader!("heads.wgsl"),
         }
     }
 
@@ -98,7 +102,11 @@ impl Family {
             | Family::Sampling
             | Family::LogitRules => &[Module::Reduce],
             Family::Elementwise | Family::Matmul => &[Module::Activation],
-            Family::Embedding | Family::Cache | Family::PositionBias | Family::Conv => &[],
+            Family::Embedding
+            | Family::Cache
+            | Family::PositionBias
+            | Family::Conv
+            | Family::Heads => &[],
         }
     }
 }

@@ -271,6 +271,43 @@ impl Recorder {
         Ok(())
     }
 
+    /// Copies elements `src_start .. src_start + len` of `src` to `dst_start ..` of `dst` (same
+    /// dtype; offsets need no storage alignment, only whole elements).
+    pub fn copy_elements(
+        &mut self,
+        src: &Tensor,
+        src_start: usize,
+        dst: &Tensor,
+        dst_start: usize,
+        len: usize,
+    ) -> Result<()> {
+        let fits =
+            |t: &Tensor, start: usize| start.checked_add(len).is_some_and(|e| e <= t.numel());
+        if src.dtype() != dst.dtype() || !fits(src, src_start) || !fits(dst, dst_start) {
+            return Err(Error::Shape {
+                op: "copy_elements",
+                msg: format!(
+                    "{len} elements from {src_start} of {src:?} to {dst_start} of {dst:?}"
+                ),
+            });
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let size = src.dtype().size() as u64;
+        self.keep.push(src.buf.clone());
+        self.keep.push(dst.buf.clone());
+        let (s, so, d, doff) = (
+            src.buf.raw.clone(),
+            src.offset + src_start as u64 * size,
+            dst.buf.raw.clone(),
+            dst.offset + dst_start as u64 * size,
+        );
+        self.encoder()
+            .copy_buffer_to_buffer(&s, so, &d, doff, len as u64 * size);
+        Ok(())
+    }
+
     /// Fills a tensor with zero bytes.
     pub fn zero(&mut self, t: &Tensor) {
         self.keep.push(t.buf.clone());

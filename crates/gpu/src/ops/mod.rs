@@ -6,6 +6,7 @@ pub mod cache;
 pub mod conv;
 pub mod elementwise;
 pub mod embedding;
+pub mod heads;
 pub mod logit_rules;
 pub mod matmul;
 pub mod norm;
