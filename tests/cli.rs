@@ -449,17 +449,20 @@ fn tiny_en_reference(file: &str) -> Value {
         .clone()
 }
 
-/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2) prints
-/// transformers' greedy text of tests/fixtures/whisper/reference.json.
+/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2), two files decoded
+/// in one batch, prints transformers' greedy text of each (tests/fixtures/whisper/
+/// reference.json), in the order given.
 #[test]
 fn transcribe_json_matches_transformers_text() {
     let model = whisper_dir("whisper-tiny.en-ct2");
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let entry = tiny_en_reference("en_gb.wav");
     let wav = here.join("tests/fixtures/audio/en_gb.wav");
+    let second = here.join("tests/fixtures/audio/en_us.wav");
     let (ok, stdout, stderr) = run(&strings(&[
         "transcribe",
         wav.to_str().unwrap(),
+        second.to_str().unwrap(),
         "--model",
         model.to_str().unwrap(),
         "--format",
@@ -467,6 +470,22 @@ fn transcribe_json_matches_transformers_text() {
     ]));
     assert!(ok, "{stderr}");
     let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let t2 = &out["results"][1];
+    assert!(
+        t2["file"].as_str().unwrap().ends_with("en_us.wav"),
+        "{stdout}"
+    );
+    let want2 = tiny_en_reference("en_us.wav")["greedy"]["text"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(t2["text"].as_str(), Some(want2.as_str()), "{stdout}");
+    let p = t2["segments"][0]["no_speech_prob"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (0.0..0.5).contains(&p),
+        "speech has a low no_speech_prob: {stdout}"
+    );
     let t = &out["results"][0];
     let want = entry["greedy"]["text"].as_str().unwrap().trim();
     assert_eq!(t["text"].as_str(), Some(want), "{stdout}");

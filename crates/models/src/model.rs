@@ -44,6 +44,9 @@ pub struct Generation {
     /// Per source and hypothesis, the length-penalised beam score (`sequences_scores`);
     /// `None` for greedy search.
     pub scores: Option<Vec<Vec<f32>>>,
+    /// Whisper: per source, the probability of `<|nospeech|>` right after the start token
+    /// (transformers' `no_speech_prob`, from the raw logits); `None` for other models.
+    pub no_speech_probs: Option<Vec<f32>>,
     pub stats: Stats,
 }
 
@@ -306,15 +309,16 @@ impl Model {
         let mut call = self.begin();
         let run = self.runner();
         let cross = run.encode(input, &mut call.own, probe)?;
-        let (sequences, scores) = if search.num_beams == 1 {
+        let found = if search.num_beams == 1 {
             run.greedy(&search, &cross, on_token, None, &mut call.own, probe)?
         } else {
             run.beam(&search, &cross, on_token, &mut call.own, probe)?
         };
         self.gpu.check_errors()?;
         Ok(Generation {
-            sequences,
-            scores,
+            sequences: found.sequences,
+            scores: found.scores,
+            no_speech_probs: found.no_speech,
             stats: self.finish(call),
         })
     }

@@ -71,6 +71,9 @@ pub struct SearchConfig {
     /// Whisper language detection: the language ids `lo..hi`; `decoder_prompt[0]` is then a
     /// placeholder that each source replaces by the language its first step scores highest.
     pub detect_language: Option<(u32, u32)>,
+    /// Whisper's `<|nospeech|>` (no_timestamps_token_id − 1): its probability after the
+    /// start token is reported per source (transformers' `no_speech_prob`).
+    pub no_speech_token: Option<u32>,
 }
 
 /// Whisper's prompt and the rules that go with it.
@@ -269,6 +272,10 @@ impl SearchConfig {
             begin_suppress_tokens: gc.begin_suppress_tokens.clone().unwrap_or_default(),
             timestamps,
             detect_language,
+            no_speech_token: gc
+                .no_timestamps_token_id
+                .and_then(|t| t.checked_sub(1))
+                .filter(|&t| (t as usize) < model.decoder_vocab_size),
         };
         cfg.validate(model)?;
         Ok(cfg)
@@ -396,6 +403,7 @@ pub(crate) mod tests {
             begin_suppress_tokens: vec![],
             timestamps: None,
             detect_language: None,
+            no_speech_token: None,
         }
     }
 
