@@ -243,6 +243,20 @@ fn bench_tiny_reports_every_field() {
         }
         assert!(num("step_ms_p90") >= num("step_ms_median"), "{v}");
         assert!(num("host_ms_per_step") <= num("step_ms_p90"), "{v}");
+        // The adapter's measured limits (cached after the first run) and the step against them.
+        let r = &v["roofline"];
+        let rn = |k: &str| {
+            r[k].as_f64()
+                .unwrap_or_else(|| panic!("roofline.{k} in {v}"))
+        };
+        for k in ["read_gb_s", "fma_gflop_s", "step_weight_gb_per_s"] {
+            assert!(rn(k).is_finite() && rn(k) > 0.0, "roofline.{k} in {v}");
+        }
+        let fraction = rn("step_weight_gb_per_s") / rn("read_gb_s");
+        assert!(
+            (rn("step_bandwidth_fraction") - fraction).abs() < 1e-9,
+            "{v}"
+        );
         // One submit per decode step, and at least the 2 decoder layers' dispatches.
         assert_eq!(num("submits_per_step"), 1.0, "{v}");
         assert!(num("dispatches_per_step") >= 2.0 * 9.0, "{v}");

@@ -14,6 +14,7 @@ mod logit_rules;
 mod matmul;
 mod norm;
 mod position_bias;
+mod roofline;
 mod runtime;
 mod sampling;
 mod softmax;

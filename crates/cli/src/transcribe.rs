@@ -133,7 +133,7 @@ fn result_json(file: &Path, t: &Transcript) -> Value {
         "tokens": t.tokens,
         "segments": t.segments.iter().map(|s| json!({
             "start": r3(s.start), "end": r3(s.end), "text": s.text,
-            "no_speech_prob": s.no_speech_prob,
+            "no_speech_prob": s.no_speech_prob.map(|p| (f64::from(p) * 1e6).round() / 1e6),
         })).collect::<Vec<_>>(),
     });
     if let Some(words) = &t.words {

@@ -28,6 +28,7 @@ pub enum Family {
     Conv,
     LogitRules,
     Heads,
+    Roofline,
 }
 
 macro_rules! shader {
@@ -44,7 +45,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 13] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -57,6 +58,7 @@ impl Family {
         Family::Conv,
         Family::LogitRules,
         Family::Heads,
+        Family::Roofline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +75,7 @@ impl Family {
             Family::Conv => "conv",
             Family::LogitRules => "logit_rules",
             Family::Heads => "heads",
+            Family::Roofline => "roofline",
         }
     }
 
@@ -90,6 +93,7 @@ impl Family {
             Family::Conv => shader!("conv.wgsl"),
             Family::LogitRules => shader!("logit_rules.wgsl"),
             Family::Heads => shader!("heads.wgsl"),
+            Family::Roofline => shader!("roofline.wgsl"),
         }
     }
 
@@ -106,7 +110,8 @@ impl Family {
             | Family::Cache
             | Family::PositionBias
             | Family::Conv
-            | Family::Heads => &[],
+            | Family::Heads
+            | Family::Roofline => &[],
         }
     }
 }
