@@ -229,7 +229,7 @@ fn base_detection_and_translation_match_transformers() {
 }
 
 #[test]
-#[ignore = "about 40 minutes on a software adapter; run by hand"]
+#[ignore = "about 11 minutes on a software adapter; run by hand"]
 fn every_entry_matches_transformers() {
     let mut bad = Vec::new();
     for name in ["whisper-tiny.en", "whisper-base"] {

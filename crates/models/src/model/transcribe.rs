@@ -72,6 +72,17 @@ struct Window {
     no_speech_prob: Option<f32>,
 }
 
+/// What the sequential windows of one clip read.
+struct Windows<'a> {
+    /// The clip's features (long-form: all of them; short-form: its 30 s, padded).
+    features: &'a LogMel,
+    /// Frames per window.
+    window: usize,
+    /// Frames holding audio.
+    audio_frames: usize,
+    sp: Specials,
+}
+
 /// The token ids a transcription needs from the generation config.
 #[derive(Clone, Copy)]
 struct Specials {
@@ -125,9 +136,10 @@ impl Model {
             let per_call = self.clips_per_binding();
             for (which, frames) in short.chunks(per_call).zip(audio_frames.chunks(per_call)) {
                 let part: Vec<LogMel> = features.by_ref().take(which.len()).collect();
-                let windows = self.decode_short(part, frames, &opts.generate, sp)?;
-                for (&i, w) in which.iter().zip(windows) {
-                    out[i] = Some(self.assemble(vec![w], clips[i].len(), mel, opts, sp)?);
+                let decoded = self.decode_short(part, frames, &opts.generate, sp)?;
+                for ((&i, (w, advance)), &audio) in which.iter().zip(decoded).zip(frames) {
+                    let windows = self.short_windows(w, advance, audio, mel, opts, sp)?;
+                    out[i] = Some(self.assemble(windows, clips[i].len(), mel, opts, sp)?);
                 }
             }
         }
@@ -179,7 +191,7 @@ impl Model {
         audio_frames: &[usize],
         opts: &GenerateOptions,
         sp: Specials,
-    ) -> Result<Vec<Window>> {
+    ) -> Result<Vec<(Window, usize)>> {
         let (n_mels, frames) = (features[0].n_mels, features[0].n_frames);
         let mut data = Vec::with_capacity(features.len() * n_mels * frames);
         for f in &features {
@@ -200,9 +212,39 @@ impl Model {
                 let sequence = out.sequences[j][0].clone();
                 let ts = opts.timestamps == Some(true);
                 self.decoded_window(0, frames, f, sequence, no_speech, (sp, ts, audio_frames[j]))
-                    .map(|(w, _)| w)
             })
             .collect()
+    }
+
+    /// The windows of a short clip: its first, decoded in a batch, then, as transformers'
+    /// loop does, more over the rest of its 30 s of features whenever timestamps end the
+    /// first on a closed segment before the window's end (runaway repetitions on silence).
+    fn short_windows(
+        &self,
+        first: Window,
+        advance: usize,
+        audio_frames: usize,
+        mel: &MelExtractor,
+        opts: &TranscribeOptions,
+        sp: Specials,
+    ) -> Result<Vec<Window>> {
+        let frames = first.frames;
+        if opts.generate.timestamps != Some(true) || advance >= frames {
+            return Ok(vec![first]);
+        }
+        let mut gen_opts = opts.generate.clone();
+        if self.generation_config.is_multilingual == Some(true) {
+            gen_opts.language = Some(self.language_of(&first.sequence)?);
+        }
+        let features = first.features.clone();
+        let window = mel.config().n_frames();
+        let run = Windows {
+            features: &features,
+            window,
+            audio_frames,
+            sp,
+        };
+        self.windows_from(&run, advance, vec![first], gen_opts)
     }
 
     /// Transcribes a clip over 30 s: the features of the whole clip, cut into windows that
@@ -215,16 +257,33 @@ impl Model {
         opts: &TranscribeOptions,
         sp: Specials,
     ) -> Result<Transcript> {
-        let g = &self.generation_config;
         let cfg = mel.config();
-        let window = cfg.n_frames();
         let features = mel.long_form(samples)?;
-        let max_frames = features.n_frames;
         let mut gen_opts = opts.generate.clone();
         gen_opts.timestamps = Some(true);
-        let audio_frames = samples.len().div_ceil(cfg.hop_length.max(1));
-        let mut windows: Vec<Window> = Vec::new();
-        let mut seek = 0;
+        let run = Windows {
+            features: &features,
+            window: cfg.n_frames(),
+            audio_frames: samples.len().div_ceil(cfg.hop_length.max(1)),
+            sp,
+        };
+        let windows = self.windows_from(&run, 0, Vec::new(), gen_opts)?;
+        self.assemble(windows, samples.len(), mel, opts, sp)
+    }
+
+    /// Decodes windows one after the other from frame `seek` to the end of `run.features`,
+    /// after `windows`, each moved forward by the previous one's timestamps; detects the
+    /// language on the first it decodes when `gen_opts` has none.
+    fn windows_from(
+        &self,
+        run: &Windows,
+        mut seek: usize,
+        mut windows: Vec<Window>,
+        mut gen_opts: GenerateOptions,
+    ) -> Result<Vec<Window>> {
+        let g = &self.generation_config;
+        let (features, window) = (run.features, run.window);
+        let max_frames = features.n_frames;
         while seek < max_frames {
             let frames = (max_frames - seek).min(window);
             let features = features.segment(seek, window);
@@ -248,14 +307,14 @@ impl Model {
                 features,
                 sequence,
                 no_speech,
-                (sp, true, audio_frames),
+                (run.sp, true, run.audio_frames),
             )?;
             windows.push(w);
             // A window that moves nowhere would repeat forever; transformers has the same
             // guard implicitly (a closed pair is never <|0.00|><|0.00|> twice).
             seek += advance.max(1);
         }
-        self.assemble(windows, samples.len(), mel, opts, sp)
+        Ok(windows)
     }
 
     /// A decoded window and the frames it moves the next one forward: its segments by the
