@@ -10,6 +10,7 @@ mod date_normalizer;
 mod errors;
 mod parity;
 mod stats;
+mod threads;
 mod tokenizers;
 mod whisper;
 mod whisper_transcribe;

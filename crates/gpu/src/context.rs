@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::params::WgslParams;
 use crate::pipeline::{Bindings, Kernel, KernelKey, PipelineCache};
 use crate::pool::{GpuBuffer, Pool};
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counter, Counters, Stats, StatsScope};
 use crate::tensor::{DType, Element, Tensor, numel, padded_bytes};
 
 /// How to pick the adapter for a headless context.
@@ -248,9 +248,14 @@ impl Gpu {
     pub fn limits(&self) -> &wgpu::Limits {
         &self.inner.limits
     }
-    /// A snapshot of the counters since the context was created.
+    /// A snapshot of the counters since the context was created: every thread's work.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
+    }
+    /// Starts counting the work of the current thread alone on this context (a call's own
+    /// stats while other threads share the context); [`StatsScope::finish`] returns it.
+    pub fn stats_scope(&self) -> StatsScope {
+        self.inner.counters.scope()
     }
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
@@ -382,12 +387,14 @@ impl Gpu {
         if !bytes.is_empty() {
             self.inner.queue.write_buffer(&t.buf.raw, t.offset, &bytes);
         }
-        Counters::add(&self.inner.counters.bytes_uploaded, bytes.len() as u64);
+        self.inner
+            .counters
+            .add(Counter::BytesUploaded, bytes.len() as u64);
         Ok(())
     }
 
     pub(crate) fn note_upload(&self, bytes: u64) {
-        Counters::add(&self.inner.counters.bytes_uploaded, bytes);
+        self.inner.counters.add(Counter::BytesUploaded, bytes);
     }
 
     /// Blocking copy of a tensor's bytes to the host.
