@@ -878,3 +878,20 @@ fn translate_output_is_replaced_only_by_a_finished_run() {
     assert_eq!(std::fs::read_to_string(&output).unwrap(), want);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
+
+/// A misspelt backend is named, with the accepted ones (it once selected no backend and
+/// reported "adapters present: []").
+#[test]
+fn a_bogus_backend_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_seqbridge"))
+        .arg("info")
+        .env("SEQBRIDGE_BACKEND", "bogus")
+        .output()
+        .expect("run seqbridge");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("\"bogus\" is not a backend") && err.contains("vulkan, gl, metal, dx12"),
+        "{err}"
+    );
+}

@@ -11,7 +11,7 @@ use seqbridge_models::Model;
 /// (Vulkan, Metal, DX12) first, so that GL's window-system probing (and its stderr chatter)
 /// only happens when nothing else is there.
 pub fn open_gpu() -> Result<Gpu> {
-    let opts = GpuOptions::from_env();
+    let opts = GpuOptions::from_env()?;
     if opts.backends.is_none() {
         let native = GpuOptions {
             backends: Some(wgpu::Backends::PRIMARY),

@@ -104,6 +104,8 @@ impl Stdout {
 /// followed, so the link stays and the file it names is replaced.
 pub struct OutputFile {
     target: PathBuf,
+    /// Whether `target` was there before (for the message of a failed run).
+    existed: bool,
     file: io::BufWriter<Sink>,
     lines: usize,
 }
@@ -142,6 +144,7 @@ impl OutputFile {
                     .with_context(cannot)?;
                 return Ok(OutputFile {
                     target: target.to_path_buf(),
+                    existed: true,
                     file: io::BufWriter::new(Sink::Direct(f)),
                     lines: 0,
                 });
@@ -166,6 +169,7 @@ impl OutputFile {
             .tempfile_in(dir)
             .with_context(cannot)?;
         Ok(OutputFile {
+            existed: real.exists(),
             target: real,
             file: io::BufWriter::new(Sink::Temp(tmp)),
             lines: 0,
@@ -181,8 +185,13 @@ impl OutputFile {
 
     /// What a run that stops now leaves behind, for its error message.
     pub fn abandon_context(&self) -> String {
+        let what = if self.existed {
+            "left unchanged"
+        } else {
+            "not written"
+        };
         format!(
-            "{} left unchanged; {} lines were done",
+            "{} {what}; {} lines were done",
             self.target.display(),
             self.lines
         )

@@ -332,3 +332,26 @@ fn alignment(
         layer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch too large for one binding suggests a smaller --batch-size; other errors do not.
+    #[test]
+    fn a_batch_too_large_suggests_a_smaller_batch_size() {
+        let too_large = seqbridge_models::Error::Gpu(seqbridge_gpu::Error::TooLarge {
+            what: "tensor [310000, 128] f32".into(),
+            needed: 158_720_000,
+            limit: 134_217_728,
+        });
+        let e = format!("{:#}", batch_error(too_large, &[7, 3, 5], 5000));
+        assert!(
+            e.contains("try a smaller --batch-size (now 5000)") && e.contains("translating line 4"),
+            "{e}"
+        );
+        let other = seqbridge_models::Error::Input("source 0 is empty".into());
+        let e = format!("{:#}", batch_error(other, &[0], 5000));
+        assert!(!e.contains("--batch-size"), "{e}");
+    }
+}
