@@ -183,3 +183,91 @@ fn config_sizes_are_bounded_and_checked_against_the_checkpoint() {
         );
     }
 }
+
+/// Rewrites the data of tensor `key` in model.safetensors: its first element becomes NaN.
+fn poison(dir: &Path, key: &str) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+    let mut data: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let mut d = view.data().to_vec();
+        if name == key {
+            let nan: &[u8] = match view.dtype() {
+                safetensors::Dtype::F32 => &[0x00, 0x00, 0xc0, 0x7f],
+                safetensors::Dtype::F16 => &[0x00, 0x7e],
+                safetensors::Dtype::BF16 => &[0xc0, 0x7f],
+                other => panic!("{key} is {other:?}"),
+            };
+            d[..nan.len()].copy_from_slice(nan);
+        }
+        data.push((name, view.dtype(), view.shape().to_vec(), d));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, dt, s, d)| {
+            let v = safetensors::tensor::TensorView::new(*dt, s.clone(), d).expect("view");
+            (n.clone(), v)
+        })
+        .collect();
+    std::fs::write(
+        &path,
+        safetensors::serialize(views, None).expect("serialize"),
+    )
+    .expect("write");
+}
+
+/// A NaN in a weight is refused at load, naming the tensor and the file (it once loaded and
+/// generated a start-token-only result with exit 0).
+#[test]
+fn nan_weights_are_refused_at_load() {
+    let dir = copy_fixture();
+    poison(dir.path(), KEY);
+    let e = load_err(dir.path());
+    assert!(
+        e.contains(KEY) && e.contains("NaN") && e.contains("model.safetensors"),
+        "{e}"
+    );
+}
+
+/// A shard index naming files outside the model directory, and a model file that is a
+/// symlink to a device, are refused before anything is read from them.
+#[test]
+fn model_files_stay_inside_the_model_directory() {
+    let outside = tempfile::tempdir().expect("temp dir");
+    std::fs::write(outside.path().join("x.safetensors"), b"not read").unwrap();
+    let escape = format!("{}/x.safetensors", outside.path().display());
+    for name in ["../../etc/passwd", "/dev/zero", escape.as_str()] {
+        let dir = copy_fixture();
+        std::fs::rename(
+            dir.path().join("model.safetensors"),
+            dir.path().join("model-00001.safetensors"),
+        )
+        .unwrap();
+        let index = serde_json::json!({"weight_map": {
+            "model.shared.weight": "model-00001.safetensors",
+            "model.encoder.layers.0.fc1.weight": name,
+        }});
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            index.to_string(),
+        )
+        .unwrap();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains("model.safetensors.index.json") && e.contains(name),
+            "{name}: {e}"
+        );
+    }
+    #[cfg(unix)]
+    for name in ["tokenizer.json", "model.safetensors", "config.json"] {
+        let dir = copy_fixture();
+        let _ = std::fs::remove_file(dir.path().join(name));
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(name)).unwrap();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains(name) && e.contains("outside the model directory"),
+            "{name}: {e}"
+        );
+    }
+}

@@ -85,6 +85,7 @@ impl Model {
 
     pub fn load_with(dir: impl AsRef<Path>, gpu: &Gpu, opts: &LoadOptions) -> Result<Model> {
         let dir = dir.as_ref();
+        crate::io::paths::check_model_files(dir)?;
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
             path: path.clone(),
