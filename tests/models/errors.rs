@@ -8,8 +8,13 @@ use crate::common::{fixture_dir, gpu, load};
 
 /// A copy of the marian fixture in a temp dir.
 fn copy_fixture() -> tempfile::TempDir {
+    copy_family("marian")
+}
+
+/// A copy of a family's fixture in a temp dir.
+fn copy_family(family: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    for e in std::fs::read_dir(fixture_dir("marian")).expect("fixture") {
+    for e in std::fs::read_dir(fixture_dir(family)).expect("fixture") {
         let e = e.expect("entry");
         std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
     }
@@ -268,6 +273,136 @@ fn model_files_stay_inside_the_model_directory() {
         assert!(
             e.contains(name) && e.contains("outside the model directory"),
             "{name}: {e}"
+        );
+    }
+}
+
+/// Sizes and ids that once drove unbounded host allocations or panics, per family: each is
+/// refused at once, naming config.json, the key and the bound, before any allocation.
+#[test]
+fn hostile_config_sizes_fail_fast_in_every_family() {
+    let big = 1u64 << 62;
+    let cases: &[(&str, &str, serde_json::Value, &str)] = &[
+        // M2M100 computes its position table (no stored one to check against).
+        (
+            "m2m100",
+            "max_position_embeddings",
+            serde_json::json!(1_000_000_000u64),
+            "max_position_embeddings is 1000000000, outside",
+        ),
+        (
+            "m2m100",
+            "max_position_embeddings",
+            serde_json::json!(big),
+            "max_position_embeddings is 4611686018427387904",
+        ),
+        (
+            "m2m100",
+            "pad_token_id",
+            serde_json::json!(100_000_000u64),
+            "pad_token_id 100000000 is outside the vocabulary",
+        ),
+        (
+            "nllb",
+            "encoder_layers",
+            serde_json::json!(1_000_000_000u64),
+            "encoder_layers is 1000000000, outside",
+        ),
+        (
+            "pegasus",
+            "max_position_embeddings",
+            serde_json::json!(10_000_000u64),
+            "max_position_embeddings is 10000000, outside",
+        ),
+        (
+            "bart",
+            "decoder_layers",
+            serde_json::json!(0),
+            "decoder_layers is 0",
+        ),
+        (
+            "mbart",
+            "vocab_size",
+            serde_json::json!(big),
+            "vocab_size is 4611686018427387904",
+        ),
+        (
+            "t5",
+            "num_layers",
+            serde_json::json!(1_000_000_000u64),
+            "num_layers is 1000000000, outside",
+        ),
+        (
+            "t5",
+            "num_decoder_layers",
+            serde_json::json!(0),
+            "num_decoder_layers is 0",
+        ),
+        (
+            "t5_v1_1",
+            "pad_token_id",
+            serde_json::json!(4_000_000_000u64),
+            "pad_token_id 4000000000 is outside the vocabulary",
+        ),
+        (
+            "umt5",
+            "d_ff",
+            serde_json::json!(big),
+            "d_ff is 4611686018427387904",
+        ),
+        (
+            "mt5",
+            "pad_token_id",
+            serde_json::json!(big),
+            "pad_token_id",
+        ),
+    ];
+    for (family, key, value, want) in cases {
+        let dir = copy_family(family);
+        let path = dir.path().join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v[*key] = value.clone();
+        std::fs::write(&path, v.to_string()).unwrap();
+        let started = std::time::Instant::now();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains(want) && e.contains("config.json"),
+            "{family}: {key} = {value}: {e}"
+        );
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{family}: {key} = {value} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// `"forced_eos_token_id": []` in generation_config.json is refused (as transformers does)
+/// for greedy and beam search alike; it once panicked in greedy search and gave a
+/// start-token-only result with beams.
+#[test]
+fn an_empty_forced_eos_list_is_refused() {
+    let dir = copy_fixture();
+    let path = dir.path().join("generation_config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["forced_eos_token_id"] = serde_json::json!([]);
+    std::fs::write(&path, v.to_string()).unwrap();
+    let model = Model::load(dir.path(), gpu()).expect("the config itself loads");
+    for beams in [1, 3] {
+        let opts = GenerateOptions {
+            num_beams: Some(beams),
+            max_new_tokens: Some(3),
+            ..Default::default()
+        };
+        let e = model
+            .generate(&[vec![17, 42, 0]], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("forced_eos_token_id is an empty list"),
+            "{beams} beams: {e}"
         );
     }
 }
