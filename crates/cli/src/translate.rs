@@ -295,12 +295,14 @@ fn alignment(
     layer: Option<usize>,
 ) -> Result<Alignment> {
     let cfg = model.config();
-    let layer = layer.unwrap_or(cfg.decoder_layers - 1);
-    if layer >= cfg.decoder_layers {
+    let Some(last) = cfg.decoder_layers.checked_sub(1) else {
+        bail!("the model has no decoder layer to align");
+    };
+    let layer = layer.unwrap_or(last);
+    if layer > last {
         bail!(
-            "--align-layer {layer}: the model has {} decoder layers (0..{})",
+            "--align-layer {layer}: the model has {} decoder layers (0..={last})",
             cfg.decoder_layers,
-            cfg.decoder_layers - 1
         );
     }
     if sequence.len() < 2 {
