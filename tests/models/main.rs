@@ -9,6 +9,7 @@ mod ctranslate2;
 mod date_normalizer;
 mod errors;
 mod parity;
+mod props;
 mod stats;
 mod threads;
 mod tokenizers;
