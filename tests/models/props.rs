@@ -134,8 +134,9 @@ fn any_ids_and_sizes_generate_or_error_cleanly() {
         size,
         prop::option::of(0usize..4),
     );
+    let n = cases(24);
     let config = Config {
-        cases: cases(24),
+        cases: n,
         failure_persistence: None,
         ..Config::default()
     };
@@ -160,9 +161,5 @@ fn any_ids_and_sizes_generate_or_error_cleanly() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
-        "id property: {} of {} generated",
-        generated.get(),
-        cases(32)
-    );
+    eprintln!("id property: {} of {n} generated", generated.get());
 }
