@@ -61,18 +61,17 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Buffered standard output whose write errors are values, not panics (`println!` panics
-/// on a closed pipe or a full disk). Errors carry the OS error, so a closed pipe is told
-/// apart by [`is_broken_pipe`] and a full disk reads "No space left on device".
+/// Standard output whose write errors are values, not panics (`println!` panics on a
+/// closed pipe or a full disk). Errors carry the OS error, so a closed pipe is told apart
+/// by [`is_broken_pipe`] and a full disk reads "No space left on device". Line-buffered
+/// (Rust's stdout is), so each result line leaves as soon as it is written.
 pub struct Stdout {
-    out: io::BufWriter<io::Stdout>,
+    out: io::Stdout,
 }
 
 impl Stdout {
     pub fn new() -> Stdout {
-        Stdout {
-            out: io::BufWriter::new(io::stdout()),
-        }
+        Stdout { out: io::stdout() }
     }
 
     /// Writes `text` and a newline.
@@ -87,7 +86,7 @@ impl Stdout {
             .context("writing to stdout")
     }
 
-    /// Flushes (the write errors of buffered text show up here).
+    /// Flushes (the write errors of text still buffered show up here).
     pub fn flush(&mut self) -> Result<()> {
         self.out.flush().context("writing to stdout")
     }
@@ -106,7 +105,10 @@ pub struct OutputFile {
     target: PathBuf,
     /// Whether `target` was there before (for the message of a failed run).
     existed: bool,
-    file: io::BufWriter<Sink>,
+    /// Unbuffered: each line reaches the file when it is written, so a run stopped by a
+    /// signal keeps every line it finished (a write per line costs nothing next to the
+    /// translation of that line).
+    file: Sink,
     lines: usize,
 }
 
@@ -145,7 +147,7 @@ impl OutputFile {
                 return Ok(OutputFile {
                     target: target.to_path_buf(),
                     existed: true,
-                    file: io::BufWriter::new(Sink::Direct(f)),
+                    file: Sink::Direct(f),
                     lines: 0,
                 });
             }
@@ -171,14 +173,17 @@ impl OutputFile {
         Ok(OutputFile {
             existed: real.exists(),
             target: real,
-            file: io::BufWriter::new(Sink::Temp(tmp)),
+            file: Sink::Temp(tmp),
             lines: 0,
         })
     }
 
     /// Appends `text` and a newline.
     pub fn line(&mut self, text: &str) -> Result<()> {
-        writeln!(self.file, "{text}").map_err(|e| self.failed(e))?;
+        let line = format!("{text}\n");
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|e| self.failed(e))?;
         self.lines += 1;
         Ok(())
     }
@@ -207,11 +212,7 @@ impl OutputFile {
         let writing = format!("writing {}", self.target.display());
         let context = self.abandon_context();
         let target = self.target;
-        let sink = self
-            .file
-            .into_inner()
-            .map_err(|e| anyhow::Error::new(e.into_error()).context(writing.clone()))?;
-        match sink {
+        match self.file {
             Sink::Direct(_) => Ok(()),
             Sink::Temp(tmp) => {
                 tmp.as_file().sync_all().context(writing)?;
@@ -330,11 +331,9 @@ mod tests {
     #[test]
     fn output_file_reports_a_full_device() {
         let mut f = OutputFile::create(Path::new("/dev/full")).unwrap();
-        // Buffered: the error shows up at the latest when the buffer is flushed.
-        let e = (0..10_000)
-            .try_for_each(|_| f.line("0123456789"))
-            .and_then(|()| f.commit())
-            .unwrap_err();
+        // Unbuffered: the first line already fails.
+        let e = f.line("0123456789").unwrap_err();
+
         assert!(
             format!("{e:#}").contains("No space left on device"),
             "{e:#}"

@@ -114,7 +114,8 @@ impl Counters {
     /// current thread.
     pub fn add(&self, c: Counter, n: u64) {
         self.total(c).fetch_add(n, Ordering::Relaxed);
-        SCOPES.with(|s| {
+        // `try_with`: work done while the thread's locals are being destroyed has no scope.
+        let _ = SCOPES.try_with(|s| {
             for (_, id, stats) in s.borrow_mut().iter_mut() {
                 if *id == self.id {
                     *stats.field(c) += n;
@@ -166,13 +167,15 @@ impl StatsScope {
     }
 
     fn take(&self) -> Stats {
-        SCOPES.with(|s| {
-            let mut s = s.borrow_mut();
-            match s.iter().position(|(t, _, _)| *t == self.token) {
-                Some(i) => s.remove(i).2,
-                None => Stats::default(),
-            }
-        })
+        SCOPES
+            .try_with(|s| {
+                let mut s = s.borrow_mut();
+                let i = s.iter().position(|(t, _, _)| *t == self.token)?;
+                Some(s.remove(i).2)
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 }
 
@@ -180,5 +183,44 @@ impl Drop for StatsScope {
     fn drop(&mut self) {
         // Closes the scope when `finish` was not called (an early return or a panic).
         self.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope sees its own thread's work on its own context, nested scopes see theirs, the
+    /// totals see everything.
+    #[test]
+    fn scopes_count_their_thread_and_context_only() {
+        let c = Counters::default();
+        let outer = c.scope();
+        c.add(Counter::Dispatches, 2);
+        let inner = c.scope();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let other = c.scope();
+                c.add(Counter::Dispatches, 100);
+                assert_eq!(other.finish().dispatches, 100);
+            });
+        });
+        c.add(Counter::Submits, 1);
+        Counters::default().add(Counter::Dispatches, 7);
+        let want = Stats {
+            submits: 1,
+            ..Stats::default()
+        };
+        assert_eq!(inner.finish(), want);
+        let want = Stats {
+            dispatches: 2,
+            submits: 1,
+            ..Stats::default()
+        };
+        assert_eq!(outer.finish(), want);
+        assert_eq!(c.snapshot().dispatches, 102);
+        // A dropped scope is closed: nothing is left open on this thread.
+        drop(c.scope());
+        assert!(SCOPES.with(|s| s.borrow().is_empty()));
     }
 }
