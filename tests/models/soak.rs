@@ -36,7 +36,7 @@ fn two_thousand_calls_stay_flat() {
             ..Default::default()
         };
         model.generate(sources, &opts).expect("generate");
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             model.score(&sources[..1], &[vec![8, 9, 0]]).expect("score");
         }
     };
