@@ -305,7 +305,11 @@ impl Checkpoint {
             files: Vec::new(),
             index: HashMap::new(),
             random: None,
-            ct2: Some(ModelBin::open(&dir.join(ctranslate2::MODEL_FILE))?),
+            ct2: Some(ModelBin::open(&super::paths::inside(
+                dir,
+                ctranslate2::MODEL_FILE,
+                &dir.join(ctranslate2::MODEL_FILE),
+            )?)?),
         })
     }
 
