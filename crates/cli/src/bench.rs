@@ -15,6 +15,7 @@ use seqbridge_models::{GenerateOptions, LoadOptions, Model, Profile, WeightDtype
 use serde_json::{Value, json};
 
 use crate::args::open_gpu;
+use crate::output::Stdout;
 
 /// Built-in shapes: Hugging Face config.json files in assets/bench (the transformers
 /// baseline, tools/baseline/bench_transformers.py, reads the same files).
@@ -241,11 +242,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         _ => text(a, &gpu, &model, &what, load_ms)?,
     };
+    let mut out = Stdout::new();
     match a.format {
-        BenchFormat::Json => println!("{result}"),
-        BenchFormat::Table => print!("{}", table(&result)),
+        BenchFormat::Json => out.line(&result)?,
+        BenchFormat::Table => out.text(&table(&result))?,
     }
-    Ok(())
+    out.flush()
 }
 
 /// Generation from random token sources, EOS held off.

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::params::WgslParams;
 use crate::pipeline::{Family, Kernel};
 use crate::pool::GpuBuffer;
-use crate::stats::Counters;
+use crate::stats::Counter;
 use crate::tensor::Tensor;
 
 /// Bytes of one parameter chunk; a recorder with more parameters takes another chunk.
@@ -246,7 +246,7 @@ impl Recorder {
         pass.set_bind_group(0, &bind_group, &[offset]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         self.dispatches += 1;
-        Counters::add(&self.gpu.counters().dispatches, 1);
+        self.gpu.counters().add(Counter::Dispatches, 1);
         Ok(())
     }
 
@@ -348,7 +348,7 @@ impl Recorder {
             .take()
             .expect("the encoder lives until submit, which consumes the recorder");
         let index = self.gpu.queue().submit([encoder.finish()]);
-        Counters::add(&self.gpu.counters().submits, 1);
+        self.gpu.counters().add(Counter::Submits, 1);
         index
     }
 }
@@ -435,7 +435,7 @@ impl Readback {
             view.to_vec()
         };
         self.staging.raw.unmap();
-        Counters::add(&self.gpu.counters().bytes_read_back, self.bytes);
+        self.gpu.counters().add(Counter::BytesReadBack, self.bytes);
         Ok(out)
     }
 

@@ -70,9 +70,11 @@ pub struct Model {
     weight_bytes: AtomicU64,
 }
 
-/// Snapshot taken at the start of a call, turned into [`Stats`] at the end.
+/// Counters opened at the start of a call, turned into [`Stats`] at the end. The GPU's
+/// counters are the calling thread's own ([`Gpu::stats_scope`]): other threads generating
+/// on the same `Gpu` meanwhile are not counted.
 struct CallStats {
-    gpu: seqbridge_gpu::Stats,
+    gpu: seqbridge_gpu::StatsScope,
     weight_bytes: u64,
     own: Stats,
 }
@@ -86,6 +88,7 @@ impl Model {
 
     pub fn load_with(dir: impl AsRef<Path>, gpu: &Gpu, opts: &LoadOptions) -> Result<Model> {
         let dir = dir.as_ref();
+        crate::io::paths::check_model_files(dir)?;
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
             path: path.clone(),
@@ -218,14 +221,14 @@ impl Model {
 
     fn begin(&self) -> CallStats {
         CallStats {
-            gpu: self.gpu.stats(),
+            gpu: self.gpu.stats_scope(),
             weight_bytes: self.weight_bytes(),
             own: Stats::default(),
         }
     }
 
     fn finish(&self, c: CallStats) -> Stats {
-        let d = self.gpu.stats() - c.gpu;
+        let d = c.gpu.finish();
         Stats {
             dispatches: d.dispatches,
             submits: d.submits,

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod ctranslate2;
 pub mod json;
 pub mod mel;
+pub mod paths;
 pub mod tokenizer;
 
 pub use checkpoint::{Checkpoint, HostData, Vars, WeightDtype};
