@@ -4,7 +4,6 @@
 //! over 30 s; short files in batches. Output goes to stdout, or whole to `--output` once
 //! every file is done.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -15,6 +14,7 @@ use seqbridge_models::{GenerateOptions, Model, TranscribeOptions, Transcript};
 use serde_json::{Value, json};
 
 use crate::args::open_gpu;
+use crate::output::Lines;
 use crate::subtitles::{Cue, srt, vtt};
 
 /// Output format of `transcribe`.
@@ -168,32 +168,6 @@ fn cues(t: &Transcript) -> Vec<Cue> {
     }
 }
 
-/// A temporary file beside `path`, created before any work so that an unwritable
-/// destination fails at once; [`commit`] renames it over `path` when the output is complete,
-/// so a failed run never leaves a half-written file.
-fn open_output(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    tempfile::NamedTempFile::new_in(dir).with_context(|| {
-        format!(
-            "cannot write {}: creating a temporary file in {} failed",
-            path.display(),
-            dir.display()
-        )
-    })
-}
-
-fn commit(mut tmp: tempfile::NamedTempFile, path: &Path, text: &str) -> Result<()> {
-    tmp.write_all(text.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 pub fn run(a: &TranscribeArgs) -> Result<()> {
     if matches!(a.format, TranscriptFormat::Srt | TranscriptFormat::Vtt) && a.files.len() > 1 {
         bail!(
@@ -204,7 +178,9 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let output = a.output.as_deref().map(open_output).transpose()?;
+    // Opened before any work: an unwritable --output fails at once, and a failed run leaves
+    // the old file as it was.
+    let mut out = Lines::open(a.output.as_deref())?;
     let dir = model_dir(a)?;
     let gpu = open_gpu()?;
     let model = Model::load(&dir, &gpu).with_context(|| {
@@ -252,11 +228,6 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         TranscriptFormat::Srt => srt(&cues(&results[0].1)),
         TranscriptFormat::Vtt => vtt(&cues(&results[0].1)),
     };
-    match (output, &a.output) {
-        (Some(tmp), Some(path)) => commit(tmp, path, &text),
-        _ => {
-            print!("{text}");
-            Ok(())
-        }
-    }
+    out.line(text.strip_suffix('\n').unwrap_or(&text))?;
+    out.finish()
 }
