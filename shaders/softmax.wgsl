@@ -34,6 +34,15 @@ fn store(i: u32, v: f32) {
 //#endif
 }
 
+// What `store` wrote at `i` (each invocation reads back only its own entries).
+fn stored(i: u32) -> f32 {
+//#if IN_PLACE
+    return x[i];
+//#else
+    return y[i];
+//#endif
+}
+
 fn score(base: u32, bias_base: u32, j: u32) -> f32 {
     var v = params.scale * x[base + j];
     if params.has_bias != 0u {
@@ -71,16 +80,20 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         m = max(m, score(base, bias_base, j));
     }
     m = wg_max(m);
+    // The exponentials are stored as they are summed and scaled in place after: one exp per
+    // entry (the costly part on CPU adapters), each invocation rereading only what it wrote.
     var s = 0.0;
     for (var j = lid; j < limit; j += WG) {
-        s += exp(score(base, bias_base, j) - m);
+        let e = exp(score(base, bias_base, j) - m);
+        store(base + j, e);
+        s += e;
     }
     s = wg_sum(s);
     let inv = select(0.0, 1.0 / s, s > 0.0);
     for (var j = lid; j < kv; j += WG) {
         var p = 0.0;
         if j < limit {
-            p = exp(score(base, bias_base, j) - m) * inv;
+            p = stored(base + j) * inv;
         }
         store(base + j, p);
     }

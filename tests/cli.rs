@@ -243,6 +243,20 @@ fn bench_tiny_reports_every_field() {
         }
         assert!(num("step_ms_p90") >= num("step_ms_median"), "{v}");
         assert!(num("host_ms_per_step") <= num("step_ms_p90"), "{v}");
+        // The adapter's measured limits (cached after the first run) and the step against them.
+        let r = &v["roofline"];
+        let rn = |k: &str| {
+            r[k].as_f64()
+                .unwrap_or_else(|| panic!("roofline.{k} in {v}"))
+        };
+        for k in ["read_gb_s", "fma_gflop_s", "step_weight_gb_per_s"] {
+            assert!(rn(k).is_finite() && rn(k) > 0.0, "roofline.{k} in {v}");
+        }
+        let fraction = rn("step_weight_gb_per_s") / rn("read_gb_s");
+        assert!(
+            (rn("step_bandwidth_fraction") - fraction).abs() < 1e-9,
+            "{v}"
+        );
         // One submit per decode step, and at least the 2 decoder layers' dispatches.
         assert_eq!(num("submits_per_step"), 1.0, "{v}");
         assert!(num("dispatches_per_step") >= 2.0 * 9.0, "{v}");
@@ -449,17 +463,20 @@ fn tiny_en_reference(file: &str) -> Value {
         .clone()
 }
 
-/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2) prints
-/// transformers' greedy text of tests/fixtures/whisper/reference.json.
+/// `seqbridge transcribe --format json` on whisper-tiny.en (CTranslate2), two files decoded
+/// in one batch, prints transformers' greedy text of each (tests/fixtures/whisper/
+/// reference.json), in the order given.
 #[test]
 fn transcribe_json_matches_transformers_text() {
     let model = whisper_dir("whisper-tiny.en-ct2");
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let entry = tiny_en_reference("en_gb.wav");
     let wav = here.join("tests/fixtures/audio/en_gb.wav");
+    let second = here.join("tests/fixtures/audio/en_us.wav");
     let (ok, stdout, stderr) = run(&strings(&[
         "transcribe",
         wav.to_str().unwrap(),
+        second.to_str().unwrap(),
         "--model",
         model.to_str().unwrap(),
         "--format",
@@ -467,6 +484,22 @@ fn transcribe_json_matches_transformers_text() {
     ]));
     assert!(ok, "{stderr}");
     let out: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let t2 = &out["results"][1];
+    assert!(
+        t2["file"].as_str().unwrap().ends_with("en_us.wav"),
+        "{stdout}"
+    );
+    let want2 = tiny_en_reference("en_us.wav")["greedy"]["text"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(t2["text"].as_str(), Some(want2.as_str()), "{stdout}");
+    let p = t2["segments"][0]["no_speech_prob"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (0.0..0.5).contains(&p),
+        "speech has a low no_speech_prob: {stdout}"
+    );
     let t = &out["results"][0];
     let want = entry["greedy"]["text"].as_str().unwrap().trim();
     assert_eq!(t["text"].as_str(), Some(want), "{stdout}");
@@ -804,4 +837,195 @@ fn image_size(path: &std::path::Path) -> (u32, u32) {
     assert_eq!(&bytes[1..4], b"PNG", "{}", path.display());
     let be = |o: usize| u32::from_be_bytes(bytes[o..o + 4].try_into().unwrap());
     (be(16), be(20))
+}
+
+/// `generate` arguments for a short greedy run on the marian fixture.
+fn marian_generate(extra: &[&str]) -> Vec<String> {
+    let dir = fixture("marian").display().to_string();
+    let mut args = strings(&["generate", "--model", &dir, "--input-ids", "17,42,5,0"]);
+    if !extra.contains(&"--max-new-tokens") {
+        args.extend(strings(&["--max-new-tokens", "3"]));
+    }
+    args.extend(strings(extra));
+    args
+}
+
+fn marian_score() -> Vec<String> {
+    let dir = fixture("marian").display().to_string();
+    strings(&[
+        "score",
+        "--model",
+        &dir,
+        "--input-ids",
+        "17,42,5,0",
+        "--target-ids",
+        "8,9,0",
+    ])
+}
+
+/// `--forced-eos-token-id` is read (clap once panicked on every value), and forces the
+/// last token.
+#[test]
+fn generate_forced_eos_option_forces_the_last_token() {
+    let (ok, out, err) = run(&marian_generate(&[
+        "--forced-eos-token-id",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let seq = v["sequences"][0].as_array().unwrap();
+    assert_eq!(seq.len(), 4, "{out}");
+    assert_eq!(seq[3], 3, "{out}");
+}
+
+/// Float options that would turn every score into NaN, ids past u32 and a token budget
+/// that would wrap are refused with a message naming them.
+#[test]
+fn nan_and_wrapping_options_are_refused() {
+    for (extra, want) in [
+        (vec!["--length-penalty", "NaN"], "not a finite number"),
+        (vec!["--repetition-penalty", "inf"], "not a finite number"),
+        (vec!["--input-ids", "4294967296"], "4294967296"),
+        (
+            vec!["--max-new-tokens", "18446744073709551615"],
+            "max_new_tokens 18446744073709551615",
+        ),
+    ] {
+        let (ok, _, err) = run(&marian_generate(&extra));
+        assert!(!ok, "{extra:?} succeeded");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
+    }
+}
+
+/// Runs `args` with stdout a pipe whose reader is gone before anything is written.
+fn run_into_closed_pipe(args: &[String]) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seqbridge"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run seqbridge");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `seqbridge generate … | head -c10`: the reader leaves, the command ends quietly with
+/// the status of a tool killed by SIGPIPE (141), never a panic.
+#[test]
+fn generate_and_score_end_quietly_on_a_closed_pipe() {
+    for args in [marian_generate(&["--format", "json"]), marian_score()] {
+        let (code, err) = run_into_closed_pipe(&args);
+        assert_eq!(code, Some(141), "{args:?}: {err}");
+        assert!(err.trim().is_empty(), "{args:?}: {err}");
+    }
+}
+
+/// `> /dev/full`: a clear one-line error, no panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn generate_and_score_report_a_full_disk() {
+    for args in [marian_generate(&[]), marian_score()] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(env!("CARGO_BIN_EXE_seqbridge"))
+            .args(&args)
+            .stdout(full)
+            .output()
+            .expect("run seqbridge");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+/// An unwritable --output fails before the model is even looked at.
+#[test]
+fn translate_checks_the_output_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("no/such/dir/out.txt");
+    let (ok, _, err) = run(&strings(&[
+        "translate",
+        "--model",
+        "/nonexistent/model",
+        "--output",
+        output.to_str().unwrap(),
+        "3 mars 1999",
+    ]));
+    assert!(!ok);
+    assert!(
+        err.contains("cannot write") && err.contains("out.txt"),
+        "{err}"
+    );
+}
+
+/// A run that fails leaves the old output file as it was (and nothing beside it); one that
+/// succeeds replaces it, every line in input order across several length-sorted windows.
+#[test]
+fn translate_output_is_replaced_only_by_a_finished_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
+    std::fs::write(&output, "old\n").unwrap();
+    let days: Vec<String> = (1..=19)
+        .map(|d| format!("{d} mars 19{:02}", 80 + d))
+        .collect();
+    std::fs::write(&input, days.join("\n") + "\n").unwrap();
+    let args = |model: &str| {
+        strings(&[
+            "translate",
+            "--model",
+            model,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--batch-size",
+            "1",
+        ])
+    };
+    let (ok, _, err) = run(&args("/nonexistent/model"));
+    assert!(!ok);
+    assert!(err.contains("left unchanged; 0 lines were done"), "{err}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "old\n");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "a temporary file was left"
+    );
+
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/date-normalizer");
+    let (ok, _, err) = run(&args(model.to_str().unwrap()));
+    assert!(ok, "{err}");
+    let want: String = (1..=19)
+        .map(|d| format!("19{:02}-03-{d:02}\n", 80 + d))
+        .collect();
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), want);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+/// A misspelt backend is named, with the accepted ones (it once selected no backend and
+/// reported "adapters present: []").
+#[test]
+fn a_bogus_backend_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_seqbridge"))
+        .arg("info")
+        .env("SEQBRIDGE_BACKEND", "bogus")
+        .output()
+        .expect("run seqbridge");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("\"bogus\" is not a backend") && err.contains("vulkan, gl, metal, dx12"),
+        "{err}"
+    );
 }

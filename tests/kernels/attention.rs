@@ -367,6 +367,20 @@ fn run(
     imp: AttentionImpl,
     tuning: Tuning,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
+    run_with(c, x, u, imp, |rec, args| {
+        attention::attention_tuned(rec, args, tuning)
+            .unwrap_or_else(|e| panic!("{} {imp:?} {tuning:?}: {e}", c.name()))
+    })
+}
+
+/// Runs `launch` on the case's arguments (with `imp`) and reads back out and probs.
+fn run_with(
+    c: &Case,
+    x: &Inputs,
+    u: &Uploaded,
+    imp: AttentionImpl,
+    launch: impl FnOnce(&mut Recorder, &Attention),
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let g = gpu();
     let out = g.upload(&vec![SENTINEL; x.out_len], &[x.out_len]).unwrap();
     let n_probs = c.batch * c.heads * c.q_len * c.kv_len;
@@ -396,8 +410,7 @@ fn run(
         )
     };
     let mut rec = Recorder::new(g);
-    attention::attention_tuned(&mut rec, &args, tuning)
-        .unwrap_or_else(|e| panic!("{} {imp:?} {tuning:?}: {e}", c.name()));
+    launch(&mut rec, &args);
     rec.submit();
     g.check_errors().unwrap();
     (
@@ -408,7 +421,12 @@ fn run(
 
 fn check(c: &Case, seed: u64) {
     let mut imps = vec![AttentionImpl::Auto];
-    imps.extend(AttentionImpl::FORCED);
+    // Gemm's head-major copies do not follow a beam table (an error, tested below).
+    imps.extend(
+        AttentionImpl::FORCED
+            .into_iter()
+            .filter(|&i| !(c.kv_rows && i == AttentionImpl::Gemm)),
+    );
     check_with(c, seed, &imps);
 }
 
@@ -876,4 +894,44 @@ fn bad_arguments_are_errors_naming_the_problem() {
         ..args(&b)
     });
     assert!(e.contains("probs [2, 5, 8]"), "{e}");
+}
+
+#[test]
+fn gemm_in_chunks_of_batch_rows() {
+    // Scores held to one kv_group block per chunk: the chunks past the first read their key
+    // lengths, per-row bias and probability rows from copies at an offset.
+    let mut c = Case::new(6, 2, 8, 5, 19);
+    c.kv_group = 2;
+    c.lengths = Some(vec![19, 4, 0]);
+    c.causal = Some(9);
+    c.bias = Some(6);
+    c.probs = true;
+    let x = build(&c, &mut rng(71));
+    let (want_out, want_probs) = reference(&c, &x);
+    let u = upload(&c, &x);
+    let block_bytes = (2 * 2 * 5 * 19 * 4) as u64;
+    for budget in [block_bytes, 2 * block_bytes + 4, u64::MAX] {
+        let (out, probs) = run_with(&c, &x, &u, AttentionImpl::Gemm, |rec, args| {
+            attention::attention_gemm_chunked(rec, args, budget).unwrap()
+        });
+        let case = format!("{} budget {budget}", c.name());
+        assert_close(&case, &out, &want_out, 2e-5, 1e-4);
+        assert_close(&case, &probs.unwrap(), &want_probs, 1e-5, 1e-4);
+    }
+    // Less than one block, or a beam table: errors naming why.
+    let mut rec = Recorder::new(gpu());
+    let small = gpu().empty(&[1], DType::F32).unwrap();
+    let a = Attention::new(&u.q, &u.k, &u.v, &small, 1, 1, 1, 1, 1);
+    let e = attention::attention_gemm_chunked(&mut rec, &Attention { kv_group: 1, ..a }, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("in one binding of 3 bytes"), "{e}");
+    let mut c = Case::new(2, 1, 4, 3, 5);
+    c.kv_rows = true;
+    let x = build(&c, &mut rng(72));
+    let u = upload(&c, &x);
+    run_with(&c, &x, &u, AttentionImpl::Gemm, |rec, args| {
+        let e = attention::attention(rec, args).unwrap_err().to_string();
+        assert!(e.contains("Gemm does not take a kv_rows beam table"), "{e}");
+    });
 }

@@ -8,8 +8,13 @@ use crate::common::{fixture_dir, gpu, load};
 
 /// A copy of the marian fixture in a temp dir.
 fn copy_fixture() -> tempfile::TempDir {
+    copy_family("marian")
+}
+
+/// A copy of a family's fixture in a temp dir.
+fn copy_family(family: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    for e in std::fs::read_dir(fixture_dir("marian")).expect("fixture") {
+    for e in std::fs::read_dir(fixture_dir(family)).expect("fixture") {
         let e = e.expect("entry");
         std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
     }
@@ -180,6 +185,224 @@ fn config_sizes_are_bounded_and_checked_against_the_checkpoint() {
         assert!(
             e.contains(want) && e.contains("config.json"),
             "{key} = {value}: {e}"
+        );
+    }
+}
+
+/// Rewrites the data of tensor `key` in model.safetensors: its first element becomes NaN.
+fn poison(dir: &Path, key: &str) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+    let mut data: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let mut d = view.data().to_vec();
+        if name == key {
+            let nan: &[u8] = match view.dtype() {
+                safetensors::Dtype::F32 => &[0x00, 0x00, 0xc0, 0x7f],
+                safetensors::Dtype::F16 => &[0x00, 0x7e],
+                safetensors::Dtype::BF16 => &[0xc0, 0x7f],
+                other => panic!("{key} is {other:?}"),
+            };
+            d[..nan.len()].copy_from_slice(nan);
+        }
+        data.push((name, view.dtype(), view.shape().to_vec(), d));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, dt, s, d)| {
+            let v = safetensors::tensor::TensorView::new(*dt, s.clone(), d).expect("view");
+            (n.clone(), v)
+        })
+        .collect();
+    std::fs::write(
+        &path,
+        safetensors::serialize(views, None).expect("serialize"),
+    )
+    .expect("write");
+}
+
+/// A NaN in a weight is refused at load, naming the tensor and the file (it once loaded and
+/// generated a start-token-only result with exit 0).
+#[test]
+fn nan_weights_are_refused_at_load() {
+    let dir = copy_fixture();
+    poison(dir.path(), KEY);
+    let e = load_err(dir.path());
+    assert!(
+        e.contains(KEY) && e.contains("NaN") && e.contains("model.safetensors"),
+        "{e}"
+    );
+}
+
+/// A shard index naming files outside the model directory, and a model file that is a
+/// symlink to a device, are refused before anything is read from them.
+#[test]
+fn model_files_stay_inside_the_model_directory() {
+    let outside = tempfile::tempdir().expect("temp dir");
+    std::fs::write(outside.path().join("x.safetensors"), b"not read").unwrap();
+    let escape = format!("{}/x.safetensors", outside.path().display());
+    for name in ["../../etc/passwd", "/dev/zero", escape.as_str()] {
+        let dir = copy_fixture();
+        std::fs::rename(
+            dir.path().join("model.safetensors"),
+            dir.path().join("model-00001.safetensors"),
+        )
+        .unwrap();
+        let index = serde_json::json!({"weight_map": {
+            "model.shared.weight": "model-00001.safetensors",
+            "model.encoder.layers.0.fc1.weight": name,
+        }});
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            index.to_string(),
+        )
+        .unwrap();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains("model.safetensors.index.json") && e.contains(name),
+            "{name}: {e}"
+        );
+    }
+    #[cfg(unix)]
+    for name in ["tokenizer.json", "model.safetensors", "config.json"] {
+        let dir = copy_fixture();
+        let _ = std::fs::remove_file(dir.path().join(name));
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join(name)).unwrap();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains(name) && e.contains("outside the model directory"),
+            "{name}: {e}"
+        );
+    }
+}
+
+/// Sizes and ids that once drove unbounded host allocations or panics, per family: each is
+/// refused at once, naming config.json, the key and the bound, before any allocation.
+#[test]
+fn hostile_config_sizes_fail_fast_in_every_family() {
+    let big = 1u64 << 62;
+    let cases: &[(&str, &str, serde_json::Value, &str)] = &[
+        // M2M100 computes its position table (no stored one to check against).
+        (
+            "m2m100",
+            "max_position_embeddings",
+            serde_json::json!(1_000_000_000u64),
+            "max_position_embeddings is 1000000000, outside",
+        ),
+        (
+            "m2m100",
+            "max_position_embeddings",
+            serde_json::json!(big),
+            "max_position_embeddings is 4611686018427387904",
+        ),
+        (
+            "m2m100",
+            "pad_token_id",
+            serde_json::json!(100_000_000u64),
+            "pad_token_id 100000000 is outside the vocabulary",
+        ),
+        (
+            "nllb",
+            "encoder_layers",
+            serde_json::json!(1_000_000_000u64),
+            "encoder_layers is 1000000000, outside",
+        ),
+        (
+            "pegasus",
+            "max_position_embeddings",
+            serde_json::json!(10_000_000u64),
+            "max_position_embeddings is 10000000, outside",
+        ),
+        (
+            "bart",
+            "decoder_layers",
+            serde_json::json!(0),
+            "decoder_layers is 0",
+        ),
+        (
+            "mbart",
+            "vocab_size",
+            serde_json::json!(big),
+            "vocab_size is 4611686018427387904",
+        ),
+        (
+            "t5",
+            "num_layers",
+            serde_json::json!(1_000_000_000u64),
+            "num_layers is 1000000000, outside",
+        ),
+        (
+            "t5",
+            "num_decoder_layers",
+            serde_json::json!(0),
+            "num_decoder_layers is 0",
+        ),
+        (
+            "t5_v1_1",
+            "pad_token_id",
+            serde_json::json!(4_000_000_000u64),
+            "pad_token_id 4000000000 is outside the vocabulary",
+        ),
+        (
+            "umt5",
+            "d_ff",
+            serde_json::json!(big),
+            "d_ff is 4611686018427387904",
+        ),
+        (
+            "mt5",
+            "pad_token_id",
+            serde_json::json!(big),
+            "pad_token_id",
+        ),
+    ];
+    for (family, key, value, want) in cases {
+        let dir = copy_family(family);
+        let path = dir.path().join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v[*key] = value.clone();
+        std::fs::write(&path, v.to_string()).unwrap();
+        let started = std::time::Instant::now();
+        let e = load_err(dir.path());
+        assert!(
+            e.contains(want) && e.contains("config.json"),
+            "{family}: {key} = {value}: {e}"
+        );
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{family}: {key} = {value} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// `"forced_eos_token_id": []` in generation_config.json is refused (as transformers does)
+/// for greedy and beam search alike; it once panicked in greedy search and gave a
+/// start-token-only result with beams.
+#[test]
+fn an_empty_forced_eos_list_is_refused() {
+    let dir = copy_fixture();
+    let path = dir.path().join("generation_config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["forced_eos_token_id"] = serde_json::json!([]);
+    std::fs::write(&path, v.to_string()).unwrap();
+    let model = Model::load(dir.path(), gpu()).expect("the config itself loads");
+    for beams in [1, 3] {
+        let opts = GenerateOptions {
+            num_beams: Some(beams),
+            max_new_tokens: Some(3),
+            ..Default::default()
+        };
+        let e = model
+            .generate(&[vec![17, 42, 0]], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("forced_eos_token_id is an empty list"),
+            "{beams} beams: {e}"
         );
     }
 }

@@ -11,7 +11,7 @@ use seqbridge_models::Model;
 /// (Vulkan, Metal, DX12) first, so that GL's window-system probing (and its stderr chatter)
 /// only happens when nothing else is there.
 pub fn open_gpu() -> Result<Gpu> {
-    let opts = GpuOptions::from_env();
+    let opts = GpuOptions::from_env()?;
     if opts.backends.is_none() {
         let native = GpuOptions {
             backends: Some(wgpu::Backends::PRIMARY),
@@ -34,7 +34,8 @@ pub enum Format {
     Json,
 }
 
-/// A comma-separated list of token ids, e.g. `5,17,99,0`.
+/// A comma-separated list of token ids, e.g. `5,17,99,0`. Ids are parsed as `u32`, so an
+/// id of 2^32 or more is an error, never wrapped.
 pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')
         .map(|x| x.trim())
@@ -44,6 +45,32 @@ pub fn parse_ids(s: &str) -> Result<Vec<u32>, String> {
                 .map_err(|_| format!("invalid token id {x:?} (expected e.g. 5,17,99,0)"))
         })
         .collect()
+}
+
+/// One list of token ids as a single option value (`--forced-eos-token-id 0,2`).
+///
+/// clap's derive reads `Option<Vec<T>>` as "an option with several values of `T`" and then
+/// asks for `T` at access time; a parser that returns `Vec<u32>` for such a field panics
+/// ("Mismatch between definition and access"). Wrapping the list gives clap one value type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdList(pub Vec<u32>);
+
+/// [`parse_ids`] into an [`IdList`].
+pub fn parse_id_list(s: &str) -> Result<IdList, String> {
+    parse_ids(s).map(IdList)
+}
+
+/// A float option that must be finite (`NaN`, `inf` are refused: they would silently turn
+/// every score into NaN).
+pub fn parse_finite(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if !x.is_finite() {
+        return Err(format!("{s:?} is not a finite number"));
+    }
+    Ok(x)
 }
 
 /// The model and the sources.

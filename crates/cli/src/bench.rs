@@ -2,6 +2,7 @@
 //! built-in shapes with random weights (nothing to download); a Whisper directory benches
 //! transcription ([`whisper`]).
 
+mod roofline;
 mod whisper;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use seqbridge_models::{GenerateOptions, LoadOptions, Model, Pixels, Profile, Wei
 use serde_json::{Value, json};
 
 use crate::args::open_gpu;
+use crate::output::Stdout;
 
 /// Built-in shapes: Hugging Face config.json files in assets/bench (the transformers
 /// baseline, tools/baseline/bench_transformers.py, reads the same files).
@@ -269,11 +271,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         _ => text(a, &gpu, &model, &what, load_ms)?,
     };
+    let mut out = Stdout::new();
     match a.format {
-        BenchFormat::Json => println!("{result}"),
-        BenchFormat::Table => print!("{}", table(&result)),
+        BenchFormat::Json => out.line(&result)?,
+        BenchFormat::Table => out.text(&table(&result))?,
     }
-    Ok(())
+    out.flush()
 }
 
 /// Generation from random token sources, EOS held off.
@@ -345,11 +348,13 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
     let steps = all(|p| &p.step_ms);
     let enc: Vec<f64> = profiles.iter().map(|p| p.encoder_ms).collect();
     let adapter = gpu.adapter();
+    let step_ms = median(&steps);
     Ok(json!({
         "tokens_per_s": (shape.batch * shape.new_tokens) as f64 / median(&wall),
         "load_ms": load_ms,
         "encoder_ms": median(&enc),
-        "step_ms_median": median(&steps),
+        "step_ms_median": step_ms,
+        "roofline": roofline::roofline(gpu, model.step_weight_bytes(), step_ms)?,
         "step_ms_p90": percentile(&steps, 0.9),
         "host_ms_per_step": median(&all(|p| &p.host_ms)),
         "dispatches_per_step": mean(&all_u(|p| &p.step_dispatches)),

@@ -12,7 +12,7 @@ use seqbridge_models::{GenerateOptions, Model, Pixels};
 use serde_json::json;
 
 use crate::args::open_gpu;
-use crate::output::{stats_json, stats_line};
+use crate::output::{Stdout, stats_json, stats_line};
 use crate::overlay::Overlay;
 
 /// Output format of `caption`.
@@ -73,25 +73,26 @@ pub fn run(a: &CaptionArgs) -> Result<()> {
             write_overlay(&model, &pixels, i, &a.images[i], seq, &out)?;
         }
     }
+    let mut stdout = Stdout::new();
     match a.format {
         CaptionFormat::Json => {
             let mut v = json!({ "sequences": best, "captions": captions });
             if a.stats {
                 v["stats"] = stats_json(&g.stats);
             }
-            println!("{v}");
+            stdout.line(v)?;
         }
         CaptionFormat::Txt => {
             for c in &captions {
                 // One line per image, whatever the caption holds.
-                println!("{}", c.replace(['\n', '\r'], " "));
+                stdout.line(c.replace(['\n', '\r'], " "))?;
             }
             if a.stats {
-                println!("{}", stats_line(&g.stats));
+                stdout.line(stats_line(&g.stats))?;
             }
         }
     }
-    Ok(())
+    stdout.flush()
 }
 
 /// FILE for one image, FILE-i.png for several.

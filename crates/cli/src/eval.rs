@@ -7,6 +7,7 @@ use clap::Args;
 use seqbridge_models::{GenerateOptions, Model};
 
 use crate::args::open_gpu;
+use crate::output::Stdout;
 use crate::translate::{default_model_dir, translate_lines};
 
 #[derive(Args, Debug)]
@@ -54,23 +55,32 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         num_beams: a.num_beams,
         ..Default::default()
     };
-    let done = translate_lines(&model, &sources, &opts, a.batch_size.max(1), true)?;
+    let done = translate_lines(
+        &model,
+        &sources,
+        &opts,
+        a.batch_size.max(1),
+        true,
+        &mut |_| Ok(()),
+    )?;
     let misses: Vec<usize> = (0..sources.len())
         .filter(|&i| done.texts[i] != references[i])
         .collect();
+    let mut out = Stdout::new();
     for &i in misses.iter().take(a.show_misses) {
-        println!(
+        out.line(format_args!(
             "miss: {:?} -> {:?}, reference {:?}",
             sources[i], done.texts[i], references[i]
-        );
+        ))?;
     }
     let hits = sources.len() - misses.len();
-    println!(
+    out.line(format_args!(
         "exact match: {hits}/{} = {:.2}% ({})",
         sources.len(),
         100.0 * hits as f64 / sources.len() as f64,
         dir.display()
-    );
+    ))?;
+    out.flush()?;
     eprintln!("{} on {}", done.summary(), gpu.adapter().name);
     Ok(())
 }

@@ -5,8 +5,8 @@ use clap::Args;
 use seqbridge_models::{EarlyStopping, GenerateOptions};
 use serde_json::json;
 
-use crate::args::{Format, ModelArgs, parse_ids};
-use crate::output::{ids_line, stats_json, stats_line};
+use crate::args::{Format, IdList, ModelArgs, parse_finite, parse_id_list, parse_ids};
+use crate::output::{Stdout, ids_line, stats_json, stats_line};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -22,22 +22,23 @@ pub struct GenerateArgs {
     pub num_beams: Option<usize>,
     #[arg(long)]
     pub num_return_sequences: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = parse_finite)]
     pub length_penalty: Option<f64>,
     /// true, false or never.
     #[arg(long, value_parser = parse_early_stopping)]
     pub early_stopping: Option<EarlyStopping>,
     #[arg(long)]
     pub no_repeat_ngram_size: Option<usize>,
-    #[arg(long)]
+    #[arg(long, value_parser = parse_finite)]
     pub repetition_penalty: Option<f64>,
     /// A banned token sequence, comma-separated; repeat for more.
     #[arg(long = "bad-words-ids", value_parser = parse_ids)]
     pub bad_words_ids: Vec<Vec<u32>>,
     #[arg(long)]
     pub forced_bos_token_id: Option<u32>,
-    #[arg(long, value_parser = parse_ids)]
-    pub forced_eos_token_id: Option<Vec<u32>>,
+    /// Token ids forced at the last step, comma-separated.
+    #[arg(long, value_parser = parse_id_list)]
+    pub forced_eos_token_id: Option<IdList>,
 }
 
 fn parse_early_stopping(s: &str) -> Result<EarlyStopping, String> {
@@ -63,7 +64,7 @@ impl GenerateArgs {
             repetition_penalty: self.repetition_penalty,
             bad_words_ids: (!self.bad_words_ids.is_empty()).then(|| self.bad_words_ids.clone()),
             forced_bos_token_id: self.forced_bos_token_id,
-            forced_eos_token_id: self.forced_eos_token_id.clone(),
+            forced_eos_token_id: self.forced_eos_token_id.clone().map(|l| l.0),
             ..Default::default()
         }
     }
@@ -84,6 +85,7 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
                 .collect::<seqbridge_models::Result<Vec<_>>>()?,
         )
     };
+    let mut stdout = Stdout::new();
     match a.common.format {
         Format::Json => {
             let mut v = json!({ "sequences": best });
@@ -99,7 +101,7 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
             if a.common.stats {
                 v["stats"] = stats_json(&out.stats);
             }
-            println!("{v}");
+            stdout.line(v)?;
         }
         Format::Text => {
             for (i, hyps) in out.sequences.iter().enumerate() {
@@ -109,24 +111,21 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
                         .as_ref()
                         .map(|s| format!(" (score {:.4})", s[i][j]))
                         .unwrap_or_default();
-                    println!(
-                        "source {i}{}: {}{score}",
-                        if hyps.len() > 1 {
-                            format!(" #{j}")
-                        } else {
-                            String::new()
-                        },
-                        ids_line(h)
-                    );
+                    let beam = if hyps.len() > 1 {
+                        format!(" #{j}")
+                    } else {
+                        String::new()
+                    };
+                    stdout.line(format_args!("source {i}{beam}: {}{score}", ids_line(h)))?;
                 }
                 if let Some(t) = &texts {
-                    println!("text {i}: {}", t[i]);
+                    stdout.line(format_args!("text {i}: {}", t[i]))?;
                 }
             }
             if a.common.stats {
-                println!("{}", stats_line(&out.stats));
+                stdout.line(stats_line(&out.stats))?;
             }
         }
     }
-    Ok(())
+    stdout.flush()
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::args::{Format, ModelArgs, parse_ids};
-use crate::output::{stats_json, stats_line};
+use crate::output::{Stdout, stats_json, stats_line};
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
@@ -27,6 +27,7 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
         );
     }
     let out = model.score(&sources, &a.target_ids)?;
+    let mut stdout = Stdout::new();
     match a.common.format {
         Format::Json => {
             let mut v = json!({ "logprobs": out.logprobs });
@@ -36,18 +37,21 @@ pub fn run(a: &ScoreArgs) -> Result<()> {
             if a.common.stats {
                 v["stats"] = stats_json(&out.stats);
             }
-            println!("{v}");
+            stdout.line(v)?;
         }
         Format::Text => {
             for (i, lp) in out.logprobs.iter().enumerate() {
                 let total: f32 = lp.iter().sum();
                 let each: Vec<String> = lp.iter().map(|x| format!("{x:.4}")).collect();
-                println!("source {i}: total {total:.4}: {}", each.join(" "));
+                stdout.line(format_args!(
+                    "source {i}: total {total:.4}: {}",
+                    each.join(" ")
+                ))?;
             }
             if a.common.stats {
-                println!("{}", stats_line(&out.stats));
+                stdout.line(stats_line(&out.stats))?;
             }
         }
     }
-    Ok(())
+    stdout.flush()
 }

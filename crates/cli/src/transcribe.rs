@@ -1,9 +1,9 @@
 //! `seqbridge transcribe`: audio files in, text, segments and word timestamps out, with a
 //! Whisper model (a Hugging Face or CTranslate2 directory), as transformers' Whisper
 //! `generate` transcribes them: one 30 s window for short clips, timestamp-driven windows
-//! over 30 s. Output goes to stdout, or whole to `--output` once every file is done.
+//! over 30 s; short files in batches. Output goes to stdout, or whole to `--output` once
+//! every file is done.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -14,6 +14,7 @@ use seqbridge_models::{GenerateOptions, Model, TranscribeOptions, Transcript};
 use serde_json::{Value, json};
 
 use crate::args::open_gpu;
+use crate::output::Lines;
 use crate::subtitles::{Cue, srt, vtt};
 
 /// Output format of `transcribe`.
@@ -68,6 +69,9 @@ pub struct TranscribeArgs {
     /// Write the output to FILE (whole, once every file is transcribed) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Clips up to 30 s decoded together: one encoder pass and one search per batch.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch_size: usize,
 }
 
 /// `$SEQBRIDGE_WHISPER_DIR/whisper-tiny.en-ct2`, else under `~/.cache/seqbridge/whisper`.
@@ -129,6 +133,7 @@ fn result_json(file: &Path, t: &Transcript) -> Value {
         "tokens": t.tokens,
         "segments": t.segments.iter().map(|s| json!({
             "start": r3(s.start), "end": r3(s.end), "text": s.text,
+            "no_speech_prob": s.no_speech_prob.map(|p| (f64::from(p) * 1e6).round() / 1e6),
         })).collect::<Vec<_>>(),
     });
     if let Some(words) = &t.words {
@@ -163,23 +168,6 @@ fn cues(t: &Transcript) -> Vec<Cue> {
     }
 }
 
-/// Writes `text` to `path` through a temporary file in the same directory, renamed over it
-/// when complete: a failed run never leaves a half-written file.
-fn write_whole(path: &Path, text: &str) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
 pub fn run(a: &TranscribeArgs) -> Result<()> {
     if matches!(a.format, TranscriptFormat::Srt | TranscriptFormat::Vtt) && a.files.len() > 1 {
         bail!(
@@ -187,6 +175,12 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
             a.files.len()
         );
     }
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    // Opened before any work: an unwritable --output fails at once, and a failed run leaves
+    // the old file as it was.
+    let mut out = Lines::open(a.output.as_deref())?;
     let dir = model_dir(a)?;
     let gpu = open_gpu()?;
     let model = Model::load(&dir, &gpu).with_context(|| {
@@ -208,12 +202,19 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         word_timestamps: a.word_timestamps,
     };
     let mut results = Vec::with_capacity(a.files.len());
-    for file in &a.files {
-        let samples = load_audio(file).with_context(|| format!("reading {}", file.display()))?;
-        let t = model
-            .transcribe(&samples, &mel, &opts)
-            .with_context(|| format!("transcribing {}", file.display()))?;
-        results.push((file, t));
+    for files in a.files.chunks(a.batch_size) {
+        let clips = files
+            .iter()
+            .map(|f| load_audio(f).with_context(|| format!("reading {}", f.display())))
+            .collect::<Result<Vec<_>>>()?;
+        let views: Vec<&[f32]> = clips.iter().map(Vec::as_slice).collect();
+        let transcripts = model
+            .transcribe_batch(&views, &mel, &opts)
+            .with_context(|| {
+                let names: Vec<_> = files.iter().map(|f| f.display().to_string()).collect();
+                format!("transcribing {}", names.join(", "))
+            })?;
+        results.extend(files.iter().zip(transcripts));
     }
     let text = match a.format {
         TranscriptFormat::Txt => results
@@ -227,11 +228,6 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         TranscriptFormat::Srt => srt(&cues(&results[0].1)),
         TranscriptFormat::Vtt => vtt(&cues(&results[0].1)),
     };
-    match &a.output {
-        Some(path) => write_whole(path, &text),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
-    }
+    out.line(text.strip_suffix('\n').unwrap_or(&text))?;
+    out.finish()
 }

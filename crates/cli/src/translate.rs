@@ -1,7 +1,7 @@
 //! `seqbridge translate`: text in, text out, with the shipped model by default; a file mode
 //! that batches lines on the GPU; and the cross-attention alignment as a grid or a heatmap.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,6 +12,7 @@ use seqbridge_models::{GenerateOptions, Model};
 
 use crate::align::{Alignment, render_grid, write_png};
 use crate::args::open_gpu;
+use crate::output::{Lines, Stdout};
 
 #[derive(Args, Debug)]
 pub struct TranslateArgs {
@@ -77,6 +78,23 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
+    // Opened first: an unwritable --output fails before any work, not after it.
+    let mut out = Lines::open(a.output.as_deref())?;
+    match translate(a, &mut out) {
+        Ok(done) => {
+            out.finish()?;
+            done()
+        }
+        Err(e) => Err(out.explain(e)),
+    }
+}
+
+/// Translates into `out`; returns what is left to do once `out` is complete (the summary
+/// and the alignments, which go to stderr and stdout).
+fn translate<'a>(
+    a: &'a TranslateArgs,
+    out: &mut Lines,
+) -> Result<impl FnOnce() -> Result<()> + use<'a>> {
     let lines = match &a.input {
         Some(path) => read_lines(path)?,
         None if !a.texts.is_empty() => a.texts.clone(),
@@ -93,42 +111,34 @@ pub fn run(a: &TranslateArgs) -> Result<()> {
         max_new_tokens: a.max_new_tokens,
         ..Default::default()
     };
-
-    let done = translate_lines(&model, &lines, &opts, a.batch_size, a.input.is_some())?;
-    let outputs = &done.texts;
-
-    let mut text = String::new();
-    for o in outputs {
-        text.push_str(o);
-        text.push('\n');
-    }
-    match &a.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
+    let progress = a.input.is_some();
+    let done = translate_lines(&model, &lines, &opts, a.batch_size, progress, &mut |t| {
+        out.line(t)
+    })?;
+    Ok(move || {
+        if progress {
+            eprintln!("{} on {}", done.summary(), gpu.adapter().name);
         }
-        None => std::io::stdout().write_all(text.as_bytes())?,
-    }
-    if a.input.is_some() {
-        eprintln!("{} on {}", done.summary(), gpu.adapter().name);
-    }
-
-    if a.align || a.align_png.is_some() {
+        if !a.align && a.align_png.is_none() {
+            return Ok(());
+        }
+        let mut stdout = Stdout::new();
         for (line, ids) in done.sources.iter().enumerate() {
             if ids.is_empty() {
                 continue;
             }
             let al = alignment(&model, ids, &done.sequences[line], a.align_layer)?;
             if a.align {
-                println!("{}", lines[line]);
-                print!("{}", render_grid(&al)?);
+                stdout.line(&lines[line])?;
+                stdout.text(&render_grid(&al)?)?;
             }
             if let Some(path) = &a.align_png {
                 write_png(&al, path)?;
                 eprintln!("wrote {}", path.display());
             }
         }
-    }
-    Ok(())
+        stdout.flush()
+    })
 }
 
 /// Translations of a list of lines, in input order.
@@ -158,14 +168,21 @@ impl Translations {
     }
 }
 
+/// Lines grouped by length within windows of this many batches: enough for batches of
+/// similar lengths, small enough that results reach the output as the run goes.
+const WINDOW_BATCHES: usize = 8;
+
 /// Tokenizes every line, checks them all before any GPU work (a bad line is named by its
-/// number), then translates the non-blank ones in GPU batches of similar lengths.
+/// number), then translates the non-blank ones in GPU batches of similar lengths, window
+/// by window in input order, and hands each translation to `emit` in input order as soon as
+/// every line before it is done.
 pub fn translate_lines(
     model: &Model,
     lines: &[String],
     opts: &GenerateOptions,
     batch_size: usize,
     progress: bool,
+    emit: &mut dyn FnMut(&str) -> Result<()>,
 ) -> Result<Translations> {
     let tok = model.require_tokenizer()?;
     let (max_pos, key) = (
@@ -189,8 +206,6 @@ pub fn translate_lines(
         sources[i] = ids;
         jobs.push(i);
     }
-    // Similar lengths together waste less padding; the output keeps the input order.
-    jobs.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
 
     let bar = if progress && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(lines.len() as u64);
@@ -205,21 +220,40 @@ pub fn translate_lines(
     };
     let started = Instant::now();
     let mut texts = vec![String::new(); lines.len()];
+    // Blank lines are done from the start: they translate to empty lines.
+    let mut done: Vec<bool> = lines.iter().map(|l| l.trim().is_empty()).collect();
+    let mut emitted = 0;
     let mut sequences = vec![Vec::new(); lines.len()];
     let mut new_tokens = 0usize;
-    for batch in jobs.chunks(batch_size) {
-        let srcs: Vec<Vec<u32>> = batch.iter().map(|&i| sources[i].clone()).collect();
-        let g = model
-            .generate(&srcs, opts)
-            .with_context(|| format!("translating line {}", batch[0] + 1))?;
-        for (&line, hyps) in batch.iter().zip(&g.sequences) {
-            let seq = hyps.first().cloned().unwrap_or_default();
-            new_tokens += seq.len().saturating_sub(1);
-            // One output line per input line, whatever the model emits.
-            texts[line] = tok.decode(&seq)?.replace(['\n', '\r'], " ");
-            sequences[line] = seq;
+    let window = batch_size.saturating_mul(WINDOW_BATCHES);
+    let mut flush = |done: &[bool], texts: &[String], emitted: &mut usize| -> Result<()> {
+        while *emitted < done.len() && done[*emitted] {
+            emit(&texts[*emitted])?;
+            *emitted += 1;
         }
-        bar.inc(batch.len() as u64);
+        Ok(())
+    };
+    flush(&done, &texts, &mut emitted)?;
+    for chunk in jobs.chunks(window) {
+        // Similar lengths together waste less padding; the output keeps the input order.
+        let mut order = chunk.to_vec();
+        order.sort_by_key(|&i| std::cmp::Reverse(sources[i].len()));
+        for batch in order.chunks(batch_size) {
+            let srcs: Vec<Vec<u32>> = batch.iter().map(|&i| sources[i].clone()).collect();
+            let g = model
+                .generate(&srcs, opts)
+                .map_err(|e| batch_error(e, batch, batch_size))?;
+            for (&line, hyps) in batch.iter().zip(&g.sequences) {
+                let seq = hyps.first().cloned().unwrap_or_default();
+                new_tokens += seq.len().saturating_sub(1);
+                // One output line per input line, whatever the model emits.
+                texts[line] = tok.decode(&seq)?.replace(['\n', '\r'], " ");
+                sequences[line] = seq;
+                done[line] = true;
+            }
+            bar.inc(batch.len() as u64);
+        }
+        flush(&done, &texts, &mut emitted)?;
     }
     bar.finish_and_clear();
     Ok(Translations {
@@ -232,6 +266,25 @@ pub fn translate_lines(
     })
 }
 
+/// The error of a failed batch, naming its first line; a batch too large for one GPU
+/// binding says which option makes it smaller.
+fn batch_error(e: seqbridge_models::Error, batch: &[usize], batch_size: usize) -> anyhow::Error {
+    let first = batch.iter().min().map_or(0, |&i| i + 1);
+    let too_large = matches!(
+        e,
+        seqbridge_models::Error::Gpu(seqbridge_gpu::Error::TooLarge { .. })
+    );
+    let e = anyhow::Error::new(e).context(format!("translating line {first}"));
+    if too_large && batch_size > 1 {
+        e.context(format!(
+            "a batch of {} lines does not fit this adapter; try a smaller --batch-size (now {batch_size})",
+            batch.len()
+        ))
+    } else {
+        e
+    }
+}
+
 /// The alignment of one translation: the cross-attention of a teacher-forced pass over the
 /// generated sequence, averaged over the heads of `layer`. Row t is the step that wrote
 /// target token t + 1, so each row is labelled with the token it produced.
@@ -242,12 +295,14 @@ fn alignment(
     layer: Option<usize>,
 ) -> Result<Alignment> {
     let cfg = model.config();
-    let layer = layer.unwrap_or(cfg.decoder_layers - 1);
-    if layer >= cfg.decoder_layers {
+    let Some(last) = cfg.decoder_layers.checked_sub(1) else {
+        bail!("the model has no decoder layer to align");
+    };
+    let layer = layer.unwrap_or(last);
+    if layer > last {
         bail!(
-            "--align-layer {layer}: the model has {} decoder layers (0..{})",
+            "--align-layer {layer}: the model has {} decoder layers (0..={last})",
             cfg.decoder_layers,
-            cfg.decoder_layers - 1
         );
     }
     if sequence.len() < 2 {
@@ -278,4 +333,27 @@ fn alignment(
         probs,
         layer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch too large for one binding suggests a smaller --batch-size; other errors do not.
+    #[test]
+    fn a_batch_too_large_suggests_a_smaller_batch_size() {
+        let too_large = seqbridge_models::Error::Gpu(seqbridge_gpu::Error::TooLarge {
+            what: "tensor [310000, 128] f32".into(),
+            needed: 158_720_000,
+            limit: 134_217_728,
+        });
+        let e = format!("{:#}", batch_error(too_large, &[7, 3, 5], 5000));
+        assert!(
+            e.contains("try a smaller --batch-size (now 5000)") && e.contains("translating line 4"),
+            "{e}"
+        );
+        let other = seqbridge_models::Error::Input("source 0 is empty".into());
+        let e = format!("{:#}", batch_error(other, &[0], 5000));
+        assert!(!e.contains("--batch-size"), "{e}");
+    }
 }

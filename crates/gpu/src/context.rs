@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::params::WgslParams;
 use crate::pipeline::{Bindings, Kernel, KernelKey, PipelineCache};
 use crate::pool::{GpuBuffer, Pool};
-use crate::stats::{Counters, Stats};
+use crate::stats::{Counter, Counters, Stats, StatsScope};
 use crate::tensor::{DType, Element, Tensor, numel, padded_bytes};
 
 /// How to pick the adapter for a headless context.
@@ -19,19 +19,48 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
 }
 
+/// The names `SEQBRIDGE_BACKEND` accepts, and the backends they stand for.
+const BACKEND_NAMES: &[(&str, wgpu::Backends)] = &[
+    ("vulkan", wgpu::Backends::VULKAN),
+    ("gl", wgpu::Backends::GL),
+    ("metal", wgpu::Backends::METAL),
+    ("dx12", wgpu::Backends::DX12),
+];
+
 impl GpuOptions {
     /// Reads `SEQBRIDGE_BACKEND` (`vulkan`, `gl`, `metal`, `dx12`, comma-separated) and
-    /// `SEQBRIDGE_ADAPTER` (a substring of the adapter name).
-    pub fn from_env() -> Self {
-        let backends = std::env::var("SEQBRIDGE_BACKEND")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| wgpu::Backends::from_comma_list(&s));
+    /// `SEQBRIDGE_ADAPTER` (a substring of the adapter name). A backend name outside that
+    /// list is an error naming it (it would otherwise select no backend at all).
+    pub fn from_env() -> Result<Self> {
+        let backends = match std::env::var("SEQBRIDGE_BACKEND") {
+            Ok(s) if !s.trim().is_empty() => Some(parse_backends(&s)?),
+            _ => None,
+        };
         let adapter = std::env::var("SEQBRIDGE_ADAPTER")
             .ok()
             .filter(|s| !s.trim().is_empty());
-        GpuOptions { backends, adapter }
+        Ok(GpuOptions { backends, adapter })
     }
+}
+
+/// `vulkan`, `gl`, `metal`, `dx12`, comma-separated, any case.
+pub fn parse_backends(list: &str) -> Result<wgpu::Backends> {
+    let mut out = wgpu::Backends::empty();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let lower = name.to_lowercase();
+        let found = BACKEND_NAMES.iter().find(|(n, _)| *n == lower);
+        match found {
+            Some((_, b)) => out |= *b,
+            None => {
+                let names: Vec<&str> = BACKEND_NAMES.iter().map(|(n, _)| *n).collect();
+                return Err(Error::Setting(format!(
+                    "SEQBRIDGE_BACKEND={list:?}: {name:?} is not a backend; use {} (comma-separated)",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What the device can do, read from the adapter (never assumed).
@@ -95,7 +124,7 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
 impl Gpu {
     /// A headless context on the adapter picked from [`GpuOptions::from_env`].
     pub fn new() -> Result<Gpu> {
-        Gpu::with_options(&GpuOptions::from_env())
+        Gpu::with_options(&GpuOptions::from_env()?)
     }
 
     /// A headless context on the best adapter that matches `opts`.
@@ -248,9 +277,14 @@ impl Gpu {
     pub fn limits(&self) -> &wgpu::Limits {
         &self.inner.limits
     }
-    /// A snapshot of the counters since the context was created.
+    /// A snapshot of the counters since the context was created: every thread's work.
     pub fn stats(&self) -> Stats {
         self.inner.counters.snapshot()
+    }
+    /// Starts counting the work of the current thread alone on this context (a call's own
+    /// stats while other threads share the context); [`StatsScope::finish`] returns it.
+    pub fn stats_scope(&self) -> StatsScope {
+        self.inner.counters.scope()
     }
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
@@ -382,12 +416,14 @@ impl Gpu {
         if !bytes.is_empty() {
             self.inner.queue.write_buffer(&t.buf.raw, t.offset, &bytes);
         }
-        Counters::add(&self.inner.counters.bytes_uploaded, bytes.len() as u64);
+        self.inner
+            .counters
+            .add(Counter::BytesUploaded, bytes.len() as u64);
         Ok(())
     }
 
     pub(crate) fn note_upload(&self, bytes: u64) {
-        Counters::add(&self.inner.counters.bytes_uploaded, bytes);
+        self.inner.counters.add(Counter::BytesUploaded, bytes);
     }
 
     /// Blocking copy of a tensor's bytes to the host.
@@ -410,5 +446,24 @@ impl Gpu {
     /// Frees idle pooled buffers.
     pub fn trim_pool(&self) {
         self.inner.pool.trim();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse_and_unknown_ones_are_named() {
+        assert_eq!(parse_backends("vulkan").unwrap(), wgpu::Backends::VULKAN);
+        assert_eq!(
+            parse_backends(" GL , vulkan").unwrap(),
+            wgpu::Backends::GL | wgpu::Backends::VULKAN
+        );
+        let e = parse_backends("vulkan,bogus").unwrap_err().to_string();
+        assert!(
+            e.contains("\"bogus\" is not a backend") && e.contains("vulkan, gl, metal, dx12"),
+            "{e}"
+        );
     }
 }

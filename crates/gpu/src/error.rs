@@ -5,6 +5,9 @@
 pub enum Error {
     #[error("no GPU adapter found ({0})")]
     NoAdapter(String),
+    /// A setting (an environment variable, an option) names something that does not exist.
+    #[error("{0}")]
+    Setting(String),
     #[error("the GPU device could not be created: {0}")]
     RequestDevice(String),
     #[error("{op}: {msg}")]

@@ -18,6 +18,6 @@ pub use error::{Error, Result};
 pub use params::WgslParams;
 pub use pipeline::{Access, Const, Family, Kernel, KernelKey};
 pub use recorder::{KernelTimes, Readback, Recorder};
-pub use stats::Stats;
+pub use stats::{Stats, StatsScope};
 pub use tensor::{DType, Element, Tensor};
 pub use wgpu;

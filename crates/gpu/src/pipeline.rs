@@ -27,6 +27,8 @@ pub enum Family {
     PositionBias,
     Conv,
     LogitRules,
+    Heads,
+    Roofline,
 }
 
 macro_rules! shader {
@@ -43,7 +45,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 13] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -55,6 +57,8 @@ impl Family {
         Family::PositionBias,
         Family::Conv,
         Family::LogitRules,
+        Family::Heads,
+        Family::Roofline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +74,8 @@ impl Family {
             Family::PositionBias => "position_bias",
             Family::Conv => "conv",
             Family::LogitRules => "logit_rules",
+            Family::Heads => "heads",
+            Family::Roofline => "roofline",
         }
     }
 
@@ -86,6 +92,8 @@ impl Family {
             Family::PositionBias => shader!("position_bias.wgsl"),
             Family::Conv => shader!("conv.wgsl"),
             Family::LogitRules => shader!("logit_rules.wgsl"),
+            Family::Heads => shader!("heads.wgsl"),
+            Family::Roofline => shader!("roofline.wgsl"),
         }
     }
 
@@ -98,7 +106,12 @@ impl Family {
             | Family::Sampling
             | Family::LogitRules => &[Module::Reduce],
             Family::Elementwise | Family::Matmul => &[Module::Activation],
-            Family::Embedding | Family::Cache | Family::PositionBias | Family::Conv => &[],
+            Family::Embedding
+            | Family::Cache
+            | Family::PositionBias
+            | Family::Conv
+            | Family::Heads
+            | Family::Roofline => &[],
         }
     }
 }

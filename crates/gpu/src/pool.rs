@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::stats::Counters;
+use crate::stats::{Counter, Counters};
 
 pub(crate) struct GpuBuffer {
     pub raw: wgpu::Buffer,
@@ -119,8 +119,8 @@ fn create(
     size: u64,
     usage: wgpu::BufferUsages,
 ) -> wgpu::Buffer {
-    Counters::add(&counters.buffers_created, 1);
-    Counters::add(&counters.bytes_allocated, size);
+    counters.add(Counter::BuffersCreated, 1);
+    counters.add(Counter::BytesAllocated, size);
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("seqbridge"),
         size,

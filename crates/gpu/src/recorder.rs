@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::params::WgslParams;
 use crate::pipeline::{Family, Kernel};
 use crate::pool::GpuBuffer;
-use crate::stats::Counters;
+use crate::stats::Counter;
 use crate::tensor::Tensor;
 
 /// Bytes of one parameter chunk; a recorder with more parameters takes another chunk.
@@ -246,7 +246,7 @@ impl Recorder {
         pass.set_bind_group(0, &bind_group, &[offset]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         self.dispatches += 1;
-        Counters::add(&self.gpu.counters().dispatches, 1);
+        self.gpu.counters().add(Counter::Dispatches, 1);
         Ok(())
     }
 
@@ -268,6 +268,43 @@ impl Recorder {
             src.byte_len(),
         );
         self.encoder().copy_buffer_to_buffer(&s, so, &d, doff, n);
+        Ok(())
+    }
+
+    /// Copies elements `src_start .. src_start + len` of `src` to `dst_start ..` of `dst` (same
+    /// dtype; offsets need no storage alignment, only whole elements).
+    pub fn copy_elements(
+        &mut self,
+        src: &Tensor,
+        src_start: usize,
+        dst: &Tensor,
+        dst_start: usize,
+        len: usize,
+    ) -> Result<()> {
+        let fits =
+            |t: &Tensor, start: usize| start.checked_add(len).is_some_and(|e| e <= t.numel());
+        if src.dtype() != dst.dtype() || !fits(src, src_start) || !fits(dst, dst_start) {
+            return Err(Error::Shape {
+                op: "copy_elements",
+                msg: format!(
+                    "{len} elements from {src_start} of {src:?} to {dst_start} of {dst:?}"
+                ),
+            });
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let size = src.dtype().size() as u64;
+        self.keep.push(src.buf.clone());
+        self.keep.push(dst.buf.clone());
+        let (s, so, d, doff) = (
+            src.buf.raw.clone(),
+            src.offset + src_start as u64 * size,
+            dst.buf.raw.clone(),
+            dst.offset + dst_start as u64 * size,
+        );
+        self.encoder()
+            .copy_buffer_to_buffer(&s, so, &d, doff, len as u64 * size);
         Ok(())
     }
 
@@ -311,7 +348,7 @@ impl Recorder {
             .take()
             .expect("the encoder lives until submit, which consumes the recorder");
         let index = self.gpu.queue().submit([encoder.finish()]);
-        Counters::add(&self.gpu.counters().submits, 1);
+        self.gpu.counters().add(Counter::Submits, 1);
         index
     }
 }
@@ -398,7 +435,7 @@ impl Readback {
             view.to_vec()
         };
         self.staging.raw.unmap();
-        Counters::add(&self.gpu.counters().bytes_read_back, self.bytes);
+        self.gpu.counters().add(Counter::BytesReadBack, self.bytes);
         Ok(out)
     }
 

@@ -48,6 +48,13 @@ pub enum Error {
         got: Vec<usize>,
         expected: Vec<usize>,
     },
+    /// A tensor holds values no model can compute with (NaN, infinities).
+    #[error("tensor {key} in {files}: {msg}")]
+    TensorValues {
+        key: String,
+        files: String,
+        msg: String,
+    },
     /// A tensor is stored in a dtype this crate cannot convert.
     #[error("tensor {key} in {path} has dtype {dtype}; supported: F32, F16, BF16")]
     TensorDtype {

@@ -45,6 +45,9 @@ pub struct Generation {
     /// Per source and hypothesis, the length-penalised beam score (`sequences_scores`);
     /// `None` for greedy search.
     pub scores: Option<Vec<Vec<f32>>>,
+    /// Whisper: per source, the probability of `<|nospeech|>` right after the start token
+    /// (transformers' `no_speech_prob`, from the raw logits); `None` for other models.
+    pub no_speech_probs: Option<Vec<f32>>,
     pub stats: Stats,
 }
 
@@ -70,9 +73,11 @@ pub struct Model {
     weight_bytes: AtomicU64,
 }
 
-/// Snapshot taken at the start of a call, turned into [`Stats`] at the end.
+/// Counters opened at the start of a call, turned into [`Stats`] at the end. The GPU's
+/// counters are the calling thread's own ([`Gpu::stats_scope`]): other threads generating
+/// on the same `Gpu` meanwhile are not counted.
 struct CallStats {
-    gpu: seqbridge_gpu::Stats,
+    gpu: seqbridge_gpu::StatsScope,
     weight_bytes: u64,
     own: Stats,
 }
@@ -86,6 +91,7 @@ impl Model {
 
     pub fn load_with(dir: impl AsRef<Path>, gpu: &Gpu, opts: &LoadOptions) -> Result<Model> {
         let dir = dir.as_ref();
+        crate::io::paths::check_model_files(dir)?;
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
             path: path.clone(),
@@ -278,14 +284,14 @@ impl Model {
 
     fn begin(&self) -> CallStats {
         CallStats {
-            gpu: self.gpu.stats(),
+            gpu: self.gpu.stats_scope(),
             weight_bytes: self.weight_bytes(),
             own: Stats::default(),
         }
     }
 
     fn finish(&self, c: CallStats) -> Stats {
-        let d = self.gpu.stats() - c.gpu;
+        let d = c.gpu.finish();
         Stats {
             dispatches: d.dispatches,
             submits: d.submits,
@@ -369,15 +375,16 @@ impl Model {
         let mut call = self.begin();
         let run = self.runner();
         let cross = run.encode(input, &mut call.own, probe)?;
-        let (sequences, scores) = if search.num_beams == 1 {
+        let found = if search.num_beams == 1 {
             run.greedy(&search, &cross, on_token, None, &mut call.own, probe)?
         } else {
             run.beam(&search, &cross, on_token, &mut call.own, probe)?
         };
         self.gpu.check_errors()?;
         Ok(Generation {
-            sequences,
-            scores,
+            sequences: found.sequences,
+            scores: found.scores,
+            no_speech_probs: found.no_speech,
             stats: self.finish(call),
         })
     }

@@ -208,6 +208,7 @@ pub fn bench(a: &BenchArgs, gpu: &Gpu, model: &Model, dir: &Path, load_ms: f64) 
         "weight_bytes": model.weight_bytes(),
         "step_weight_bytes": step_bytes,
         "step_weight_gb_per_s": step_bytes as f64 / (step_ms * 1e6),
+        "roofline": super::roofline::roofline(gpu, step_bytes, step_ms)?,
         "load_ms": load_ms,
         "gpu_bytes_allocated": gpu.stats().bytes_allocated,
         "gpu_ms_by_kernel": kernels,

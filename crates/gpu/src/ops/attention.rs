@@ -40,6 +40,8 @@ use crate::ops::softmax::{self, checked_product, same_buffer};
 use crate::pipeline::{Access, Bindings, Family, KernelKey};
 use crate::{DType, Gpu, Recorder, Tensor};
 
+mod gemm;
+
 /// Where a sequence of heads lives in a buffer: element (b, t, h, d) is at
 /// `offset + b * batch_stride + t * row_stride + h * head_dim + d`.
 /// This reads Q/K/V straight out of fused projections (`[B, T, 3D]`: row_stride 3D, offsets
@@ -83,7 +85,7 @@ impl SeqLayout {
 
     /// One past the largest element index touched by `rows` batch rows of `len` positions of
     /// `width` elements; 0 when nothing is touched, `None` on overflow.
-    fn end(&self, rows: usize, len: usize, width: usize) -> Option<usize> {
+    pub fn end(&self, rows: usize, len: usize, width: usize) -> Option<usize> {
         if rows == 0 || len == 0 || width == 0 {
             return Some(0);
         }
@@ -109,15 +111,19 @@ pub enum AttentionImpl {
     /// subgroup; one invocation per row without subgroups): keys over lane groups, head_dim
     /// over the lanes of a group, online softmax, no workgroup memory or barriers.
     Decode,
+    /// Head-major copies of Q, K and V, then scores, masked softmax and weighted sum as
+    /// batched matmuls (the matmul kernels' tiling); no kv_rows beam table.
+    Gemm,
 }
 
 impl AttentionImpl {
     /// Every forced implementation (tests and benches loop over these).
-    pub const FORCED: [AttentionImpl; 4] = [
+    pub const FORCED: [AttentionImpl; 5] = [
         AttentionImpl::Naive,
         AttentionImpl::Flash,
         AttentionImpl::SplitKeys,
         AttentionImpl::Decode,
+        AttentionImpl::Gemm,
     ];
 }
 
@@ -474,6 +480,17 @@ fn decode_wins(gpu: &Gpu, a: &Attention, cpu: bool) -> bool {
         && (a.kv_len <= DECODE_MAX_KV || a.batch * a.heads >= SPLIT_TARGET_GROUPS))
 }
 
+/// Auto's choice of Gemm for more than one query per row: on CPU adapters once the score
+/// matrix per (b, h) reaches [`GEMM_MIN_SCORES`] and a chunk of rows fits one binding.
+fn gemm_wins(gpu: &Gpu, a: &Attention, cpu: bool) -> bool {
+    cpu && a.q_len > 1
+        && a.q_len * a.kv_len >= GEMM_MIN_SCORES
+        && gemm::chunk_rows(gpu, a).is_some()
+}
+
+/// Scores per (b, h) from which Gemm beats Flash on CPU adapters.
+const GEMM_MIN_SCORES: usize = 64 * 64;
+
 /// Longest key rows for which Auto prefers Decode on GPUs however few the rows.
 const DECODE_MAX_KV: usize = 256;
 
@@ -512,7 +529,23 @@ pub fn attention_tuned(rec: &mut Recorder, args: &Attention, tuning: Tuning) -> 
         AttentionImpl::Flash => flash(rec, args, &plan),
         AttentionImpl::SplitKeys => split_keys(rec, args, &plan, cpu),
         AttentionImpl::Decode => decode(rec, args, &plan, cpu),
+        AttentionImpl::Gemm => gemm::gemm(rec, args, u64::MAX),
     }
+}
+
+/// [`AttentionImpl::Gemm`] with each chunk's scores held to `binding_bytes` (tests of the
+/// chunking, which the adapter's binding size reaches only with very long inputs).
+#[doc(hidden)]
+pub fn attention_gemm_chunked(
+    rec: &mut Recorder,
+    args: &Attention,
+    binding_bytes: u64,
+) -> Result<()> {
+    let plan = validate(rec.gpu(), args)?;
+    if plan.empty {
+        return Ok(());
+    }
+    gemm::gemm(rec, args, binding_bytes)
 }
 
 /// Which kernel runs for these arguments: `Auto` picks Decode or SplitKeys for q_len 1
@@ -532,6 +565,8 @@ fn select_tuned(gpu: &Gpu, args: &Attention, cpu: bool) -> Result<AttentionImpl>
             AttentionImpl::Decode
         } else if args.q_len == 1 && split_ok {
             AttentionImpl::SplitKeys
+        } else if gemm_wins(gpu, args, cpu) {
+            AttentionImpl::Gemm
         } else if flash_ok {
             AttentionImpl::Flash
         } else {

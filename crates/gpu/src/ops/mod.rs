@@ -6,10 +6,12 @@ pub mod cache;
 pub mod conv;
 pub mod elementwise;
 pub mod embedding;
+pub mod heads;
 pub mod logit_rules;
 pub mod matmul;
 pub mod norm;
 pub mod position_bias;
+pub mod roofline;
 pub mod sampling;
 pub mod softmax;
 

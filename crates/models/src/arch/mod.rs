@@ -126,20 +126,38 @@ pub(crate) fn check_tokens<'a>(
     Ok(())
 }
 
-/// The checkpoint must not hold more layers than config.json says (`{stack}.{n}` absent):
-/// a config with too few layers would otherwise load and compute garbage.
+/// config.json's layer count `layers` (of `key`) against the checkpoint, before any layer
+/// is built: at least one, and not fewer than the checkpoint holds (`probe(n)`, a tensor of
+/// layer n, present), or the model would load and compute garbage. The error names the key
+/// and the layers present. (More layers than present is a missing-tensor error at load.)
 pub(crate) fn check_layer_count(
     path: &Path,
     vars: &Vars,
     (key, layers): (&str, usize),
     probe: impl Fn(usize) -> String,
 ) -> Result<()> {
-    let extra = probe(layers);
-    if !vars.is_random() && vars.contains(&extra) {
-        return Err(Error::Config {
+    let err = |msg: String| {
+        Err(Error::Config {
             path: path.to_path_buf(),
-            msg: format!("{key} is {layers}, but the checkpoint has {extra}"),
-        });
+            msg,
+        })
+    };
+    let present = if vars.is_random() {
+        0
+    } else {
+        (0..=limits::LAYERS)
+            .take_while(|&l| vars.contains(&probe(l)))
+            .count()
+    };
+    if layers < present {
+        return err(format!(
+            "{key} is {layers}, but the checkpoint has {present} layers ({} … {})",
+            probe(0),
+            probe(present - 1)
+        ));
+    }
+    if layers == 0 {
+        return err(format!("{key} is 0; a model needs at least 1 layer"));
     }
     Ok(())
 }

@@ -40,6 +40,11 @@ pub struct GenerateOptions {
     pub timestamps: Option<bool>,
 }
 
+/// The longest decoder sequence a call may ask for, start token included, whatever the
+/// model's position limit (T5 has none): past this the per-row caches cannot be allocated,
+/// and the size arithmetic must stay far from overflow.
+pub const MAX_LENGTH: usize = crate::arch::limits::POSITIONS;
+
 /// Fully resolved search parameters of one call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchConfig {
@@ -71,6 +76,9 @@ pub struct SearchConfig {
     /// Whisper language detection: the language ids `lo..hi`; `decoder_prompt[0]` is then a
     /// placeholder that each source replaces by the language its first step scores highest.
     pub detect_language: Option<(u32, u32)>,
+    /// Whisper's `<|nospeech|>` (no_timestamps_token_id − 1): its probability after the
+    /// start token is reported per source (transformers' `no_speech_prob`).
+    pub no_speech_token: Option<u32>,
 }
 
 /// Whisper's prompt and the rules that go with it.
@@ -209,7 +217,11 @@ impl SearchConfig {
         let explicit_max = opts.max_length.or(gc.max_length);
         let max_new = opts.max_new_tokens.or(gc.max_new_tokens);
         let max_length = match (max_new, explicit_max) {
-            (Some(n), _) => n + 1,
+            (Some(n), _) => n.checked_add(1).ok_or_else(|| {
+                Error::Options(format!(
+                    "max_new_tokens {n} is above the ceiling of {MAX_LENGTH} tokens"
+                ))
+            })?,
             (None, Some(m)) => m,
             (None, None) => (20 + 1).min(model.max_target_positions.unwrap_or(usize::MAX)),
         };
@@ -269,6 +281,10 @@ impl SearchConfig {
             begin_suppress_tokens: gc.begin_suppress_tokens.clone().unwrap_or_default(),
             timestamps,
             detect_language,
+            no_speech_token: gc
+                .no_timestamps_token_id
+                .and_then(|t| t.checked_sub(1))
+                .filter(|&t| (t as usize) < model.decoder_vocab_size),
         };
         cfg.validate(model)?;
         Ok(cfg)
@@ -292,6 +308,12 @@ impl SearchConfig {
                 self.max_length
             ));
         }
+        if self.max_length > MAX_LENGTH {
+            return err(format!(
+                "max_length {} is above the ceiling of {MAX_LENGTH} tokens (its caches could not be allocated)",
+                self.max_length
+            ));
+        }
         if let Some(max) = model.max_target_positions
             && self.max_length - 1 > max
         {
@@ -309,11 +331,24 @@ impl SearchConfig {
                 self.decoder_prompt.len() + 1
             ));
         }
-        if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
+        if !self.repetition_penalty.is_finite() || self.repetition_penalty <= 0.0 {
             return err(format!(
-                "repetition_penalty must be > 0, got {}",
+                "repetition_penalty must be finite and > 0, got {}",
                 self.repetition_penalty
             ));
+        }
+        if !self.length_penalty.is_finite() {
+            return err(format!(
+                "length_penalty must be finite, got {}",
+                self.length_penalty
+            ));
+        }
+        // transformers' ForcedEOSTokenLogitsProcessor refuses an empty list too (`torch.tensor([])`
+        // is a float tensor: "`eos_token_id` has to be a list of positive integers").
+        if self.forced_eos_token_id.as_ref().is_some_and(Vec::is_empty) {
+            return err(
+                "forced_eos_token_id is an empty list; give at least one id or leave it out".into(),
+            );
         }
         if self.bad_words_ids.iter().any(Vec::is_empty) {
             return err("bad_words_ids holds an empty sequence".into());
@@ -396,6 +431,7 @@ pub(crate) mod tests {
             begin_suppress_tokens: vec![],
             timestamps: None,
             detect_language: None,
+            no_speech_token: None,
         }
     }
 
@@ -466,6 +502,72 @@ pub(crate) mod tests {
             e.to_string().contains("max_position_embeddings is 64"),
             "{e}"
         );
+    }
+
+    /// Options that would wrap, turn every score into NaN or index an empty list are refused
+    /// with a message naming the option.
+    #[test]
+    fn non_finite_overflowing_and_empty_options_are_refused() {
+        let m = model();
+        let g = GenerationConfig {
+            eos_token_id: Some(vec![0]),
+            decoder_start_token_id: Some(99),
+            ..Default::default()
+        };
+        let resolve = |opts: GenerateOptions| {
+            SearchConfig::resolve(&m, &g, &opts)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let cases = [
+            (
+                GenerateOptions {
+                    length_penalty: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "length_penalty must be finite",
+            ),
+            (
+                GenerateOptions {
+                    repetition_penalty: Some(f64::INFINITY),
+                    ..Default::default()
+                },
+                "repetition_penalty must be finite",
+            ),
+            (
+                GenerateOptions {
+                    max_new_tokens: Some(usize::MAX),
+                    ..Default::default()
+                },
+                "max_new_tokens 18446744073709551615 is above the ceiling",
+            ),
+            (
+                GenerateOptions {
+                    max_length: Some(MAX_LENGTH + 1),
+                    ..Default::default()
+                },
+                "is above the ceiling",
+            ),
+            (
+                GenerateOptions {
+                    forced_eos_token_id: Some(vec![]),
+                    ..Default::default()
+                },
+                "forced_eos_token_id is an empty list",
+            ),
+        ];
+        for (opts, want) in cases {
+            let e = resolve(opts.clone());
+            assert!(e.contains(want), "{opts:?}: {e:?}");
+        }
+        // The same empty list from generation_config.json.
+        let g2 = GenerationConfig {
+            forced_eos_token_id: Some(vec![]),
+            ..g.clone()
+        };
+        let e = SearchConfig::resolve(&m, &g2, &GenerateOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("forced_eos_token_id"), "{e}");
     }
 
     #[test]

@@ -191,8 +191,10 @@ pub fn forced_tokens(cfg: &SearchConfig, cur_len: usize) -> Option<Vec<u32>> {
     {
         forced = Some(vec![b]);
     }
-    if cur_len == cfg.max_length - 1
-        && let Some(e) = &cfg.forced_eos_token_id
+    // An empty list is refused by `SearchConfig::resolve`; here it forces nothing, so that
+    // no caller can index into an empty forced set.
+    if cur_len + 1 == cfg.max_length
+        && let Some(e) = cfg.forced_eos_token_id.as_ref().filter(|e| !e.is_empty())
     {
         let mut e = e.clone();
         e.sort_unstable();
@@ -246,6 +248,9 @@ mod tests {
         assert_eq!(forced_tokens(&c, 1), Some(vec![4]));
         assert_eq!(forced_tokens(&c, 2), None);
         assert_eq!(forced_tokens(&c, 5), Some(vec![0, 2]));
+        // An empty forced set forces nothing (resolve refuses it before any step).
+        c.forced_eos_token_id = Some(vec![]);
+        assert_eq!(forced_tokens(&c, 5), None);
         c.decoder_prompt = vec![7, 8];
         assert_eq!(forced_tokens(&c, 1), Some(vec![7]));
         assert_eq!(forced_tokens(&c, 2), Some(vec![8]));

@@ -44,8 +44,57 @@ pub struct Stats {
     pub buffers_created: u64,
 }
 
-/// Per source, its hypotheses (best first) and, for beam search, their scores.
-pub type Hypotheses = (Vec<Vec<Vec<u32>>>, Option<Vec<Vec<f32>>>);
+/// What a search found.
+pub struct Hypotheses {
+    /// Per source, its hypotheses, best first.
+    pub sequences: Vec<Vec<Vec<u32>>>,
+    /// Beam search: their scores.
+    pub scores: Option<Vec<Vec<f32>>>,
+    /// Per source, the probability of [`SearchConfig::no_speech_token`] after the start token.
+    pub no_speech: Option<Vec<f32>>,
+}
+
+/// Reads back row `r · stride` of `logits` `[rows, V]` for each source r, raw, before this
+/// step's edits are recorded: the rows [`NoSpeech::probs`] reads.
+struct NoSpeech {
+    token: u32,
+    rows: seqbridge_gpu::Readback,
+    vocab: usize,
+}
+
+impl NoSpeech {
+    fn record(
+        search: &SearchConfig,
+        rec: &mut Recorder,
+        logits: &Tensor,
+        (sources, stride, vocab): (usize, usize, usize),
+    ) -> Result<Option<NoSpeech>> {
+        let Some(token) = search.no_speech_token else {
+            return Ok(None);
+        };
+        let rows = rec.gpu().empty(&[sources, vocab], DType::F32)?;
+        for r in 0..sources {
+            rec.copy_elements(logits, r * stride * vocab, &rows, r * vocab, vocab)?;
+        }
+        Ok(Some(NoSpeech {
+            token,
+            rows: rec.read_back(&rows)?,
+            vocab,
+        }))
+    }
+
+    /// softmax(row)[token] per source, in f64 like a careful float32 softmax.
+    fn probs(self) -> Result<Vec<f32>> {
+        let v = self.rows.wait_f32()?;
+        Ok(v.chunks(self.vocab)
+            .map(|row| {
+                let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+                let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+                ((row[self.token as usize] as f64 - max).exp() / sum) as f32
+            })
+            .collect())
+    }
+}
 
 /// The logits processors of a call and the GPU buffer their edits travel in.
 struct Edits {
@@ -200,6 +249,7 @@ impl Runner<'_> {
         let mut rules = RangeRules::new(self.gpu, b, vocab)?;
         let mut state = Greedy::new(b, search.decoder_start_token_id);
         let mut tokens = vec![search.decoder_start_token_id; b];
+        let mut no_speech = None;
         for t in 0..t_cap {
             let cur_len = t + 1;
             probe.start();
@@ -210,6 +260,9 @@ impl Runner<'_> {
                 .forward(&mut rec, &mut dec, t, cross, 1, None, probs)?;
             if let Some(tap) = tap.as_deref_mut() {
                 tap.tap.record(&mut rec)?;
+            }
+            if t == 0 {
+                no_speech = NoSpeech::record(search, &mut rec, &dec.logits, (b, 1, vocab))?;
             }
             let next = if let Some(langs) = detects_language(search, cur_len) {
                 rules.record_language(langs, &mut rec, &dec.logits, &next_ids)?;
@@ -255,7 +308,11 @@ impl Runner<'_> {
                 };
             }
         }
-        Ok((state.sequences.into_iter().map(|s| vec![s]).collect(), None))
+        Ok(Hypotheses {
+            sequences: state.sequences.into_iter().map(|s| vec![s]).collect(),
+            scores: None,
+            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
+        })
     }
 
     /// Beam search over the sources of `cross`; `on_token(source, token)` once the search is
@@ -289,6 +346,7 @@ impl Runner<'_> {
         let mut state = BeamSearch::new(b, search);
         let mut tokens = vec![search.decoder_start_token_id; n];
         let mut parent_rows: Vec<u32> = (0..n as u32).collect();
+        let mut no_speech = None;
         for t in 0..t_cap {
             let cur_len = t + 1;
             probe.start();
@@ -299,6 +357,10 @@ impl Runner<'_> {
             reorder_rows_table(&mut rec, &parents, old, new, t)?;
             self.decoder
                 .forward(&mut rec, &mut dec, t, cross, nb, Some(new), None)?;
+            if t == 0 {
+                // Every beam of a source holds the same first row.
+                no_speech = NoSpeech::record(search, &mut rec, &dec.logits, (b, nb, vocab))?;
+            }
             let candidates = if let Some(langs) = detects_language(search, cur_len) {
                 // One language per source (its beams are still identical), then forced.
                 rules.record_language(langs, &mut rec, &dec.logits, &lang_ids)?;
@@ -369,7 +431,11 @@ impl Runner<'_> {
             .into_iter()
             .map(|h| h.into_iter().map(|(s, _)| s).collect())
             .collect();
-        Ok((seqs, Some(scores)))
+        Ok(Hypotheses {
+            sequences: seqs,
+            scores: Some(scores),
+            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
+        })
     }
 
     /// Teacher-forced log-probabilities of `targets` (padded to `t`): the decoder reads

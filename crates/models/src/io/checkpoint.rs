@@ -76,6 +76,18 @@ impl HostData {
             HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
         }
     }
+    /// The first element that is NaN or infinite: (index, value), `None` when all are
+    /// finite. One pass over data that was just converted, so it costs little at load.
+    pub fn first_non_finite(&self) -> Option<(usize, f32)> {
+        match self {
+            HostData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i])),
+            HostData::F16(v) => v
+                .iter()
+                .position(|x| !x.is_finite())
+                .map(|i| (i, v[i].to_f32())),
+        }
+    }
+
     /// Elements `start .. start + n`.
     pub fn slice(&self, start: usize, n: usize) -> HostData {
         match self {
@@ -199,7 +211,7 @@ impl Checkpoint {
         let single = dir.join("model.safetensors");
         let index_path = dir.join("model.safetensors.index.json");
         let paths: Vec<PathBuf> = if single.exists() {
-            vec![single]
+            vec![super::paths::inside(dir, "model.safetensors", &single)?]
         } else if index_path.exists() {
             let text = std::fs::read_to_string(&index_path).map_err(|e| io_err(&index_path, e))?;
             let v: serde_json::Value =
@@ -220,7 +232,10 @@ impl Checkpoint {
                 .collect();
             files.sort();
             files.dedup();
-            files.into_iter().map(|f| dir.join(f)).collect()
+            files
+                .iter()
+                .map(|f| super::paths::inside(dir, f, &index_path))
+                .collect::<Result<_>>()?
         } else if dir.join(ctranslate2::MODEL_FILE).exists() {
             return Checkpoint::open_ctranslate2(dir);
         } else {
@@ -290,7 +305,11 @@ impl Checkpoint {
             files: Vec::new(),
             index: HashMap::new(),
             random: None,
-            ct2: Some(ModelBin::open(&dir.join(ctranslate2::MODEL_FILE))?),
+            ct2: Some(ModelBin::open(&super::paths::inside(
+                dir,
+                ctranslate2::MODEL_FILE,
+                &dir.join(ctranslate2::MODEL_FILE),
+            )?)?),
         })
     }
 
@@ -342,8 +361,31 @@ impl Checkpoint {
             .join(", ")
     }
 
-    /// The tensor `key`, checked against `shape`, converted to the storage dtype.
+    /// The tensor `key`, checked against `shape`, converted to the storage dtype, with every
+    /// value finite: a NaN or an infinity in a weight (or one made by narrowing f32 to f16)
+    /// would otherwise run, and print garbage.
     pub fn load(&self, key: &str, shape: &[usize], dtype: WeightDtype) -> Result<HostData> {
+        let data = self.load_unchecked(key, shape, dtype)?;
+        if let Some((i, x)) = data.first_non_finite() {
+            let narrowed = if dtype == WeightDtype::F16 {
+                " (after conversion to f16)"
+            } else {
+                ""
+            };
+            let files = match self.resolve(key) {
+                Some((_, e)) if self.ct2.is_none() => self.files[e.file].path.display().to_string(),
+                _ => self.file_names(),
+            };
+            return Err(Error::TensorValues {
+                key: key.to_string(),
+                files,
+                msg: format!("element {i} of shape {shape:?} is {x}{narrowed}"),
+            });
+        }
+        Ok(data)
+    }
+
+    fn load_unchecked(&self, key: &str, shape: &[usize], dtype: WeightDtype) -> Result<HostData> {
         if let Some(r) = &self.random {
             let v = r.values(key, shape.iter().product());
             return Ok(match dtype {

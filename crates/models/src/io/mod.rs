@@ -8,6 +8,7 @@ pub mod ctranslate2;
 pub mod image;
 pub mod json;
 pub mod mel;
+pub mod paths;
 pub mod tokenizer;
 
 pub use checkpoint::{Checkpoint, HostData, Vars, WeightDtype};

@@ -43,7 +43,7 @@ impl Model {
             src_len,
         )?;
         let mut step = StepTap { tap, on_step };
-        let (sequences, scores) = run.greedy(
+        let found = run.greedy(
             &search,
             &cross,
             &mut |_, _| {},
@@ -53,8 +53,9 @@ impl Model {
         )?;
         self.gpu.check_errors()?;
         Ok(Generation {
-            sequences,
-            scores,
+            sequences: found.sequences,
+            scores: found.scores,
+            no_speech_probs: found.no_speech,
             stats: self.finish(call),
         })
     }

@@ -1,7 +1,7 @@
-//! Whisper transcription of one clip, as transformers' Whisper `generate` does it: one 30 s
-//! window for short audio; over 30 s, the features of the whole clip cut into windows that
-//! the decoded timestamps move forward. The language is detected once, on the first window,
-//! when it is not given.
+//! Whisper transcription, as transformers' Whisper `generate` does it: one 30 s window for
+//! short audio (several short clips in one batch); over 30 s, the features of the whole clip
+//! cut into windows that the decoded timestamps move forward. The language is detected once,
+//! on the first window, when it is not given.
 
 use super::Model;
 use crate::arch::whisper::alignment;
@@ -29,6 +29,8 @@ pub struct TranscriptSegment {
     pub end: f64,
     pub text: String,
     pub tokens: Vec<u32>,
+    /// Its window's [`TranscriptWindow::no_speech_prob`].
+    pub no_speech_prob: Option<f32>,
 }
 
 /// The transcript of one clip.
@@ -54,6 +56,9 @@ pub struct TranscriptWindow {
     pub seek: usize,
     pub frames: usize,
     pub tokens: Vec<u32>,
+    /// The probability of `<|nospeech|>` right after the start token (transformers'
+    /// `no_speech_prob`; Whisper checkpoints all have the token).
+    pub no_speech_prob: Option<f32>,
 }
 
 /// One decoded window.
@@ -64,6 +69,25 @@ struct Window {
     sequence: Vec<u32>,
     prompt_len: usize,
     segments: Vec<Segment>,
+    no_speech_prob: Option<f32>,
+}
+
+/// What the sequential windows of one clip read.
+struct Windows<'a> {
+    /// The clip's features (long-form: all of them; short-form: its 30 s, padded).
+    features: &'a LogMel,
+    /// Frames per window.
+    window: usize,
+    /// Frames holding audio.
+    audio_frames: usize,
+    sp: Specials,
+}
+
+/// The token ids a transcription needs from the generation config.
+#[derive(Clone, Copy)]
+struct Specials {
+    timestamp_begin: u32,
+    eos: u32,
 }
 
 impl Model {
@@ -74,6 +98,73 @@ impl Model {
         mel: &MelExtractor,
         opts: &TranscribeOptions,
     ) -> Result<Transcript> {
+        let mut all = self.transcribe_batch(&[samples], mel, opts)?;
+        Ok(all.remove(0))
+    }
+
+    /// Transcribes several clips, in order: those up to 30 s decode together in batches (one
+    /// encoder pass and one search per batch, each clip detecting its own language; as many
+    /// clips per batch as the adapter's binding size allows), longer ones one after the
+    /// other, window by window. Each transcript equals what [`Model::transcribe`] gives for
+    /// its clip alone.
+    pub fn transcribe_batch(
+        &self,
+        clips: &[&[f32]],
+        mel: &MelExtractor,
+        opts: &TranscribeOptions,
+    ) -> Result<Vec<Transcript>> {
+        let sp = self.specials()?;
+        let n_samples = mel.config().n_samples;
+        let short: Vec<usize> = (0..clips.len())
+            .filter(|&i| clips[i].len() <= n_samples)
+            .collect();
+        let mut out: Vec<Option<Transcript>> = vec![None; clips.len()];
+        if !short.is_empty() {
+            let features = short
+                .iter()
+                .map(|&i| {
+                    mel.short_form(clips[i])
+                        .map_err(|e| Error::Input(format!("clip {i}: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let hop = mel.config().hop_length.max(1);
+            let audio_frames: Vec<usize> = short
+                .iter()
+                .map(|&i| clips[i].len().div_ceil(hop))
+                .collect();
+            let mut features = features.into_iter();
+            let per_call = self.clips_per_binding();
+            for (which, frames) in short.chunks(per_call).zip(audio_frames.chunks(per_call)) {
+                let part: Vec<LogMel> = features.by_ref().take(which.len()).collect();
+                let decoded = self.decode_short(part, frames, &opts.generate, sp)?;
+                for ((&i, (w, advance)), &audio) in which.iter().zip(decoded).zip(frames) {
+                    let windows = self.short_windows(w, advance, audio, mel, opts, sp)?;
+                    out[i] = Some(self.assemble(windows, clips[i].len(), mel, opts, sp)?);
+                }
+            }
+        }
+        for (i, clip) in clips.iter().enumerate() {
+            if out[i].is_none() {
+                out[i] = Some(self.transcribe_long(clip, mel, opts, sp)?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Clips one call can take: each tensor of a batch must fit one binding, and the widest
+    /// per clip are the encoder's feed-forward activations (4·d_model per frame) and the
+    /// decoder's cross K/V of every layer, projected together (2·layers·d_model per frame).
+    fn clips_per_binding(&self) -> usize {
+        let c = &self.config;
+        let frames = c.max_source_positions.unwrap_or(1500).max(1);
+        let width = (4 * c.d_model).max(2 * c.decoder_layers * c.d_model).max(1);
+        let per_clip = (frames * width * 4) as u64;
+        usize::try_from(self.gpu.max_binding() / per_clip)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+
+    fn specials(&self) -> Result<Specials> {
         let g = &self.generation_config;
         let no_ts = g.no_timestamps_token_id.ok_or_else(|| {
             Error::Options(format!(
@@ -81,30 +172,118 @@ impl Model {
                 self.dir.display()
             ))
         })?;
-        let timestamp_begin = no_ts + 1;
         let eos = g
             .eos_token_id
             .as_ref()
             .and_then(|e| e.first().copied())
             .ok_or_else(|| Error::Options("the generation config has no eos_token_id".into()))?;
-        let cfg = mel.config();
-        let window = cfg.n_frames();
-        let long = samples.len() > cfg.n_samples;
-        let (features, max_frames) = if long {
-            let f = mel.long_form(samples)?;
-            let n = f.n_frames;
-            (f, n)
-        } else {
-            (mel.short_form(samples)?, window)
-        };
-        let mut gen_opts = opts.generate.clone();
-        if long {
-            gen_opts.timestamps = Some(true);
+        Ok(Specials {
+            timestamp_begin: no_ts + 1,
+            eos,
+        })
+    }
+
+    /// One search over the 30 s windows of short clips holding `audio_frames` frames of
+    /// audio each.
+    fn decode_short(
+        &self,
+        features: Vec<LogMel>,
+        audio_frames: &[usize],
+        opts: &GenerateOptions,
+        sp: Specials,
+    ) -> Result<Vec<(Window, usize)>> {
+        let (n_mels, frames) = (features[0].n_mels, features[0].n_frames);
+        let mut data = Vec::with_capacity(features.len() * n_mels * frames);
+        for f in &features {
+            data.extend_from_slice(&f.data);
         }
-        let timestamps = gen_opts.timestamps == Some(true);
-        let audio_frames = samples.len().div_ceil(cfg.hop_length.max(1));
-        let mut windows: Vec<Window> = Vec::new();
-        let mut seek = 0;
+        let input = EncoderInput::Features {
+            data: &data,
+            batch: features.len(),
+            n_mels,
+            frames,
+        };
+        let out = self.generate_input(&input, opts, &mut |_, _| {})?;
+        features
+            .into_iter()
+            .enumerate()
+            .map(|(j, f)| {
+                let no_speech = out.no_speech_probs.as_ref().map(|p| p[j]);
+                let sequence = out.sequences[j][0].clone();
+                let ts = opts.timestamps == Some(true);
+                self.decoded_window(0, frames, f, sequence, no_speech, (sp, ts, audio_frames[j]))
+            })
+            .collect()
+    }
+
+    /// The windows of a short clip: its first, decoded in a batch, then, as transformers'
+    /// loop does, more over the rest of its 30 s of features whenever timestamps end the
+    /// first on a closed segment before the window's end (runaway repetitions on silence).
+    fn short_windows(
+        &self,
+        first: Window,
+        advance: usize,
+        audio_frames: usize,
+        mel: &MelExtractor,
+        opts: &TranscribeOptions,
+        sp: Specials,
+    ) -> Result<Vec<Window>> {
+        let frames = first.frames;
+        if opts.generate.timestamps != Some(true) || advance >= frames {
+            return Ok(vec![first]);
+        }
+        let mut gen_opts = opts.generate.clone();
+        if self.generation_config.is_multilingual == Some(true) {
+            gen_opts.language = Some(self.language_of(&first.sequence)?);
+        }
+        let features = first.features.clone();
+        let window = mel.config().n_frames();
+        let run = Windows {
+            features: &features,
+            window,
+            audio_frames,
+            sp,
+        };
+        self.windows_from(&run, advance, vec![first], gen_opts)
+    }
+
+    /// Transcribes a clip over 30 s: the features of the whole clip, cut into windows that
+    /// the decoded timestamps move forward. The language is detected once, on the first
+    /// window, when it is not given.
+    fn transcribe_long(
+        &self,
+        samples: &[f32],
+        mel: &MelExtractor,
+        opts: &TranscribeOptions,
+        sp: Specials,
+    ) -> Result<Transcript> {
+        let cfg = mel.config();
+        let features = mel.long_form(samples)?;
+        let mut gen_opts = opts.generate.clone();
+        gen_opts.timestamps = Some(true);
+        let run = Windows {
+            features: &features,
+            window: cfg.n_frames(),
+            audio_frames: samples.len().div_ceil(cfg.hop_length.max(1)),
+            sp,
+        };
+        let windows = self.windows_from(&run, 0, Vec::new(), gen_opts)?;
+        self.assemble(windows, samples.len(), mel, opts, sp)
+    }
+
+    /// Decodes windows one after the other from frame `seek` to the end of `run.features`,
+    /// after `windows`, each moved forward by the previous one's timestamps; detects the
+    /// language on the first it decodes when `gen_opts` has none.
+    fn windows_from(
+        &self,
+        run: &Windows,
+        mut seek: usize,
+        mut windows: Vec<Window>,
+        mut gen_opts: GenerateOptions,
+    ) -> Result<Vec<Window>> {
+        let g = &self.generation_config;
+        let (features, window) = (run.features, run.window);
+        let max_frames = features.n_frames;
         while seek < max_frames {
             let frames = (max_frames - seek).min(window);
             let features = features.segment(seek, window);
@@ -116,42 +295,67 @@ impl Model {
             };
             let out = self.generate_input(&input, &gen_opts, &mut |_, _| {})?;
             let sequence = out.sequences[0][0].clone();
-            let prompt_len = self.prompt_len(&sequence)?;
+            let no_speech = out.no_speech_probs.as_ref().map(|p| p[0]);
             let detect = matches!(gen_opts.language.as_deref(), None | Some("auto"));
             if detect && g.is_multilingual == Some(true) {
                 // Detected once, on the first window, as transformers does.
                 gen_opts.language = Some(self.language_of(&sequence)?);
             }
-            let mut generated = &sequence[prompt_len..];
-            if generated.last() == Some(&eos) {
-                generated = &generated[..generated.len() - 1];
-            }
-            let (segments, advance) = if timestamps {
-                retrieve_segments(generated, timestamp_begin, seek, frames)
-            } else {
-                (
-                    vec![Segment {
-                        start: time_offset(seek),
-                        end: time_offset(seek)
-                            + frames.min(audio_frames.saturating_sub(seek)) as f64 * FRAME_SECONDS,
-                        tokens: generated.to_vec(),
-                    }],
-                    frames,
-                )
-            };
-            windows.push(Window {
+            let (w, advance) = self.decoded_window(
                 seek,
                 frames,
                 features,
                 sequence,
-                prompt_len,
-                segments,
-            });
+                no_speech,
+                (run.sp, true, run.audio_frames),
+            )?;
+            windows.push(w);
             // A window that moves nowhere would repeat forever; transformers has the same
             // guard implicitly (a closed pair is never <|0.00|><|0.00|> twice).
             seek += advance.max(1);
         }
-        self.assemble(windows, samples.len(), mel, opts, timestamp_begin)
+        Ok(windows)
+    }
+
+    /// A decoded window and the frames it moves the next one forward: its segments by the
+    /// timestamps (with `timestamps`), else one segment over the audio it holds.
+    fn decoded_window(
+        &self,
+        seek: usize,
+        frames: usize,
+        features: LogMel,
+        sequence: Vec<u32>,
+        no_speech_prob: Option<f32>,
+        (sp, timestamps, audio_frames): (Specials, bool, usize),
+    ) -> Result<(Window, usize)> {
+        let prompt_len = self.prompt_len(&sequence)?;
+        let mut generated = &sequence[prompt_len..];
+        if generated.last() == Some(&sp.eos) {
+            generated = &generated[..generated.len() - 1];
+        }
+        let (segments, advance) = if timestamps {
+            retrieve_segments(generated, sp.timestamp_begin, seek, frames)
+        } else {
+            (
+                vec![Segment {
+                    start: time_offset(seek),
+                    end: time_offset(seek)
+                        + frames.min(audio_frames.saturating_sub(seek)) as f64 * FRAME_SECONDS,
+                    tokens: generated.to_vec(),
+                }],
+                frames,
+            )
+        };
+        let w = Window {
+            seek,
+            frames,
+            features,
+            sequence,
+            prompt_len,
+            segments,
+            no_speech_prob,
+        };
+        Ok((w, advance))
     }
 
     /// The transcript of the decoded windows.
@@ -161,8 +365,9 @@ impl Model {
         n_samples: usize,
         mel: &MelExtractor,
         opts: &TranscribeOptions,
-        timestamp_begin: u32,
+        sp: Specials,
     ) -> Result<Transcript> {
+        let timestamp_begin = sp.timestamp_begin;
         let tok = self.require_tokenizer()?;
         let text_of = |ids: &[u32]| -> Result<String> {
             let text: Vec<u32> = ids
@@ -188,6 +393,7 @@ impl Model {
                     end: s.end,
                     text: text_of(&s.tokens)?.trim().to_string(),
                     tokens: s.tokens.clone(),
+                    no_speech_prob: w.no_speech_prob,
                 });
             }
         }
@@ -217,6 +423,7 @@ impl Model {
                     seek: w.seek,
                     frames: w.frames,
                     tokens: w.sequence,
+                    no_speech_prob: w.no_speech_prob,
                 })
                 .collect(),
         })

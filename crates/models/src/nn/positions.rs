@@ -1,11 +1,30 @@
 //! Sinusoidal position tables, computed on the host at load exactly as transformers does.
+//! Their sizes come from config.json, so the table size is checked (not multiplied blindly)
+//! before anything is allocated.
+
+use crate::error::{Error, Result};
+
+/// Elements of an `[n, dim]` table, or an error naming the sizes when that overflows or
+/// exceeds `limits::POSITIONS` rows of `limits::WIDTH` columns.
+fn table_len(what: &str, n: usize, dim: usize) -> Result<usize> {
+    use crate::arch::limits::{POSITIONS, WIDTH};
+    // +2: the learned and M2M100 tables have two rows beyond max_position_embeddings, and
+    // M2M100's start after the padding row.
+    let rows_max = POSITIONS + crate::arch::limits::VOCAB + 2;
+    match n.checked_mul(dim) {
+        Some(len) if n <= rows_max && dim <= WIDTH => Ok(len),
+        _ => Err(Error::Input(format!(
+            "{what}: a [{n}, {dim}] position table is beyond {rows_max} rows of {WIDTH} columns"
+        ))),
+    }
+}
 
 /// `MarianSinusoidalPositionalEmbedding.create_weight` (also Pegasus): `[n_pos, dim]`, row-major.
 /// Angles in f64 (`pos / 10000^(2*(j//2)/dim)`), sin of the even j in the first
 /// `ceil(dim/2)` columns, cos of the odd j after them, rounded to f32.
-pub fn marian_sinusoidal(n_pos: usize, dim: usize) -> Vec<f32> {
+pub fn marian_sinusoidal(n_pos: usize, dim: usize) -> Result<Vec<f32>> {
     let sentinel = dim.div_ceil(2);
-    let mut out = vec![0f32; n_pos * dim];
+    let mut out = vec![0f32; table_len("sinusoidal positions", n_pos, dim)?];
     for pos in 0..n_pos {
         let angle = |j: usize| pos as f64 / 10000f64.powf((2 * (j / 2)) as f64 / dim as f64);
         let row = &mut out[pos * dim..(pos + 1) * dim];
@@ -17,17 +36,18 @@ pub fn marian_sinusoidal(n_pos: usize, dim: usize) -> Vec<f32> {
             };
         }
     }
-    out
+    Ok(out)
 }
 
 /// `M2M100SinusoidalPositionalEmbedding.get_embedding`: `[n, dim]` (n = max positions + 2),
 /// tensor2tensor's layout (sin half, cos half, a zero column when dim is odd), computed in
 /// f32 like torch, with row `padding_idx` zero.
-pub fn m2m100_sinusoidal(n: usize, dim: usize, padding_idx: Option<usize>) -> Vec<f32> {
+pub fn m2m100_sinusoidal(n: usize, dim: usize, padding_idx: Option<usize>) -> Result<Vec<f32>> {
+    let len = table_len("M2M100 sinusoidal positions", n, dim)?;
     let half = dim / 2;
     let step = (10000f64.ln() / (half as f64 - 1.0)) as f32;
     let freqs: Vec<f32> = (0..half).map(|i| (i as f32 * -step).exp()).collect();
-    let mut out = vec![0f32; n * dim];
+    let mut out = vec![0f32; len];
     for pos in 0..n {
         if Some(pos) == padding_idx {
             continue;
@@ -39,7 +59,7 @@ pub fn m2m100_sinusoidal(n: usize, dim: usize, padding_idx: Option<usize>) -> Ve
             row[half + i] = a.cos() as f32;
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -52,7 +72,7 @@ mod tests {
     // M2M100SinusoidalPositionalEmbedding.get_embedding(1030, 16, 1) / (10, 7, 1).
     #[test]
     fn marian_matches_transformers() {
-        let w = marian_sinusoidal(10, 7);
+        let w = marian_sinusoidal(10, 7).unwrap();
         let at = |p: usize, c: usize| w[p * 7 + c];
         let want = [
             ((1, 0), 0.8414709568023682f32),
@@ -70,9 +90,25 @@ mod tests {
         }
     }
 
+    /// Sizes from config.json that overflow (2^62 rows once panicked here) are errors.
+    #[test]
+    fn huge_tables_are_errors_not_panics() {
+        for (n, dim) in [
+            (1usize << 62, 16),
+            (16, 1 << 62),
+            (usize::MAX, 2),
+            (1 << 30, 512),
+        ] {
+            let e = marian_sinusoidal(n, dim).unwrap_err().to_string();
+            assert!(e.contains(&format!("[{n}, {dim}]")), "{e}");
+            let e = m2m100_sinusoidal(n, dim, Some(1)).unwrap_err().to_string();
+            assert!(e.contains("M2M100"), "{e}");
+        }
+    }
+
     #[test]
     fn m2m100_matches_transformers() {
-        let w = m2m100_sinusoidal(1030, 16, Some(1));
+        let w = m2m100_sinusoidal(1030, 16, Some(1)).unwrap();
         let at = |p: usize, c: usize| w[p * 16 + c];
         let want = [
             ((0, 0), 0.0f32),
@@ -90,7 +126,7 @@ mod tests {
                 at(p, c)
             );
         }
-        let odd = m2m100_sinusoidal(10, 7, Some(1));
+        let odd = m2m100_sinusoidal(10, 7, Some(1)).unwrap();
         let want3 = [
             0.14112000167369843f32,
             0.029995499178767204,

@@ -17,9 +17,12 @@ pub struct M2M100SinusoidalPositionalEmbedding;
 impl M2M100SinusoidalPositionalEmbedding {
     pub fn load(ld: &Loader, pad: u32, max_positions: usize, d: usize) -> Result<PositionTable> {
         let pad = pad as usize;
-        let rows = (max_positions + 2).max(pad + 1 + max_positions);
+        // Saturating: sizes from config.json are bounded by the caller, but an overflow here
+        // must become the size error below, not a wrap.
+        let rows = (max_positions.saturating_add(2))
+            .max(pad.saturating_add(max_positions.saturating_add(1)));
         ld.check_table("M2M100 sinusoidal positions", rows, d)?;
-        let table = m2m100_sinusoidal(rows, d, Some(pad));
+        let table = m2m100_sinusoidal(rows, d, Some(pad))?;
         Ok(PositionTable {
             table: ld.upload_f32(&table, &[rows, d])?,
             offset: pad + 1,

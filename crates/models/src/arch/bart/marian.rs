@@ -21,7 +21,7 @@ impl MarianSinusoidalPositionalEmbedding {
         let table = if v.contains("weight") {
             v.f32("weight", &[n, d])?
         } else {
-            marian_sinusoidal(n, d)
+            marian_sinusoidal(n, d)?
         };
         Ok(PositionTable {
             table: ld.upload_f32(&table, &[n, d])?,

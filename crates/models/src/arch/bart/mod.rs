@@ -158,10 +158,12 @@ impl Spec {
         };
         use crate::arch::limits::*;
         let d = cfg.d_model;
+        // Layer counts may be 0 here: `check_layer_count` refuses 0 in `build`, naming the
+        // layers the checkpoint holds.
         let ranges = [
             ("d_model", d, 1, WIDTH),
-            ("encoder_layers", cfg.encoder_layers, 1, LAYERS),
-            ("decoder_layers", cfg.decoder_layers, 1, LAYERS),
+            ("encoder_layers", cfg.encoder_layers, 0, LAYERS),
+            ("decoder_layers", cfg.decoder_layers, 0, LAYERS),
             (
                 "encoder_attention_heads",
                 cfg.encoder_attention_heads,

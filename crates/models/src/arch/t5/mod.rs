@@ -101,13 +101,15 @@ impl Spec {
         let decoder_layers = cfg.num_decoder_layers.unwrap_or(cfg.num_layers);
         let buckets = cfg.relative_attention_num_buckets.unwrap_or(32);
         let max_distance = cfg.relative_attention_max_distance.unwrap_or(128);
+        // Layer counts may be 0 here: `check_layer_count` refuses 0 in `build`, naming the
+        // layers the checkpoint holds.
         let ranges = [
             ("d_model", cfg.d_model, 1, WIDTH),
             ("d_kv", cfg.d_kv, 1, WIDTH),
             ("num_heads", cfg.num_heads, 1, HEADS),
             ("d_ff", cfg.d_ff, 1, FFN),
-            ("num_layers", cfg.num_layers, 1, LAYERS),
-            ("num_decoder_layers", decoder_layers, 1, LAYERS),
+            ("num_layers", cfg.num_layers, 0, LAYERS),
+            ("num_decoder_layers", decoder_layers, 0, LAYERS),
             ("vocab_size", cfg.vocab_size, 1, VOCAB),
             ("relative_attention_num_buckets", buckets, 4, 1 << 16),
             (

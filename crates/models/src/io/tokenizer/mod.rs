@@ -102,6 +102,7 @@ impl Tokenizer {
     /// files are there but incomplete or corrupt.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Option<Tokenizer>> {
         let dir = dir.as_ref();
+        crate::io::paths::check_model_files(dir)?;
         let json = dir.join("tokenizer.json");
         if json.is_file() {
             return Tokenizer::from_file(&json).map(Some);

@@ -199,7 +199,8 @@ impl SpModel {
             if piece.is_empty() {
                 return Err(err(format!("piece {i} is empty")));
             }
-            if ids.insert(piece.clone(), i as u32).is_some() {
+            let id = u32::try_from(i).map_err(|_| err(format!("more than {} pieces", u32::MAX)))?;
+            if ids.insert(piece.clone(), id).is_some() {
                 return Err(err(format!("piece {piece:?} appears twice")));
             }
             let score = p.score();
