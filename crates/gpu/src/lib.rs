@@ -2,6 +2,12 @@
 //! a command recorder and the WGSL kernels of `shaders/`, each with a small launcher in
 //! [`ops`].
 
+// Library code returns errors instead of panicking (README, "Guarantees"); tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod context;
 pub mod error;
 pub mod ops;

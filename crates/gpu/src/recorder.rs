@@ -25,7 +25,7 @@ struct ParamChunk {
 /// An open command encoder plus everything its commands keep alive.
 pub struct Recorder {
     gpu: Gpu,
-    encoder: Option<wgpu::CommandEncoder>,
+    encoder: wgpu::CommandEncoder,
     pass: Option<wgpu::ComputePass<'static>>,
     params: Vec<ParamChunk>,
     /// Buffers bound by recorded commands: they must not return to the pool before submit.
@@ -70,7 +70,7 @@ impl Recorder {
             });
         Recorder {
             gpu: gpu.clone(),
-            encoder: Some(encoder),
+            encoder,
             pass: None,
             params: Vec::new(),
             keep: Vec::new(),
@@ -105,9 +105,7 @@ impl Recorder {
     fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
         // Commands that are not dispatches must not interleave with an open pass.
         self.pass = None;
-        self.encoder
-            .as_mut()
-            .expect("the encoder lives until submit, which consumes the recorder")
+        &mut self.encoder
     }
 
     /// Appends `params` to the current chunk; returns (chunk index, byte offset).
@@ -195,56 +193,54 @@ impl Recorder {
             });
         self.keep.extend(tensors.iter().map(|t| t.buf.clone()));
 
-        if let Some(prof) = self.profiler.as_mut() {
+        let mut pass = if let Some(prof) = self.profiler.as_mut() {
             // A pass per dispatch, with timestamps at its boundaries.
             self.pass = None;
             let n = prof.families.len() as u32;
-            if (n * 2).is_multiple_of(QUERIES_PER_SET) {
-                prof.sets.push(
-                    self.gpu
+            let first = n * 2 % QUERIES_PER_SET;
+            // A new set when the last one is full (or there is none yet); handles are
+            // reference-counted, so the clone is cheap.
+            let set = match prof.sets.last() {
+                Some(set) if first != 0 => set.clone(),
+                _ => {
+                    let set = self
+                        .gpu
                         .device()
                         .create_query_set(&wgpu::QuerySetDescriptor {
                             label: Some("seqbridge timestamps"),
                             ty: wgpu::QueryType::Timestamp,
                             count: QUERIES_PER_SET,
-                        }),
-                );
-            }
+                        });
+                    prof.sets.push(set.clone());
+                    set
+                }
+            };
             prof.families.push(kernel.family);
-            let set = prof.sets.last().expect("pushed above");
-            let first = n * 2 % QUERIES_PER_SET;
-            let encoder = self
-                .encoder
-                .as_mut()
-                .expect("the encoder lives until submit, which consumes the recorder");
-            let pass = encoder
+            self.encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(&kernel.label),
                     timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                        query_set: set,
+                        query_set: &set,
                         beginning_of_pass_write_index: Some(first),
                         end_of_pass_write_index: Some(first + 1),
                     }),
                 })
-                .forget_lifetime();
-            self.pass = Some(pass);
-        } else if self.pass.is_none() {
-            let encoder = self
-                .encoder
-                .as_mut()
-                .expect("the encoder lives until submit, which consumes the recorder");
-            let pass = encoder
+                .forget_lifetime()
+        } else if let Some(pass) = self.pass.take() {
+            pass
+        } else {
+            self.encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: None,
                     timestamp_writes: None,
                 })
-                .forget_lifetime();
-            self.pass = Some(pass);
-        }
-        let pass = self.pass.as_mut().expect("opened above");
+                .forget_lifetime()
+        };
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &bind_group, &[offset]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        // Kept open: the next dispatch of a plain recorder continues in the same pass.
+        self.pass = Some(pass);
         self.dispatches += 1;
         self.gpu.counters().add(Counter::Dispatches, 1);
         Ok(())
@@ -343,11 +339,7 @@ impl Recorder {
                 .write_buffer(&chunk.buf.raw, 0, &chunk.data);
             self.gpu.note_upload(chunk.data.len() as u64);
         }
-        let encoder = self
-            .encoder
-            .take()
-            .expect("the encoder lives until submit, which consumes the recorder");
-        let index = self.gpu.queue().submit([encoder.finish()]);
+        let index = self.gpu.queue().submit([self.encoder.finish()]);
         self.gpu.counters().add(Counter::Submits, 1);
         index
     }

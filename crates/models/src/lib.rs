@@ -25,6 +25,12 @@
 //! `generation` has the options, logits processors, search bookkeeping and the one loop;
 //! [`Model`] is the facade.
 
+// Library code returns errors instead of panicking (README, "Guarantees"); tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod arch;
 pub mod config;
 pub mod decoder;

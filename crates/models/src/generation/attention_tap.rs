@@ -100,9 +100,12 @@ impl AttentionTap {
     pub fn record(&mut self, rec: &mut Recorder) -> Result<()> {
         let (k, span) = (self.heads.len(), self.q_len * self.src_len);
         for (slot, &[l, h]) in self.heads.iter().enumerate() {
-            let src = self.probs[l]
-                .as_ref()
-                .expect("AttentionTap::new allocates every chosen layer");
+            // `new` allocates every chosen layer; a miss would be a bug here, reported as one.
+            let Some(src) = self.probs.get(l).and_then(Option::as_ref) else {
+                return Err(Error::Input(format!(
+                    "cross-attention head [{l}, {h}]: layer {l} has no attention probabilities"
+                )));
+            };
             copy_rows(
                 rec,
                 src,

@@ -8,6 +8,9 @@
 //! resizer does the same, so pixel values agree to a level or so (a naive bilinear
 //! interpolation does not: PIL widens the filter by the scale when downsampling).
 
+// Parses what users download: no index may panic on a short or odd file (README, "Guarantees").
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::path::Path;
 
 use fast_image_resize::images::Image;
@@ -230,16 +233,18 @@ impl ImageProcessor {
         let plane = h * w;
         let mut out = vec![0f32; 3 * plane];
         // As transformers: rescale in f64 then to f32; normalise in f32.
-        for (p, px) in rgb.chunks_exact(3).enumerate() {
-            for (c, &v) in px.iter().enumerate() {
+        // Channel c of pixel p (interleaved RGB) goes to plane c at p.
+        for (c, dst) in out.chunks_exact_mut(plane.max(1)).enumerate() {
+            let norm = self.normalize.as_ref().and_then(|n| n.get(c));
+            for (o, &v) in dst.iter_mut().zip(rgb.iter().skip(c).step_by(3)) {
                 let mut x = match self.rescale_factor {
                     Some(f) => (v as f64 * f) as f32,
                     None => v as f32,
                 };
-                if let Some(n) = &self.normalize {
-                    x = (x - n[c].0 as f32) / n[c].1 as f32;
+                if let Some(&(mean, std)) = norm {
+                    x = (x - mean as f32) / std as f32;
                 }
-                out[c * plane + p] = x;
+                *o = x;
             }
         }
         Ok((h, w, out))

@@ -1,5 +1,8 @@
 //! JSON config files read into serde structs, with errors naming the file.
 
+// Parses what users download: no index may panic on a short or odd file (README, "Guarantees").
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::path::Path;
 
 use serde::de::DeserializeOwned;

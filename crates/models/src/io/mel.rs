@@ -303,7 +303,7 @@ impl MelExtractor {
     pub fn short_form(&self, samples: &[f32]) -> Result<LogMel> {
         let used = &samples[..samples.len().min(self.cfg.n_samples)];
         check_finite(used)?;
-        Ok(self.features(used, self.cfg.n_samples))
+        self.features(used, self.cfg.n_samples)
     }
 
     /// The short-form window of the 30 s starting at sample `offset` (zeros past the end).
@@ -333,12 +333,12 @@ impl MelExtractor {
             )));
         }
         check_finite(samples)?;
-        Ok(self.features(samples, len))
+        self.features(samples, len)
     }
 
     /// The features of `samples` followed by zeros up to `len` samples (`len >= samples.len()`,
     /// `len > n_fft / 2`), normalised over all their frames.
-    fn features(&self, samples: &[f32], len: usize) -> LogMel {
+    fn features(&self, samples: &[f32], len: usize) -> Result<LogMel> {
         let MelConfig {
             n_mels,
             n_fft,
@@ -370,7 +370,8 @@ impl MelExtractor {
             }
             self.fft
                 .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
-                .expect("buffers made by the plan have its sizes");
+                // Cannot fail: the buffers are the plan's own (`make_*_vec`).
+                .map_err(|e| Error::Input(format!("log-mel spectrogram, frame {t}: {e}")))?;
             for (p, c) in power.iter_mut().zip(&spectrum) {
                 *p = Complex::norm_sqr(c);
             }
@@ -390,11 +391,11 @@ impl MelExtractor {
         for v in &mut data {
             *v = (v.max(floor) + 4.0) / 4.0;
         }
-        LogMel {
+        Ok(LogMel {
             n_mels,
             n_frames,
             data,
-        }
+        })
     }
 }
 

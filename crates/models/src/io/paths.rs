@@ -1,6 +1,9 @@
 //! Files a model directory names must stay inside it: a shard index (or a symlink) cannot
 //! send the loader to `../../etc/passwd` or `/dev/zero`.
 
+// Parses what users download: no index may panic on a short or odd file (README, "Guarantees").
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};

@@ -61,9 +61,10 @@ pub fn retrieve_segments(
     }
     if single_ending {
         slices.push(generated.len());
-    } else {
-        // Keep the last closing timestamp in the last segment.
-        *slices.last_mut().expect("not empty") += 1;
+    } else if let Some(end) = slices.last_mut() {
+        // Keep the last closing timestamp in the last segment (never empty here: the empty
+        // case returned above).
+        *end += 1;
     }
     let mut segments = Vec::with_capacity(slices.len());
     let mut last = 0;

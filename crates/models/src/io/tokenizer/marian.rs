@@ -7,6 +7,9 @@
 //! in transformers 5, decodes with `source.spm` unless the vocabularies are separate; the two
 //! differ only in which pieces count as control pieces or bytes).
 
+// Parses what users download: no index may panic on a short or odd file (README, "Guarantees").
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -118,10 +121,23 @@ impl Marian {
         // source.spm as SentencePiece encodes: CONTROL / UNUSED pieces never match text
         let model: tokenizers::ModelWrapper = match source_spm.model_type {
             ModelType::Bpe => {
-                let ids = (0..source_spm.len() as u32)
-                    .map(|i| (source_spm.pieces[i as usize].piece.clone(), i))
+                let ids = (0u32..)
+                    .zip(&source_spm.pieces)
+                    .map(|(i, p)| (p.piece.clone(), i))
                     .collect();
-                source_spm.bpe(&ids, &source_spm.pieces[source_spm.unk_id as usize].piece)?
+                // `SpModel::load` checked that unk_id names a piece.
+                let unk = source_spm
+                    .pieces
+                    .get(source_spm.unk_id as usize)
+                    .ok_or_else(|| {
+                        Error::Tokenizer(format!(
+                            "{}: unk_id {} is outside the {} pieces",
+                            source_spm.path.display(),
+                            source_spm.unk_id,
+                            source_spm.len()
+                        ))
+                    })?;
+                source_spm.bpe(&ids, &unk.piece)?
             }
             .into(),
             _ => {

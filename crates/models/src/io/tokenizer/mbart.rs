@@ -28,6 +28,9 @@
 //! changes (ﬁ, fullwidth letters, e + U+0301, ...) and words where the best Unigram segmentation
 //! is not the BPE one (tools/README.md).
 
+// Parses what users download: no index may panic on a short or odd file (README, "Guarantees").
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -92,8 +95,10 @@ impl MBart {
             .map(|s| (s.to_string(), 0.0))
             .collect();
         vocab.extend(
-            spm.pieces[3..]
+            // At least 3 pieces: checked above.
+            spm.pieces
                 .iter()
+                .skip(3)
                 .map(|p| (p.piece.clone(), p.score as f64)),
         );
         let ids: HashMap<String, u32> = vocab
@@ -181,7 +186,9 @@ impl MBart {
         })?;
         Ok(MBart {
             tok,
-            eos: ids[&eos],
+            eos: *ids
+                .get(&eos)
+                .ok_or_else(|| err(format!("eos_token {eos:?} is not in the vocabulary")))?,
             languages,
             src_lang: AtomicU32::new(src_lang),
         })
@@ -215,7 +222,7 @@ impl MBart {
         let id = self.src_lang.load(Ordering::Relaxed);
         LANGUAGE_CODES
             .iter()
-            .find(|c| self.languages[*c] == id)
+            .find(|c| self.languages.get(*c) == Some(&id))
             .map_or_else(|| format!("<{id}>"), |c| c.to_string())
     }
 
