@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ for SECONDS each (default 60), with libFuzzer through
+# cargo-fuzz when it builds here, else with the stable driver (fuzz/src/bin/drive.rs).
+#
+#   tools/fuzz.sh [SECONDS] [TARGET...]        FUZZ_ENGINE=driver|libfuzzer to force one
+#
+# cargo-fuzz on stable: `cargo install cargo-fuzz`, and `-s none` (no sanitizer: those need
+# nightly). New corpus entries go to fuzz/target/corpus-work/TARGET, not to the small
+# committed seeds in fuzz/corpus/TARGET. A crash leaves its input in fuzz/artifacts/TARGET/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(config checkpoint tokenizer cli)
+engine=${FUZZ_ENGINE:-}
+if [ -z "$engine" ]; then
+    if cargo fuzz --version >/dev/null 2>&1 && (cd fuzz && cargo fuzz build -s none >/dev/null 2>&1); then
+        engine=libfuzzer
+    else
+        engine=driver
+    fi
+fi
+echo "engine: $engine, ${seconds}s per target: ${targets[*]}"
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+status=0
+for t in "${targets[@]}"; do
+    if [ "$engine" = libfuzzer ]; then
+        work=fuzz/target/corpus-work/$t
+        mkdir -p "$work" "fuzz/artifacts/$t"
+        # libFuzzer's defaults: 2 GB RSS limit, a single malloc over it is a crash too.
+        (cd fuzz && cargo fuzz run -s none "$t" "../$work" "corpus/$t" -- \
+            -max_total_time="$seconds" -print_final_stats=1 2>&1) \
+            | grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|ERROR|panicked|Done [0-9]+ runs" \
+            || status=1
+        [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    else
+        (cd fuzz && cargo run --release --quiet --bin drive -- --seconds "$seconds" --runs 1000000000 "$t") \
+            || status=1
+    fi
+done
+exit $status
