@@ -200,7 +200,7 @@ pub fn checkpoint(data: &[u8]) {
     tensors.push(("absent.weight".into(), vec![1]));
     for (name, shape) in &tensors {
         let _ = ckpt.contains(name);
-        for dtype in [WeightDtype::F32, WeightDtype::F16] {
+        for dtype in [WeightDtype::Auto, WeightDtype::F32, WeightDtype::F16] {
             let _ = ckpt.load(name, shape, dtype);
         }
         let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
