@@ -85,9 +85,28 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// A `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+        let err = |e: &dyn std::fmt::Display| {
             Error::Tokenizer(format!("{}: cannot load tokenizer: {e}", path.display()))
-        })?;
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(&e))?;
+        // tokenizers 0.22 panics (`expect("Helper")`) instead of returning an error when a
+        // decoder, normalizer, pre-tokenizer or post-processor entry is malformed; found by
+        // fuzz/ (tokenizer target). Invalid JSON is refused here first, without a panic;
+        // valid JSON of the wrong shape still reaches that `expect`, so the parse runs
+        // under `catch_unwind` and its panic becomes this error.
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| err(&e))?;
+        let parsed = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>());
+        let inner = match parsed {
+            Ok(r) => r.map_err(|e| err(&e))?,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("malformed entry");
+                return Err(err(&format!("malformed tokenizer.json ({why})")));
+            }
+        };
         Ok(Tokenizer {
             inner: Inner::Json(Box::new(inner)),
             path: path.to_path_buf(),
@@ -504,6 +523,30 @@ pub(crate) fn msg(e: impl std::fmt::Display) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// tokenizers panicked on a decoder entry `{1: 2}` (invalid JSON, found by fuzz/); that
+    /// and valid JSON of the wrong shape are errors naming the file.
+    #[test]
+    fn malformed_tokenizer_json_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("seqbridge-tok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("tokenizer.json");
+        for text in [
+            r#"{"decoder": {1: 2}}"#,
+            r#"{"decoder": 5}"#,
+            r#"{"normalizer": []}"#,
+        ] {
+            std::fs::write(&path, text).expect("write");
+            match super::Tokenizer::from_file(&path) {
+                Ok(_) => panic!("{text} loaded"),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("tokenizer.json"), "{text}: {msg}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use super::*;
 
     #[test]
