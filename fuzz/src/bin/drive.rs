@@ -2,7 +2,7 @@
 //! seeds from fuzz/corpus/TARGET/ (see `seqbridge_fuzz::mutate`) and fails on the first
 //! panic, saving the input to fuzz/artifacts/TARGET/.
 //!
-//! `cargo run --release --features driver --bin drive -- [--runs N] [--seconds S] [--seed X] [TARGET...]`
+//! (Not yet built here: untested.) `cargo run --release --features driver --bin drive -- [--runs N] [--seconds S] [--seed X] [TARGET...]`
 //! (all targets when none is named; stops at N runs or S seconds per target, whichever first).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
