@@ -50,6 +50,23 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// The argument parsers of `--input-ids` lists and numeric options, public for the fuzz
+/// targets in fuzz/ (not a stable API).
+#[doc(hidden)]
+pub use args::{IdList, parse_finite, parse_id_list, parse_ids};
+
+/// Parses a command line (program name first) exactly as [`main`] does, without running
+/// anything: the fuzz targets in fuzz/ feed it arbitrary arguments. Any error is clap's;
+/// a panic here is a bug.
+#[doc(hidden)]
+pub fn parse_command_line<I, T>(argv: I) -> Result<(), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(argv).map(|_| ())
+}
+
 /// Runs the command line; the root package's `main` calls this.
 pub fn main() -> ExitCode {
     // Mesa's Vulkan device-select layer connects to the window system just to rank devices,

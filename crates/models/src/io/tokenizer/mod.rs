@@ -85,9 +85,24 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// A `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+        let err = |e: &dyn std::fmt::Display| {
             Error::Tokenizer(format!("{}: cannot load tokenizer: {e}", path.display()))
-        })?;
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(&e))?;
+        // tokenizers 0.22 panics (`expect("Helper")`) instead of returning an error when a
+        // decoder, normalizer, pre-tokenizer or post-processor entry is malformed; found by
+        // fuzz/ (tokenizer target). Invalid JSON is refused here first, without a panic;
+        // valid JSON of the wrong shape still reaches that `expect`, so the parse runs
+        // under `catch_unwind` and its panic becomes this error.
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| err(&e))?;
+        let parsed = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>());
+        let inner = match parsed {
+            Ok(r) => r.map_err(|e| err(&e))?,
+            Err(panic) => {
+                let why = panic_text(panic.as_ref());
+                return Err(err(&format!("malformed tokenizer.json ({why})")));
+            }
+        };
         Ok(Tokenizer {
             inner: Inner::Json(Box::new(inner)),
             path: path.to_path_buf(),
@@ -141,7 +156,7 @@ impl Tokenizer {
     /// Ids of `text` with the special tokens the tokenizer adds (as `tokenizer(text)` does):
     /// `</s>` for Marian and T5, `</s>` and the source language code for mBART.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let ids = match &self.inner {
+        let ids = guarded(|| match &self.inner {
             Inner::Json(t) => t
                 .encode(text, true)
                 .map(|e| e.get_ids().to_vec())
@@ -149,18 +164,18 @@ impl Tokenizer {
             Inner::Marian(m) => m.encode(text),
             Inner::T5(m) => m.encode(text),
             Inner::MBart(m) => m.encode(text),
-        };
+        });
         ids.map_err(|e| self.error(format!("cannot encode {text:?}: {e}")))
     }
 
     /// Text of `ids` without special tokens (`tokenizer.decode(ids, skip_special_tokens=True)`).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        let text = match &self.inner {
+        let text = guarded(|| match &self.inner {
             Inner::Json(t) => t.decode(ids, true).map_err(msg),
             Inner::Marian(m) => m.decode(ids),
             Inner::T5(m) => m.decode(ids),
             Inner::MBart(m) => m.decode(ids),
-        }
+        })
         .map_err(|e| self.error(format!("cannot decode {ids:?}: {e}")))?;
         Ok(if self.clean_up_spaces {
             clean_up_tokenization(&text)
@@ -498,12 +513,86 @@ pub(crate) fn read_vocab(path: &Path) -> Result<std::collections::HashMap<String
 }
 
 /// `map_err` helper for the family modules: any displayable error as a message.
+/// Runs a call into the `tokenizers` crate, which indexes a SentencePiece model's precompiled
+/// charsmap unchecked: a corrupt charsmap panics at encode time (found by fuzz/, tokenizer
+/// target), long after load. The panic becomes an error naming the likely cause.
+fn guarded<T>(
+    f: impl FnOnce() -> std::result::Result<T, String>,
+) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        Err(format!(
+            "the tokenizer failed ({}); its model files may be corrupt",
+            panic_text(panic.as_ref())
+        ))
+    })
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panic")
+}
+
 pub(crate) fn msg(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
 #[cfg(test)]
 mod tests {
+    /// tokenizers panicked on a decoder entry `{1: 2}` (invalid JSON, found by fuzz/); that
+    /// and valid JSON of the wrong shape are errors naming the file.
+    #[test]
+    fn malformed_tokenizer_json_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("seqbridge-tok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("tokenizer.json");
+        for text in [
+            r#"{"decoder": {1: 2}}"#,
+            r#"{"decoder": 5}"#,
+            r#"{"normalizer": []}"#,
+        ] {
+            std::fs::write(&path, text).expect("write");
+            match super::Tokenizer::from_file(&path) {
+                Ok(_) => panic!("{text} loaded"),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("tokenizer.json"), "{text}: {msg}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A spiece.model whose precompiled charsmap is corrupt (fuzz/ found it; the first byte
+    /// is the fuzz target's mode): the tokenizers crate panicked on encode; now an error.
+    #[test]
+    fn corrupt_precompiled_charsmap_is_an_error_not_a_panic() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let input = std::fs::read(root.join("tests/fixtures/fuzz/tokenizer-corrupt-charsmap"))
+            .expect("fixture");
+        let dir = std::env::temp_dir().join(format!("seqbridge-spm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("spiece.model"), &input[1..]).expect("write");
+        let tok = super::Tokenizer::from_dir(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        let tok = tok.expect("loads").expect("a T5 layout");
+        let text: String = String::from_utf8_lossy(&input[1..])
+            .chars()
+            .take(64)
+            .collect();
+        let results: Vec<_> = ["Hello world", "<unk> </s> ▁x", text.as_str()]
+            .iter()
+            .map(|t| tok.encode(t))
+            .collect();
+        assert!(
+            results.iter().any(|r| r.is_err()),
+            "no input hit the corrupt charsmap"
+        );
+    }
+
     use super::*;
 
     #[test]
