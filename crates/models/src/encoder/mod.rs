@@ -253,3 +253,33 @@ impl Encoder for TransformerEncoder {
         })
     }
 }
+
+/// Runs `layers` (full self-attention, no position bias) over `rows` sources of `len`
+/// positions without padding, held in `scratch.res`, then `norm`: the stack of the audio and
+/// image encoders, whose inputs all have the same length. Returns the sources' lengths.
+pub(crate) fn unpadded_stack(
+    rec: &mut Recorder,
+    layers: &[TransformerLayer],
+    scratch: &mut Scratch,
+    (rows, len, d): (usize, usize, usize),
+    norm: &Norm,
+) -> Result<Tensor> {
+    let gpu = rec.gpu().clone();
+    let lengths = gpu.upload(&vec![len as u32; rows], &[rows])?;
+    let qkv = gpu.empty(&[rows * len, 3 * d], DType::F32)?;
+    for layer in layers {
+        let io = LayerInputs {
+            rows,
+            len,
+            self_kv: SelfKv::Full {
+                qkv: &qkv,
+                lengths: &lengths,
+            },
+            bias: None,
+            cross: &[],
+        };
+        layer.forward(rec, scratch, &io)?;
+    }
+    scratch.res.norm(rec, norm)?;
+    Ok(lengths)
+}

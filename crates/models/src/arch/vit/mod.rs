@@ -21,12 +21,11 @@ use seqbridge_gpu::ops::matmul::Activation;
 use seqbridge_gpu::{DType, Recorder, Tensor};
 use serde::Deserialize;
 
-use crate::encoder::{Encoder, EncoderInput, Memory, PatchGrid};
+use crate::encoder::{Encoder, EncoderInput, Memory, PatchGrid, unpadded_stack};
 use crate::error::{Error, Result};
 use crate::io::Vars;
 use crate::nn::{
-    FeedForward, Heads, LayerInputs, Linear, Loader, Norm, Scratch, SelfAttention, SelfKv,
-    TransformerLayer,
+    FeedForward, Heads, Linear, Loader, Norm, Scratch, SelfAttention, TransformerLayer,
 };
 
 /// A size given as one number (square) or `[height, width]`.
@@ -342,22 +341,7 @@ impl Encoder for VitEncoder {
         let mut scratch = Scratch::new(&gpu, &self.layers, b * s, d)?;
         scratch.res.reset();
         add(rec, &projected, &self.embed_table, scratch.res.cur())?;
-        let lengths = gpu.upload(&vec![s as u32; b], &[b])?;
-        let qkv = gpu.empty(&[b * s, 3 * d], DType::F32)?;
-        for layer in &self.layers {
-            let io = LayerInputs {
-                rows: b,
-                len: s,
-                self_kv: SelfKv::Full {
-                    qkv: &qkv,
-                    lengths: &lengths,
-                },
-                bias: None,
-                cross: &[],
-            };
-            layer.forward(rec, &mut scratch, &io)?;
-        }
-        scratch.res.norm(rec, &self.layernorm)?;
+        let lengths = unpadded_stack(rec, &self.layers, &mut scratch, (b, s, d), &self.layernorm)?;
         let (states, dim) = match &self.proj {
             Some(p) => {
                 let out = gpu.empty(&[b * s, p.out_features], DType::F32)?;

@@ -31,15 +31,15 @@ use serde::Deserialize;
 use crate::arch::Built;
 use crate::config::ModelConfig;
 use crate::decoder::TransformerDecoder;
-use crate::encoder::{Encoder, EncoderInput, Memory};
+use crate::encoder::{Encoder, EncoderInput, Memory, unpadded_stack};
 use crate::error::{Error, Result};
 use crate::generation::GenerationConfig;
 use crate::io::Vars;
 use crate::io::ctranslate2::ModelBin;
 use crate::io::json::token_ids;
 use crate::nn::{
-    CrossAttention, CrossBlock, Embedding, FeedForward, Heads, LayerInputs, Linear, Loader, Norm,
-    PositionTable, Scratch, SelfAttention, SelfKv, TextEmbedding, TransformerLayer,
+    CrossAttention, CrossBlock, Embedding, FeedForward, Heads, Linear, Loader, Norm, PositionTable,
+    Scratch, SelfAttention, TextEmbedding, TransformerLayer,
 };
 
 /// config.json of `WhisperConfig`: the fields the architecture reads.
@@ -288,23 +288,7 @@ impl Encoder for WhisperEncoder {
         scratch.res.reset();
         let positions = self.embed_positions.view(0, &[s, d])?;
         add(rec, &h2, &positions, scratch.res.cur())?;
-        let lengths = gpu.upload(&vec![s as u32; b], &[b])?;
-        let width = 3 * d;
-        let qkv = gpu.empty(&[b * s, width], DType::F32)?;
-        for layer in &self.layers {
-            let io = LayerInputs {
-                rows: b,
-                len: s,
-                self_kv: SelfKv::Full {
-                    qkv: &qkv,
-                    lengths: &lengths,
-                },
-                bias: None,
-                cross: &[],
-            };
-            layer.forward(rec, &mut scratch, &io)?;
-        }
-        scratch.res.norm(rec, &self.layer_norm)?;
+        let lengths = unpadded_stack(rec, &self.layers, &mut scratch, (b, s, d), &self.layer_norm)?;
         Ok(Memory {
             states: scratch.res.cur().reshape(&[b, s, d])?,
             lengths,
