@@ -691,6 +691,11 @@ fn transcribe_writes_subtitles_with_word_timestamps() {
     assert!(!dest.exists(), "a failed run left {}", dest.display());
     let (ok, _, err) = run(&strings(&["transcribe", wav, wav, "--format", "srt"]));
     assert!(!ok && err.contains("one FILE"), "{err}");
+    let (ok, _, err) = run(&strings(&["transcribe", wav, "--batch-size", "0"]));
+    assert!(
+        !ok && err.contains("--batch-size must be at least 1"),
+        "{err}"
+    );
 
     let out = tmp.path().join("en_us.srt");
     let (ok, _, err) = run(&strings(&[
