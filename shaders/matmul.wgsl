@@ -11,11 +11,13 @@
 //
 // Constants every key sets:
 //   W_F16     B holds f16 pairs in u32 words (else f32 bits)
+//   W_I8      B holds int8 quads in u32 words (TRANS_B, K % 4 == 0), with per-row f32 scales
+//             that multiply each dot product before the bias
 //   TRANS_B   B is [N, K] (else [K, N])
 //   HAS_BIAS, HAS_RES, ACT (0 none, 1 gelu erf, 2 gelu tanh, 3 relu, 4 silu; activate() is
 //             in activation.wgsl)
 //   A_VEC4    a is read as vec4<f32> (K % 4 == 0)
-//   W_VEC4    w is declared vec4<u32> (4 f32 or 8 f16 per load), W_VEC2 vec2<u32> (4 f16 per
+//   W_VEC4    w is declared vec4<u32> (4 f32, 8 f16 or 16 int8 per load), W_VEC2 vec2<u32> (4 f16 per
 //             load), neither: u32. The launcher sets one only when B's contiguous dimension
 //             (K with TRANS_B, else N) is a multiple of the elements per load.
 // Entry-specific constants are listed above each entry; each entry's section is compiled only
@@ -40,6 +42,9 @@
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+//#if W_I8
+@group(0) @binding(6) var<storage, read> scales: array<f32>;
+//#endif
 
 // ---------------------------------------------------------------------------------------------
 // Element access
@@ -55,10 +60,14 @@ fn a_at(i: u32) -> f32 {
 
 // Element i of B, widened to f32.
 fn b_at(i: u32) -> f32 {
+//#if W_I8
+    let wi = i >> 2u;
+//#else
 //#if W_F16
     let wi = i >> 1u;
 //#else
     let wi = i;
+//#endif
 //#endif
 //#if W_VEC4
     let word = w[wi >> 2u][wi & 3u];
@@ -69,10 +78,15 @@ fn b_at(i: u32) -> f32 {
     let word = w[wi];
 //#endif
 //#endif
+//#if W_I8
+    // Byte i & 3 of the word, sign-extended.
+    return f32(extractBits(bitcast<i32>(word), (i & 3u) * 8u, 8u));
+//#else
 //#if W_F16
     return half_at(word, i);
 //#else
     return bitcast<f32>(word);
+//#endif
 //#endif
 }
 
@@ -85,6 +99,9 @@ fn b_at(i: u32) -> f32 {
 fn store(acc: f32, bm: u32, n: u32) {
     let o = bm * params.out_ld + params.out_off + n;
     var v = acc;
+//#if W_I8
+    v *= scales[n];
+//#endif
     if HAS_BIAS {
         v += bias[n];
     }
@@ -164,6 +181,12 @@ fn a_quad(ok: bool, i: u32, k: u32) -> vec4<f32> {
 // B[i .. i+4) along its contiguous dimension, at position c of lim; zero beyond.
 fn b_quad(ok: bool, i: u32, c: u32, lim: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
+//#if W_I8
+    // One word: int8 quads start at multiples of 4 along K (K % 4 == 0).
+    if ok && c < lim {
+        v = vec4<f32>(unpack4xI8(w[i >> 2u]));
+    }
+//#else
 //#if W_VEC2
     if ok && c < lim {
         let q = w[i >> 2u];
@@ -180,6 +203,7 @@ fn b_quad(ok: bool, i: u32, c: u32, lim: u32) -> vec4<f32> {
             v[e] = b_at(i + e);
         }
     }
+//#endif
 //#endif
 //#endif
     return v;
@@ -624,22 +648,34 @@ fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 
     var acc: array<f32, NR * MR>;
 //#if W_VEC4
-    // Chunks of one vec4<u32>: 8 f16 (two quads) or 4 f32 (one quad); K is a multiple of the
-    // chunk, so A is vec4-aligned too.
+    // Chunks of one vec4<u32>: 16 int8 (four quads), 8 f16 (two quads) or 4 f32 (one quad);
+    // K is a multiple of the chunk, so A is vec4-aligned too.
+//#if W_I8
+    const Q: u32 = 4u;
+//#else
 //#if W_F16
     const Q: u32 = 2u;
 //#else
     const Q: u32 = 1u;
 //#endif
+//#endif
     for (var c = lid; c < kdim / (4u * Q); c += WG) {
         var wq: array<vec4<f32>, NR * Q>;
         for (var r = 0u; r < NR; r++) {
+//#if W_I8
+            let u = w[(wrow[r] >> 4u) + c];
+            wq[r * 4u] = vec4<f32>(unpack4xI8(u.x));
+            wq[r * 4u + 1u] = vec4<f32>(unpack4xI8(u.y));
+            wq[r * 4u + 2u] = vec4<f32>(unpack4xI8(u.z));
+            wq[r * 4u + 3u] = vec4<f32>(unpack4xI8(u.w));
+//#else
 //#if W_F16
             let u = w[(wrow[r] >> 3u) + c];
             wq[r * 2u] = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
             wq[r * 2u + 1u] = vec4<f32>(unpack2x16float(u.z), unpack2x16float(u.w));
 //#else
             wq[r] = bitcast<vec4<f32>>(w[(wrow[r] >> 2u) + c]);
+//#endif
 //#endif
         }
         for (var m = 0u; m < MR; m++) {

@@ -4,7 +4,9 @@
 //! and f16 weights alike (f16 weights are rounded on the host first and the reference uses
 //! the rounded values, so f16 adds no error of its own). Activations alone are checked to
 //! 3e-6 + 3e-6·|want|. Columns of a wider `out` outside the written range must keep their
-//! contents bit for bit.
+//! contents bit for bit. Int8 weights are quantized per row on the host (symmetric, scale
+//! max|row| / 127) and the reference uses the dequantized values q·scale, so the kernels'
+//! scale-after-the-sum is checked to the same tolerance.
 
 use half::f16;
 use seqbridge::gpu::ops::matmul::{
@@ -33,6 +35,8 @@ struct Case {
     /// B has one matrix per batch (else one shared 2-D B).
     b_batched: bool,
     f16: bool,
+    /// B as int8 with per-row scales (trans_b, one shared B).
+    i8: bool,
     bias: bool,
     residual: bool,
     act: Activation,
@@ -53,6 +57,7 @@ impl Case {
             trans_b: true,
             b_batched: false,
             f16: false,
+            i8: false,
             bias: false,
             residual: false,
             act: Activation::None,
@@ -74,7 +79,11 @@ impl Case {
             self.k,
             self.trans_b,
             self.b_batched,
-            if self.f16 { "f16" } else { "f32" },
+            match (self.f16, self.i8) {
+                (_, true) => "i8",
+                (true, _) => "f16",
+                _ => "f32",
+            },
             self.bias,
             self.residual,
             self.act,
@@ -93,6 +102,25 @@ struct Data {
     res: Vec<f32>,
     /// Initial contents of out.
     out0: Vec<f32>,
+    /// Int8 cases: B's quantized rows and their scales (b holds q·scale).
+    q: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+/// Symmetric per-row int8 quantization of `[rows, k]`: (q, scales), q·scale ≈ row.
+fn quantize_rows(b: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut q = Vec::with_capacity(b.len());
+    let mut scales = Vec::new();
+    for row in b.chunks(k.max(1)) {
+        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        q.extend(
+            row.iter()
+                .map(|v| (v / s).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(s);
+    }
+    (q, scales)
 }
 
 fn make_data(c: &Case, seed: u64) -> Data {
@@ -103,12 +131,29 @@ fn make_data(c: &Case, seed: u64) -> Data {
     if c.f16 {
         b.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
     }
+    let (q, scales) = if c.i8 {
+        assert!(
+            c.trans_b && !c.b_batched,
+            "{}: int8 B is [N, K], shared",
+            c.name()
+        );
+        quantize_rows(&b, c.k)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if c.i8 {
+        for (i, v) in b.iter_mut().enumerate() {
+            *v = f32::from(q[i]) * scales[i / c.k];
+        }
+    }
     Data {
         a: randn(&mut r, c.batch * c.m * c.k, 1.0),
         b,
         bias: randn(&mut r, c.n, 1.0),
         res: randn(&mut r, c.batch * c.m * w, 1.0),
         out0: randn(&mut r, c.batch * c.m * w, 100.0),
+        q,
+        scales,
     }
 }
 
@@ -164,13 +209,16 @@ fn run(c: &Case, seed: u64) {
     } else {
         vec![rows, cols]
     };
-    let b = if c.f16 {
+    let b = if c.i8 {
+        gpu.upload(&d.q, &b_shape).unwrap()
+    } else if c.f16 {
         let h: Vec<f16> = d.b.iter().map(|&v| f16::from_f32(v)).collect();
         gpu.upload(&h, &b_shape).unwrap()
     } else {
         gpu.upload(&d.b, &b_shape).unwrap()
     };
     let bias = gpu.upload(&d.bias, &[c.n]).unwrap();
+    let scales = c.i8.then(|| gpu.upload(&d.scales, &[c.n]).unwrap());
     let res = gpu.upload(&d.res, &shape3(c.batch, c.m, w)).unwrap();
     let out = gpu.upload(&d.out0, &shape3(c.batch, c.m, w)).unwrap();
     let opts = MatmulOptions {
@@ -180,6 +228,7 @@ fn run(c: &Case, seed: u64) {
         residual: c.residual.then_some(&res),
         out_col_offset: c.off,
         imp: c.imp,
+        scales: scales.as_ref(),
     };
     let mut rec = Recorder::new(gpu);
     matmul_tuned(&mut rec, &a, &b, &out, &opts, c.tuning)
@@ -690,4 +739,110 @@ fn infinity_stays_in_its_row() {
             }
         }
     }
+}
+
+/// Every implementation and tuning with int8 weights: K a multiple of 16 (rows reads whole
+/// vec4<u32> words of 16 weights), of 4 only (one word per quad), and either side of the CPU
+/// tiles' depth; M across the rows / thin-tile / full-tile boundaries; N with partial blocks.
+#[test]
+fn int8_shapes() {
+    let mut imps = vec![
+        (MatmulImpl::Naive, Tuning::Adapter),
+        (MatmulImpl::Tiled, Tuning::Cpu),
+        (MatmulImpl::Tiled, Tuning::Gpu),
+        (MatmulImpl::Rows, Tuning::Cpu),
+        (MatmulImpl::Rows, Tuning::Gpu),
+        (MatmulImpl::Auto, Tuning::Adapter),
+    ];
+    if broadcast_runs_here() {
+        imps.push((MatmulImpl::Broadcast, Tuning::Adapter));
+    }
+    let mut seed = 3000;
+    for (imp, tuning) in imps {
+        for &m in &[1, 3, 33, 65] {
+            for &(n, k) in &[(1, 4), (7, 16), (61, 20), (65, 36), (127, 64), (13, 132)] {
+                seed += 1;
+                let c = Case {
+                    imp,
+                    tuning,
+                    i8: true,
+                    ..Case::new(1, m, n, k)
+                };
+                run(&c, seed);
+            }
+        }
+    }
+}
+
+/// The scale multiplies the dot product before bias, activation and residual, into a wider
+/// out at an offset.
+#[test]
+fn int8_epilogue() {
+    let mut seed = 4000;
+    for imp in [
+        MatmulImpl::Naive,
+        MatmulImpl::Rows,
+        MatmulImpl::Tiled,
+        MatmulImpl::Auto,
+    ] {
+        for (m, act) in [
+            (1, Activation::Gelu),
+            (2, Activation::Relu),
+            (40, Activation::Silu),
+        ] {
+            seed += 1;
+            let c = Case {
+                imp,
+                i8: true,
+                bias: true,
+                residual: true,
+                act,
+                off: 3,
+                extra: 5,
+                ..Case::new(1, m, 29, 48)
+            };
+            run(&c, seed);
+        }
+    }
+}
+
+#[test]
+fn int8_misuse_is_an_error() {
+    let gpu = gpu();
+    let a = gpu.empty(&[2, 8], DType::F32).unwrap();
+    let q = gpu.upload(&[1i8; 24], &[3, 8]).unwrap();
+    let scales = gpu.upload(&[1.0f32; 3], &[3]).unwrap();
+    let out = gpu.empty(&[2, 3], DType::F32).unwrap();
+    let t = MatmulOptions {
+        trans_b: true,
+        ..Default::default()
+    };
+    let e = err_of(&a, &q, &out, &t);
+    assert!(e.contains("needs its scales"), "{e}");
+    let with = MatmulOptions {
+        scales: Some(&scales),
+        ..t
+    };
+    let e = err_of(&a, &a, &out, &with);
+    assert!(e.contains("scales [3] f32") && e.contains("int8"), "{e}");
+    let kn = MatmulOptions {
+        trans_b: false,
+        ..with
+    };
+    let e = err_of(&a, &gpu.upload(&[1i8; 24], &[8, 3]).unwrap(), &out, &kn);
+    assert!(e.contains("[N, K] matrix (trans_b)"), "{e}");
+    let odd = gpu.empty(&[2, 6], DType::F32).unwrap();
+    let e = err_of(&odd, &gpu.upload(&[1i8; 18], &[3, 6]).unwrap(), &out, &with);
+    assert!(e.contains("multiple of 4"), "{e}");
+    let short = gpu.upload(&[1.0f32; 2], &[2]).unwrap();
+    let e = err_of(
+        &a,
+        &q,
+        &out,
+        &MatmulOptions {
+            scales: Some(&short),
+            ..t
+        },
+    );
+    assert!(e.contains("scales [2]"), "{e}");
 }

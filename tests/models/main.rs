@@ -10,6 +10,7 @@ mod date_normalizer;
 mod errors;
 mod parity;
 mod props;
+mod quantized;
 mod soak;
 mod stats;
 mod threads;

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::{Gpu, GpuOptions, wgpu};
-use seqbridge_models::Model;
+use std::path::Path;
+
+use seqbridge_models::{LoadOptions, Model, Quantization, WeightDtype};
 
 /// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set; otherwise the native APIs
 /// (Vulkan, Metal, DX12) first, so that GL's window-system probing (and its stderr chatter)
@@ -22,6 +24,49 @@ pub fn open_gpu() -> Result<Gpu> {
         }
     }
     Gpu::with_options(&opts).context("no usable GPU adapter")
+}
+
+/// How a model's weights are stored on the GPU (`--dtype`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Dtype {
+    /// As the checkpoint stores them (f16 stays f16; f32 and bf16 become f32).
+    #[default]
+    Auto,
+    F32,
+    F16,
+    /// Linear weights as int8 with one scale per output row; embeddings in f16.
+    Int8,
+}
+
+impl Dtype {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::Auto => "auto",
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+            Dtype::Int8 => "int8",
+        }
+    }
+
+    pub fn load_options(self) -> LoadOptions {
+        let (weight_dtype, quantization) = match self {
+            Dtype::Auto => (WeightDtype::Auto, Quantization::None),
+            Dtype::F32 => (WeightDtype::F32, Quantization::None),
+            Dtype::F16 => (WeightDtype::F16, Quantization::None),
+            Dtype::Int8 => (WeightDtype::F16, Quantization::Int8),
+        };
+        LoadOptions {
+            weight_dtype,
+            quantization,
+            ..Default::default()
+        }
+    }
+}
+
+/// Loads the model in `dir` on `gpu` with the weights stored as `dtype` says.
+pub fn load_model(dir: &Path, gpu: &Gpu, dtype: Dtype) -> Result<Model> {
+    Model::load_with(dir, gpu, &dtype.load_options())
+        .with_context(|| format!("loading {}", dir.display()))
 }
 
 /// Output format.
@@ -92,12 +137,15 @@ pub struct ModelArgs {
     pub stats: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// How the weights are stored on the GPU.
+    #[arg(long, value_enum, default_value_t = Dtype::Auto)]
+    pub dtype: Dtype,
 }
 
 impl ModelArgs {
     pub fn load(&self) -> Result<Model> {
         let gpu = open_gpu()?;
-        Model::load(&self.model, &gpu).with_context(|| format!("loading {}", self.model.display()))
+        load_model(&self.model, &gpu, self.dtype)
     }
 
     /// Source ids: given, or tokenized from --text.

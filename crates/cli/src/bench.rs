@@ -12,10 +12,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::Gpu;
 use seqbridge_models::encoder::EncoderInput;
-use seqbridge_models::{GenerateOptions, LoadOptions, Model, Pixels, Profile, WeightDtype};
+use seqbridge_models::{GenerateOptions, Model, Pixels, Profile};
 use serde_json::{Value, json};
 
-use crate::args::open_gpu;
+use crate::args::{Dtype, open_gpu};
 use crate::output::Stdout;
 
 /// Built-in shapes: Hugging Face config.json files in assets/bench (the transformers
@@ -43,12 +43,6 @@ const CONFIGS: &[(&str, &str)] = &[
         include_str!("../../../assets/bench/vit-gpt2.json"),
     ),
 ];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BenchDtype {
-    F32,
-    F16,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchFormat {
@@ -84,8 +78,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub new_tokens: Option<usize>,
     /// How the weights are stored on the GPU.
-    #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
-    pub dtype: BenchDtype,
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    pub dtype: Dtype,
     /// Untimed calls first (pipelines compile, pools fill).
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
@@ -113,17 +107,14 @@ struct Shape {
     new_tokens: usize,
 }
 
-fn dtype_name(d: BenchDtype) -> &'static str {
-    match d {
-        BenchDtype::F32 => "f32",
-        BenchDtype::F16 => "f16",
-    }
+fn dtype_name(d: Dtype) -> &'static str {
+    d.name()
 }
 
 /// GPU ms per kernel family of a call profiled with timestamps.
-fn kernel_ms(p: Profile) -> Value {
+fn kernel_ms(p: &Profile) -> Value {
     let mut m = serde_json::Map::new();
-    for (family, ms) in p.kernel_ms {
+    for (family, ms) in &p.kernel_ms {
         m.insert(family.name().to_string(), json!(ms));
     }
     Value::Object(m)
@@ -233,13 +224,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         bail!("--batch, --beams, --new-tokens and --iters must be at least 1");
     }
     let gpu = open_gpu()?;
-    let load = LoadOptions {
-        weight_dtype: match a.dtype {
-            BenchDtype::F32 => WeightDtype::F32,
-            BenchDtype::F16 => WeightDtype::F16,
-        },
-        ..Default::default()
-    };
+    let load = a.dtype.load_options();
     let t0 = Instant::now();
     let (model, what) = match (&a.model, &a.config) {
         (Some(dir), _) => (
@@ -333,11 +318,12 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
     }
     // One more call with timestamp queries around every dispatch, for the GPU time per
     // kernel family (kept out of the timings above: it splits every dispatch into a pass).
-    let kernels = if gpu.caps().timestamps {
-        kernel_ms(model.generate_input_profiled(&input, &opts, true)?.1)
+    let timed = if gpu.caps().timestamps {
+        Some(model.generate_input_profiled(&input, &opts, true)?.1)
     } else {
-        Value::Null
+        None
     };
+    let kernels = timed.as_ref().map_or(Value::Null, kernel_ms);
 
     let all = |f: fn(&Profile) -> &Vec<f64>| -> Vec<f64> {
         profiles.iter().flat_map(|p| f(p).iter().copied()).collect()
@@ -354,7 +340,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         "load_ms": load_ms,
         "encoder_ms": median(&enc),
         "step_ms_median": step_ms,
-        "roofline": roofline::roofline(gpu, model.step_weight_bytes(), step_ms)?,
+        "roofline": roofline::roofline(gpu, model.step_weight_bytes(), step_ms, timed.as_ref())?,
         "step_ms_p90": percentile(&steps, 0.9),
         "host_ms_per_step": median(&all(|p| &p.host_ms)),
         "dispatches_per_step": mean(&all_u(|p| &p.step_dispatches)),

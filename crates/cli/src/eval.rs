@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use seqbridge_models::{GenerateOptions, Model};
+use seqbridge_models::GenerateOptions;
 
-use crate::args::open_gpu;
+use crate::args::{Dtype, load_model, open_gpu};
 use crate::output::Stdout;
 use crate::translate::{default_model_dir, translate_lines};
 
@@ -26,6 +26,9 @@ pub struct EvalArgs {
     /// How many misses to list.
     #[arg(long, default_value_t = 10)]
     pub show_misses: usize,
+    /// How the weights are stored on the GPU.
+    #[arg(long, value_enum, default_value_t = Dtype::Auto)]
+    pub dtype: Dtype,
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
@@ -50,7 +53,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
     let dir = a.model.clone().unwrap_or_else(default_model_dir);
     let gpu = open_gpu()?;
-    let model = Model::load(&dir, &gpu).with_context(|| format!("loading {}", dir.display()))?;
+    let model = load_model(&dir, &gpu, a.dtype)?;
     let opts = GenerateOptions {
         num_beams: a.num_beams,
         ..Default::default()

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use seqbridge_models::{GenerateOptions, Model};
 
 use crate::align::{Alignment, render_grid, write_png};
-use crate::args::open_gpu;
+use crate::args::{Dtype, load_model, open_gpu};
 use crate::output::{Lines, Stdout};
 
 #[derive(Args, Debug)]
@@ -45,6 +45,9 @@ pub struct TranslateArgs {
     /// Write the alignment of the (single) source as a PNG heatmap.
     #[arg(long, value_name = "FILE")]
     pub align_png: Option<PathBuf>,
+    /// How the weights are stored on the GPU.
+    #[arg(long, value_enum, default_value_t = Dtype::Auto)]
+    pub dtype: Dtype,
 }
 
 /// The shipped model: `assets/date-normalizer` under the working directory, else in the
@@ -105,7 +108,7 @@ fn translate<'a>(
     }
     let dir = a.model.clone().unwrap_or_else(default_model_dir);
     let gpu = open_gpu()?;
-    let model = Model::load(&dir, &gpu).with_context(|| format!("loading {}", dir.display()))?;
+    let model = load_model(&dir, &gpu, a.dtype)?;
     let opts = GenerateOptions {
         num_beams: a.num_beams,
         max_new_tokens: a.max_new_tokens,

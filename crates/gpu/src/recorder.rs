@@ -40,6 +40,25 @@ struct Profiler {
     sets: Vec<wgpu::QuerySet>,
     /// The kernel family of each timed dispatch, in order.
     families: Vec<Family>,
+    /// The work of each timed dispatch, in order.
+    work: Vec<Work>,
+}
+
+/// What one dispatch moves and computes, for the bench's roofline: bytes of device memory
+/// read and written, and floating-point operations (an FMA counts 2). A launcher that knows
+/// its traffic declares it ([`Recorder::declare_work`]); otherwise a dispatch counts the
+/// bytes of every tensor it binds once, and no FLOPs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Work {
+    pub bytes: u64,
+    pub flops: u64,
+}
+
+impl std::ops::AddAssign for Work {
+    fn add_assign(&mut self, o: Work) {
+        self.bytes += o.bytes;
+        self.flops += o.flops;
+    }
 }
 
 /// Queries per query set (wgpu's maximum), two per dispatch.
@@ -50,6 +69,8 @@ const QUERIES_PER_SET: u32 = wgpu::QUERY_SET_MAX_QUERIES;
 pub struct KernelTimes {
     /// Milliseconds per family, largest first.
     pub by_family: Vec<(Family, f64)>,
+    /// The work of each family's dispatches (same families; see [`Work`]).
+    pub work: Vec<(Family, Work)>,
     /// Sum over all dispatches.
     pub total_ms: f64,
 }
@@ -89,6 +110,7 @@ impl Recorder {
         rec.profiler = Some(Profiler {
             sets: Vec::new(),
             families: Vec::new(),
+            work: Vec::new(),
         });
         Some(rec)
     }
@@ -216,6 +238,10 @@ impl Recorder {
                 }
             };
             prof.families.push(kernel.family);
+            prof.work.push(Work {
+                bytes: tensors.iter().map(|t| t.byte_len()).sum(),
+                flops: 0,
+            });
             self.encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(&kernel.label),
@@ -244,6 +270,14 @@ impl Recorder {
         self.dispatches += 1;
         self.gpu.counters().add(Counter::Dispatches, 1);
         Ok(())
+    }
+
+    /// Replaces the work counted for the last dispatch (a profiled recorder only; free
+    /// otherwise) with what its launcher knows it moves and computes.
+    pub fn declare_work(&mut self, work: Work) {
+        if let Some(w) = self.profiler.as_mut().and_then(|p| p.work.last_mut()) {
+            *w = work;
+        }
     }
 
     /// Copies `src` into `dst` (whole tensors of the same byte length).
@@ -386,17 +420,23 @@ impl Recorder {
         let ticks: &[u64] = bytemuck::cast_slice(&ticks);
         let period_ms = gpu.queue().get_timestamp_period() as f64 * 1e-6;
         let mut by_family: Vec<(Family, f64)> = Vec::new();
-        for (i, family) in prof.families.iter().enumerate() {
+        let mut work: Vec<(Family, Work)> = Vec::new();
+        for (i, (family, w)) in prof.families.iter().zip(&prof.work).enumerate() {
             let ms = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period_ms;
             match by_family.iter_mut().find(|(f, _)| f == family) {
                 Some((_, t)) => *t += ms,
                 None => by_family.push((*family, ms)),
+            }
+            match work.iter_mut().find(|(f, _)| f == family) {
+                Some((_, t)) => *t += *w,
+                None => work.push((*family, *w)),
             }
         }
         by_family.sort_by(|a, b| b.1.total_cmp(&a.1));
         let total_ms = by_family.iter().map(|(_, t)| t).sum();
         Ok(KernelTimes {
             by_family,
+            work,
             total_ms,
         })
     }

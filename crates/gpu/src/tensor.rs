@@ -8,12 +8,14 @@ use crate::pool::GpuBuffer;
 
 /// How a tensor's elements are stored on the GPU. Kernels always compute in f32; F16 is a
 /// storage format (weights), read in shaders with `unpack2x16float`, so it needs no
-/// `shader-f16` feature and works on every backend.
+/// `shader-f16` feature and works on every backend. I8 is the storage of int8 weights
+/// (four to a u32 word, read with `unpack4xI8`), which matmul scales per output row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F32,
     F16,
     U32,
+    I8,
 }
 
 impl DType {
@@ -22,6 +24,7 @@ impl DType {
         match self {
             DType::F32 | DType::U32 => 4,
             DType::F16 => 2,
+            DType::I8 => 1,
         }
     }
 
@@ -30,6 +33,7 @@ impl DType {
             DType::F32 => "f32",
             DType::F16 => "f16",
             DType::U32 => "u32",
+            DType::I8 => "i8",
         }
     }
 }
@@ -46,6 +50,9 @@ impl Element for half::f16 {
 }
 impl Element for u32 {
     const DTYPE: DType = DType::U32;
+}
+impl Element for i8 {
+    const DTYPE: DType = DType::I8;
 }
 
 /// A tensor resident on the GPU. Cloning is cheap and shares the buffer; the buffer goes
@@ -176,7 +183,8 @@ impl Tensor {
         })
     }
 
-    /// Blocking download, converted to f32 (f16 widened, u32 cast).
+    /// Blocking download, converted to f32 (f16 widened, u32 and i8 cast; int8 weights come
+    /// back unscaled).
     pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
         let bytes = self.gpu.read_bytes(self)?;
         let n = self.numel();
@@ -189,6 +197,10 @@ impl Tensor {
             DType::F16 => bytemuck::cast_slice::<u8, half::f16>(&bytes)[..n]
                 .iter()
                 .map(|v| v.to_f32())
+                .collect(),
+            DType::I8 => bytemuck::cast_slice::<u8, i8>(&bytes)[..n]
+                .iter()
+                .map(|&v| f32::from(v))
                 .collect(),
         })
     }

@@ -50,3 +50,4 @@ pub use model::{
     Generation, ImageProcessor, LoadOptions, Model, Pixels, Scores, TranscribeOptions, Transcript,
     TranscriptSegment, TranscriptWindow,
 };
+pub use nn::Quantization;

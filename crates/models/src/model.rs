@@ -23,13 +23,15 @@ use crate::generation::profile::{Probe, Profile};
 use crate::generation::{GenerateOptions, GenerationConfig, Runner, SearchConfig, Stats};
 use crate::io::json::parse_json;
 use crate::io::{Checkpoint, Tokenizer, Vars, WeightDtype};
-use crate::nn::Loader;
+use crate::nn::{Loader, Quantization};
 
 /// Options of [`Model::load_with`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
     /// How matrices are stored on the GPU (norms, biases and positions are always f32).
     pub weight_dtype: WeightDtype,
+    /// Linear weights as int8 with per-row scales (the other matrices in `weight_dtype`).
+    pub quantization: Quantization,
     /// Split weights into row chunks of at most this many bytes (`None`: the adapter's
     /// largest binding). Chunks are what lets a 128112-row vocabulary run on 128 MiB bindings.
     pub max_chunk_bytes: Option<u64>,
@@ -131,6 +133,7 @@ impl Model {
             gpu,
             weight_bytes: &weight_bytes,
             max_chunk_bytes: opts.max_chunk_bytes.unwrap_or(u64::MAX),
+            quantization: opts.quantization,
         };
         let Built {
             config,

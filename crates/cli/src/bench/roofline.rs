@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use seqbridge_gpu::Gpu;
 use seqbridge_gpu::ops::roofline::{Limits, Probe, measure};
+use seqbridge_models::Profile;
 use serde_json::{Value, json};
 
 fn cache_path() -> Option<PathBuf> {
@@ -71,12 +72,55 @@ fn limits(gpu: &Gpu) -> Result<(Limits, bool)> {
     Ok((l, false))
 }
 
-/// The `roofline` object: the adapter's limits and the decode step's weight streaming
-/// (`step_weight_bytes` per `step_ms`) as a fraction of the read bandwidth.
-pub fn roofline(gpu: &Gpu, step_weight_bytes: u64, step_ms: f64) -> Result<Value> {
+/// Per kernel family of a call timed with timestamps: GPU ms, achieved GB/s and GFLOP/s over
+/// the bytes and FLOPs its dispatches declared (`seqbridge_gpu::Work`), and those as
+/// fractions of the adapter's read bandwidth and FMA throughput.
+fn families(l: &Limits, p: &Profile) -> Value {
+    let mut m = serde_json::Map::new();
+    for (family, ms) in &p.kernel_ms {
+        let Some((_, w)) = p.kernel_work.iter().find(|(f, _)| f == family) else {
+            continue;
+        };
+        let s = ms / 1e3;
+        let gb_s = if s > 0.0 {
+            w.bytes as f64 / s / 1e9
+        } else {
+            0.0
+        };
+        let gflop_s = if s > 0.0 {
+            w.flops as f64 / s / 1e9
+        } else {
+            0.0
+        };
+        m.insert(
+            family.name().to_string(),
+            json!({
+                "ms": ms,
+                "gb": w.bytes as f64 / 1e9,
+                "gflop": w.flops as f64 / 1e9,
+                "gb_s": gb_s,
+                "gflop_s": gflop_s,
+                "bandwidth_fraction": gb_s / l.read_gb_s,
+                "fma_fraction": gflop_s / l.fma_gflop_s,
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The `roofline` object: the adapter's limits, the decode step's weight streaming
+/// (`step_weight_bytes` per `step_ms`) as a fraction of the read bandwidth, and per kernel
+/// family of the timed call (`null` without timestamps) where it stands against them.
+pub fn roofline(
+    gpu: &Gpu,
+    step_weight_bytes: u64,
+    step_ms: f64,
+    timed: Option<&Profile>,
+) -> Result<Value> {
     let (l, cached) = limits(gpu)?;
     let step_gb_s = step_weight_bytes as f64 / (step_ms * 1e6);
     Ok(json!({
+        "families": timed.map_or(Value::Null, |p| families(&l, p)),
         "read_gb_s": l.read_gb_s,
         "read_probe": format!("{:?}", l.read_probe),
         "read_lanes": l.read_lanes,

@@ -126,9 +126,9 @@ pub fn bench(a: &BenchArgs, gpu: &Gpu, model: &Model, dir: &Path, load_ms: f64) 
     // timestamp queries around every dispatch, which split every dispatch into a pass, so it
     // stays out of the timings; without warm-up, one extra call.
     let timestamps = gpu.caps().timestamps;
-    let mut kernels = Value::Null;
+    let mut timed_profile = None;
     if timestamps && a.warmup == 0 {
-        kernels = kernel_ms(transcribe(model, &mel, &clips[0], &opts, true)?.profile);
+        timed_profile = Some(transcribe(model, &mel, &clips[0], &opts, true)?.profile);
     }
     for w in 0..a.warmup {
         for (i, (file, samples)) in files.iter().zip(&clips).enumerate() {
@@ -136,7 +136,7 @@ pub fn bench(a: &BenchArgs, gpu: &Gpu, model: &Model, dir: &Path, load_ms: f64) 
             let c = transcribe(model, &mel, samples, &opts, timed)
                 .with_context(|| format!("transcribing {}", file.display()))?;
             if timed {
-                kernels = kernel_ms(c.profile);
+                timed_profile = Some(c.profile);
             }
         }
     }
@@ -208,10 +208,10 @@ pub fn bench(a: &BenchArgs, gpu: &Gpu, model: &Model, dir: &Path, load_ms: f64) 
         "weight_bytes": model.weight_bytes(),
         "step_weight_bytes": step_bytes,
         "step_weight_gb_per_s": step_bytes as f64 / (step_ms * 1e6),
-        "roofline": super::roofline::roofline(gpu, step_bytes, step_ms)?,
+        "roofline": super::roofline::roofline(gpu, step_bytes, step_ms, timed_profile.as_ref())?,
         "load_ms": load_ms,
         "gpu_bytes_allocated": gpu.stats().bytes_allocated,
-        "gpu_ms_by_kernel": kernels,
+        "gpu_ms_by_kernel": timed_profile.as_ref().map_or(Value::Null, kernel_ms),
         "adapter": format!("{} ({})", adapter.name, adapter.driver),
         "backend": adapter.backend,
         "engine": format!("seqbridge {}", env!("CARGO_PKG_VERSION")),

@@ -209,7 +209,16 @@ pub fn embed_with(
     match opts.positions {
         Some(p) => rec.dispatch(&kernel, &params, &[ids, table, p, out], groups),
         None => rec.dispatch(&kernel, &params, &[ids, table, out], groups),
-    }
+    }?;
+    // One table row (and position row) gathered per token, not the whole table.
+    let rows = (b * t) as u64;
+    let row_bytes = (d * table.dtype().size()) as u64;
+    let pos_bytes = opts.positions.map_or(0, |_| (d * 4) as u64);
+    rec.declare_work(crate::Work {
+        bytes: ids.byte_len() + rows * (row_bytes + pos_bytes + (d * 4) as u64),
+        flops: 0,
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use crate::error::{Result, shape_err};
 use crate::ops::grid;
 use crate::pipeline::{Access, Bindings, Family, KernelKey};
-use crate::{DType, Gpu, Recorder, Tensor};
+use crate::{DType, Gpu, Recorder, Tensor, Work};
 
 /// Activation applied in the epilogue, after the bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -57,6 +57,10 @@ pub struct MatmulOptions<'a> {
     pub trans_b: bool,
     /// f32 `[N]`, added to every row.
     pub bias: Option<&'a Tensor>,
+    /// f32 `[N]`: with an int8 `b`, each output column's dot product is multiplied by its
+    /// scale before the bias (symmetric per-row quantization). Required with int8, refused
+    /// otherwise.
+    pub scales: Option<&'a Tensor>,
     pub act: Activation,
     /// f32 with the shape of `out`; must be a different tensor than `out`.
     pub residual: Option<&'a Tensor>,
@@ -70,7 +74,8 @@ pub struct MatmulOptions<'a> {
 ///
 /// - `a`: f32 `[M, K]` or `[batch, M, K]` (more leading dims are flattened into batch).
 /// - `b`: f32 or f16, `[N, K]` (trans_b) or `[K, N]`; either shared by every batch (2-D) or
-///   batched `[batch, N, K]` / `[batch, K, N]`.
+///   batched `[batch, N, K]` / `[batch, K, N]`. Or int8 `[N, K]` with trans_b, 2-D, K a
+///   multiple of 4, and `opts.scales`.
 /// - `out`: f32 `[M, W]` or `[batch, M, W]` with W ≥ out_col_offset + N.
 pub fn matmul(
     rec: &mut Recorder,
@@ -101,16 +106,20 @@ pub fn matmul_tuned(
     let tile = tile_for(rec.gpu(), cpu, &p);
     let bias = opts.bias.unwrap_or(a);
     let res = opts.residual.unwrap_or(a);
-    let tensors = [a, b, bias, res, out];
+    let scaled = [a, b, bias, res, out, opts.scales.unwrap_or(a)];
+    let tensors = if p.b_i8 { &scaled[..] } else { &scaled[..5] };
+    let work = p.work(opts, b);
     match (resolve(cpu, broadcasts(rec.gpu()), p.m, opts.imp), tile) {
-        (MatmulImpl::Rows, _) => launch_rows(rec, cpu, &p, opts, &tensors),
-        (MatmulImpl::Broadcast, _) => launch_broadcast(rec, &p, opts, &tensors),
-        (MatmulImpl::Tiled, Some(tile)) => launch_tiled(rec, &p, opts, &tensors, tile),
+        (MatmulImpl::Rows, _) => launch_rows(rec, cpu, &p, opts, tensors),
+        (MatmulImpl::Broadcast, _) => launch_broadcast(rec, &p, opts, tensors),
+        (MatmulImpl::Tiled, Some(tile)) => launch_tiled(rec, &p, opts, tensors, tile),
         // No tile fits the adapter's limits (none needs more than WebGPU's minimum).
         (MatmulImpl::Tiled, None) | (MatmulImpl::Naive | MatmulImpl::Auto, _) => {
-            launch_naive(rec, &p, opts, &tensors)
+            launch_naive(rec, &p, opts, tensors)
         }
-    }
+    }?;
+    rec.declare_work(work);
+    Ok(())
 }
 
 /// `imp` with `Auto` resolved for `a_rows` rows of A per batch, on a CPU adapter or not,
@@ -209,6 +218,20 @@ const BINDINGS: Bindings = &[
     (5, Access::ReadWrite),
 ];
 
+/// The same plus the int8 weights' scales.
+const BINDINGS_I8: Bindings = &[
+    (1, Access::Read),
+    (2, Access::Read),
+    (3, Access::Read),
+    (4, Access::Read),
+    (5, Access::ReadWrite),
+    (6, Access::Read),
+];
+
+fn bindings(p: &Problem) -> Bindings {
+    if p.b_i8 { BINDINGS_I8 } else { BINDINGS }
+}
+
 /// A validated problem.
 #[derive(Clone, Copy, Debug)]
 struct Problem {
@@ -219,11 +242,33 @@ struct Problem {
     /// B has its own matrix per batch.
     b_batched: bool,
     b_f16: bool,
+    /// B is int8, four to a word, with per-row scales.
+    b_i8: bool,
     /// Row length of out.
     w: usize,
 }
 
 impl Problem {
+    /// Bytes every kernel must move at least (A and B read once, out written once, the
+    /// epilogue's inputs read once) and 2·M·N·K FLOPs per batch.
+    fn work(&self, opts: &MatmulOptions, b: &Tensor) -> Work {
+        let rows = (self.batch * self.m) as u64;
+        let f32s = |n: u64| n * 4;
+        let epilogue = [opts.bias, opts.scales]
+            .into_iter()
+            .flatten()
+            .map(Tensor::byte_len)
+            .sum::<u64>()
+            + opts.residual.map_or(0, |_| f32s(rows * self.n as u64));
+        Work {
+            bytes: f32s(rows * self.k as u64)
+                + b.byte_len()
+                + f32s(rows * self.n as u64)
+                + epilogue,
+            flops: 2 * rows * (self.n * self.k) as u64,
+        }
+    }
+
     fn params(&self, opts: &MatmulOptions) -> MatmulParams {
         MatmulParams {
             m: self.m as u32,
@@ -269,6 +314,7 @@ fn base_key(
         .flag("BC16", flags.bc_groups >= 2)
         .flag("BC32", flags.bc_groups >= 4)
         .flag("W_F16", p.b_f16)
+        .flag("W_I8", p.b_i8)
         .flag("TRANS_B", opts.trans_b)
         .flag("HAS_BIAS", opts.bias.is_some())
         .flag("HAS_RES", opts.residual.is_some())
@@ -309,7 +355,7 @@ enum WLoad {
     Scalar,
     /// vec2<u32>: 4 f16.
     Vec2,
-    /// vec4<u32>: 4 f32 or 8 f16.
+    /// vec4<u32>: 4 f32, 8 f16 or 16 int8.
     Vec4,
 }
 
@@ -319,7 +365,7 @@ fn launch_naive(
     rec: &mut Recorder,
     p: &Problem,
     opts: &MatmulOptions,
-    t: &[&Tensor; 5],
+    t: &[&Tensor],
 ) -> Result<()> {
     let key = base_key(
         "naive",
@@ -330,7 +376,7 @@ fn launch_naive(
         EntryFlags::default(),
     )
     .u32("WG", NAIVE_WG);
-    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, bindings(p))?;
     let total = (p.batch * p.m * p.n) as u32;
     let groups = grid(rec.gpu(), total.div_ceil(NAIVE_WG));
     rec.dispatch(&kernel, &p.params(opts), t, groups)
@@ -473,10 +519,12 @@ fn tile_for(gpu: &Gpu, cpu: bool, p: &Problem) -> Option<TileConfig> {
 
 /// Quad loads of the tiled kernel: A as vec4 when K % 4 == 0; B's 4-element quads along its
 /// contiguous dimension (K with trans_b, else N) as one vec4<u32> (f32) or vec2<u32> (f16)
-/// when that dimension is a multiple of 4, else element by element.
+/// when that dimension is a multiple of 4, else element by element; an int8 quad is one u32
+/// word (K is a multiple of 4 then).
 fn tiled_loads(p: &Problem, trans_b: bool) -> (bool, WLoad) {
     let contiguous = if trans_b { p.k } else { p.n };
     let w = match (contiguous.is_multiple_of(4), p.b_f16) {
+        _ if p.b_i8 => WLoad::Scalar,
         (true, true) => WLoad::Vec2,
         (true, false) => WLoad::Vec4,
         (false, _) => WLoad::Scalar,
@@ -488,7 +536,7 @@ fn launch_tiled(
     rec: &mut Recorder,
     p: &Problem,
     opts: &MatmulOptions,
-    t: &[&Tensor; 5],
+    t: &[&Tensor],
     tile: TileConfig,
 ) -> Result<()> {
     let (a_vec4, w_load) = tiled_loads(p, opts.trans_b);
@@ -512,7 +560,7 @@ fn launch_tiled(
         .u32("BK", tile.bk)
         .u32("TM", tile.tm)
         .u32("TN", tile.tn);
-    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, bindings(p))?;
     let tiles = p.m.div_ceil(tile.bm as usize) * p.n.div_ceil(tile.bn as usize) * p.batch;
     let groups = grid(rec.gpu(), tiles as u32);
     rec.dispatch(&kernel, &p.params(opts), t, groups)
@@ -525,7 +573,7 @@ fn launch_broadcast(
     rec: &mut Recorder,
     p: &Problem,
     opts: &MatmulOptions,
-    t: &[&Tensor; 5],
+    t: &[&Tensor],
 ) -> Result<()> {
     if !broadcasts(rec.gpu()) {
         let c = rec.gpu().caps();
@@ -549,7 +597,7 @@ fn launch_broadcast(
         ..Default::default()
     };
     let key = base_key("bcast", p, opts, a_vec4, w_load, flags).u32("RI", groups);
-    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, bindings(p))?;
     let blocks = p.m.div_ceil(8 * groups as usize) * p.n.div_ceil(64) * p.batch;
     let grid = grid(rec.gpu(), blocks as u32);
     rec.dispatch(&kernel, &p.params(opts), t, grid)
@@ -611,6 +659,8 @@ fn rows_plan(gpu: &Gpu, cpu: bool, p: &Problem, trans_b: bool) -> RowsPlan {
             (mr, (16 / mr).clamp(1, 4))
         };
         let (w_load, pairs, per_step) = match (p.b_f16, p.k) {
+            _ if p.b_i8 && p.k.is_multiple_of(16) => (WLoad::Vec4, false, 16),
+            _ if p.b_i8 => (WLoad::Scalar, false, 4),
             (true, k) if k.is_multiple_of(8) => (WLoad::Vec4, false, 8),
             (false, k) if k.is_multiple_of(4) => (WLoad::Vec4, false, 4),
             (true, k) if k.is_multiple_of(2) => (WLoad::Scalar, true, 2),
@@ -678,7 +728,7 @@ fn launch_rows(
     cpu: bool,
     p: &Problem,
     opts: &MatmulOptions,
-    t: &[&Tensor; 5],
+    t: &[&Tensor],
 ) -> Result<()> {
     let plan = rows_plan(rec.gpu(), cpu, p, opts.trans_b);
     let key = base_key(plan.entry, p, opts, plan.a_vec4, plan.w_load, plan.flags)
@@ -688,7 +738,7 @@ fn launch_rows(
         .u32("QN", plan.qn)
         .u32("MAX_SG", plan.max_sg)
         .u32("RED_SLOTS", plan.red_slots);
-    let kernel = rec.gpu().kernel::<MatmulParams>(&key, BINDINGS)?;
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, bindings(p))?;
     let blocks = p.n.div_ceil(plan.nr as usize) * p.m.div_ceil(plan.mr as usize) * p.batch;
     let groups = grid(rec.gpu(), blocks as u32);
     rec.dispatch(&kernel, &p.params(opts), t, groups)
@@ -713,12 +763,42 @@ fn validate(a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> Resul
     };
     if a.dtype() != DType::F32
         || out.dtype() != DType::F32
-        || !matches!(b.dtype(), DType::F32 | DType::F16)
+        || !matches!(b.dtype(), DType::F32 | DType::F16 | DType::I8)
     {
         return shape_err(
             "matmul",
-            format!("{}: a and out must be f32, b f32 or f16", shapes()),
+            format!("{}: a and out must be f32, b f32, f16 or i8", shapes()),
         );
+    }
+    let b_i8 = b.dtype() == DType::I8;
+    if b_i8 && (!opts.trans_b || sb.len() != 2 || !b.dim(-1).is_multiple_of(4)) {
+        return shape_err(
+            "matmul",
+            format!(
+                "{}: an int8 b must be one [N, K] matrix (trans_b) with K a multiple of 4",
+                shapes()
+            ),
+        );
+    }
+    match opts.scales {
+        Some(s) if !b_i8 || s.dtype() != DType::F32 || s.numel() != b.dim(-2) => {
+            return shape_err(
+                "matmul",
+                format!(
+                    "{}: scales {:?} {} must be f32 [N] and come with an int8 b",
+                    shapes(),
+                    s.shape(),
+                    s.dtype().name()
+                ),
+            );
+        }
+        None if b_i8 => {
+            return shape_err(
+                "matmul",
+                format!("{}: an int8 b needs its scales", shapes()),
+            );
+        }
+        _ => {}
     }
     if sa.len() < 2 || sb.len() < 2 || so.len() < 2 {
         return shape_err(
@@ -802,7 +882,12 @@ fn validate(a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> Resul
             );
         }
     }
-    for (name, t) in [("a", Some(a)), ("b", Some(b)), ("bias", opts.bias)] {
+    for (name, t) in [
+        ("a", Some(a)),
+        ("b", Some(b)),
+        ("bias", opts.bias),
+        ("scales", opts.scales),
+    ] {
         if let Some(t) = t
             && same_buffer(t, out)
         {
@@ -831,6 +916,7 @@ fn validate(a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> Resul
         k,
         b_batched,
         b_f16: b.dtype() == DType::F16,
+        b_i8,
         w,
     })
 }

@@ -9,8 +9,8 @@ use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 use crate::encoder::Memory;
 use crate::error::{Error, Result};
 use crate::nn::{
-    CrossView, FeedForward, LayerInputs, Linear, Norm, RelativePositionBias, Scratch, SelfKv,
-    TextEmbedding, TransformerLayer,
+    CrossView, FeedForward, LayerInputs, Linear, LinearChunk, Norm, RelativePositionBias, Scratch,
+    SelfKv, TextEmbedding, TransformerLayer,
 };
 
 /// Cross-attention K/V of one source for every block attending it, computed once per call.
@@ -148,12 +148,7 @@ impl Decoder for TransformerDecoder {
     }
 
     fn step_weight_bytes(&self) -> u64 {
-        let linear = |l: &Linear| -> u64 {
-            l.chunks
-                .iter()
-                .map(|c| c.weight.byte_len() + c.bias.as_ref().map_or(0, Tensor::byte_len))
-                .sum()
-        };
+        let linear = |l: &Linear| -> u64 { l.chunks.iter().map(LinearChunk::byte_len).sum() };
         let norm = |n: &Norm| match n {
             Norm::Layer { weight, bias, .. } => weight.byte_len() + bias.byte_len(),
             Norm::Rms { weight, .. } => weight.byte_len(),

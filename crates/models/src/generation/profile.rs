@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use seqbridge_gpu::{Family, Gpu, Recorder};
+use seqbridge_gpu::{Family, Gpu, Recorder, Work};
 
 use crate::error::Result;
 
@@ -22,6 +22,8 @@ pub struct Profile {
     /// GPU time per kernel family over the call, from timestamp queries (only when asked for
     /// and the adapter has them; timing every dispatch slows the call down).
     pub kernel_ms: Vec<(Family, f64)>,
+    /// Bytes moved and FLOPs per kernel family over the same dispatches (with `kernel_ms`).
+    pub kernel_work: Vec<(Family, Work)>,
 }
 
 /// The instrument threaded through the encode and step loops. Off, it costs nothing.
@@ -91,6 +93,12 @@ impl<'a> Probe<'a> {
                 match profile.kernel_ms.iter_mut().find(|(f, _)| *f == family) {
                     Some((_, t)) => *t += ms,
                     None => profile.kernel_ms.push((family, ms)),
+                }
+            }
+            for (family, w) in times.work {
+                match profile.kernel_work.iter_mut().find(|(f, _)| *f == family) {
+                    Some((_, t)) => *t += w,
+                    None => profile.kernel_work.push((family, w)),
                 }
             }
         } else {

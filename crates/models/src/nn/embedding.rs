@@ -6,7 +6,7 @@ use seqbridge_gpu::{Recorder, Tensor};
 
 use crate::error::Result;
 use crate::io::HostData;
-use crate::nn::{Linear, LinearChunk, Loader, Norm};
+use crate::nn::{Linear, Loader, Norm};
 
 #[derive(Clone)]
 /// A token embedding table `[vocab, d]` (f32 or f16) in row chunks; shared with the lm_head
@@ -27,28 +27,22 @@ impl Embedding {
         })
     }
 
-    /// The table as a linear layer (tied lm_head): shares the GPU buffers.
+    /// The table as a linear layer (tied lm_head): shares the GPU buffers, except with int8
+    /// linears, where the table (which the embedding kernel reads as floats) is read back
+    /// once at load and quantized into a copy.
     pub fn as_linear(&self, bias: Option<&[f32]>, ld: &Loader) -> Result<Linear> {
-        let chunks = self
-            .chunks
-            .iter()
-            .map(|(row_start, w)| {
+        let mut chunks = Vec::with_capacity(self.chunks.len());
+        for (row_start, w) in &self.chunks {
+            if ld.quantizes(self.dim) {
                 let rows = w.shape()[0];
-                let bias = bias
-                    .map(|b| ld.upload_f32(&b[*row_start..row_start + rows], &[rows]))
-                    .transpose()?;
-                Ok(LinearChunk {
-                    row_start: *row_start,
-                    weight: w.clone(),
-                    bias,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Linear {
-            in_features: self.dim,
-            out_features: self.vocab,
-            chunks,
-        })
+                for (r, q, s) in ld.upload_int8(&w.to_vec_f32()?, rows, self.dim)? {
+                    chunks.push((row_start + r, q, s));
+                }
+            } else {
+                chunks.push((*row_start, w.clone(), None));
+            }
+        }
+        Linear::from_chunks(ld, chunks, bias, self.vocab, self.dim)
     }
 }
 

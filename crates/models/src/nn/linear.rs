@@ -7,15 +7,29 @@ use seqbridge_gpu::{Recorder, Tensor};
 use crate::error::Result;
 use crate::io::{HostData, Vars};
 use crate::nn::Loader;
+use crate::nn::loader::WeightChunk;
 
 /// One row chunk of a linear layer.
 pub struct LinearChunk {
     /// First output feature of this chunk.
     pub row_start: usize,
-    /// `[rows, in_features]`, f32 or f16.
+    /// `[rows, in_features]`, f32, f16 or int8.
     pub weight: Tensor,
+    /// f32 `[rows]`: the int8 weight's per-row scales.
+    pub scales: Option<Tensor>,
     /// f32 `[rows]`.
     pub bias: Option<Tensor>,
+}
+
+impl LinearChunk {
+    /// GPU bytes of the chunk's weight, scales and bias.
+    pub fn byte_len(&self) -> u64 {
+        [Some(&self.weight), self.scales.as_ref(), self.bias.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(Tensor::byte_len)
+            .sum()
+    }
 }
 
 /// `nn.Linear`: `y = x · Wᵀ + b`, W `[out_features, in_features]` as stored by transformers.
@@ -34,17 +48,29 @@ impl Linear {
         out_features: usize,
         in_features: usize,
     ) -> Result<Linear> {
-        let chunks = ld
-            .upload_rows(weight, out_features, in_features)?
+        let chunks = ld.upload_linear(weight, out_features, in_features)?;
+        Linear::from_chunks(ld, chunks, bias, out_features, in_features)
+    }
+
+    /// Builds from uploaded row chunks, slicing the bias to match.
+    pub fn from_chunks(
+        ld: &Loader,
+        chunks: Vec<WeightChunk>,
+        bias: Option<&[f32]>,
+        out_features: usize,
+        in_features: usize,
+    ) -> Result<Linear> {
+        let chunks = chunks
             .into_iter()
-            .map(|(row_start, w)| {
-                let rows = w.shape()[0];
+            .map(|(row_start, weight, scales)| {
+                let rows = weight.shape()[0];
                 let bias = bias
                     .map(|b| ld.upload_f32(&b[row_start..row_start + rows], &[rows]))
                     .transpose()?;
                 Ok(LinearChunk {
                     row_start,
-                    weight: w,
+                    weight,
+                    scales,
                     bias,
                 })
             })
@@ -126,6 +152,7 @@ impl Linear {
             let opts = MatmulOptions {
                 trans_b: true,
                 bias: c.bias.as_ref(),
+                scales: c.scales.as_ref(),
                 act,
                 residual,
                 out_col_offset: out_col_offset + c.row_start,

@@ -1,4 +1,5 @@
-//! Uploads weights once, in row chunks that each fit one binding, and counts the bytes.
+//! Uploads weights once, in row chunks that each fit one binding, and counts the bytes;
+//! quantizes linear weights to int8 when asked.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -6,6 +7,7 @@ use seqbridge_gpu::{Gpu, Tensor};
 
 use crate::error::Result;
 use crate::io::HostData;
+use crate::nn::quantize::{Quantization, dequantized_rows, int8_rows};
 
 /// Uploads weights with `upload_dedicated` and counts their bytes.
 pub struct Loader<'a> {
@@ -14,7 +16,13 @@ pub struct Loader<'a> {
     /// Largest weight chunk in bytes: the adapter's binding limit, or less (tests force
     /// chunking with tiny models).
     pub max_chunk_bytes: u64,
+    /// How linear weights are stored ([`Loader::upload_linear`]).
+    pub quantization: Quantization,
 }
+
+/// One row chunk of a linear weight: first row, `[rows, cols]` weight, and with int8 its f32
+/// `[rows]` scales.
+pub type WeightChunk = (usize, Tensor, Option<Tensor>);
 
 impl Loader<'_> {
     pub fn upload(&self, data: &HostData, shape: &[usize]) -> Result<Tensor> {
@@ -47,6 +55,51 @@ impl Loader<'_> {
     fn rows_per_chunk(&self, rows: usize, cols: usize, elem: usize) -> usize {
         let max = self.max_chunk_bytes.min(self.gpu.max_binding()) as usize;
         (max / (cols * elem).max(1)).clamp(1, rows.max(1))
+    }
+
+    /// A linear layer's `[rows, cols]` weight in row chunks: int8 with scales when
+    /// [`Quantization::Int8`] applies (cols a multiple of 4), else as [`Loader::upload_rows`].
+    pub fn upload_linear(
+        &self,
+        data: &HostData,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<WeightChunk>> {
+        if !self.quantizes(cols) {
+            let chunks = self.upload_rows(data, rows, cols)?;
+            return Ok(chunks.into_iter().map(|(r, w)| (r, w, None)).collect());
+        }
+        self.upload_int8(&data.to_f32(), rows, cols)
+    }
+
+    /// Whether linear weights with `cols` inputs are quantized.
+    pub fn quantizes(&self, cols: usize) -> bool {
+        self.quantization != Quantization::None && cols.is_multiple_of(4)
+    }
+
+    /// f32 `[rows, cols]` quantized per row and uploaded in chunks of whole rows.
+    pub fn upload_int8(
+        &self,
+        values: &[f32],
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<WeightChunk>> {
+        if self.quantization == Quantization::Int8Dequantized {
+            let f = HostData::F32(dequantized_rows(values, cols));
+            let chunks = self.upload_rows(&f, rows, cols)?;
+            return Ok(chunks.into_iter().map(|(r, w)| (r, w, None)).collect());
+        }
+        let per = self.rows_per_chunk(rows, cols, 1);
+        let mut out = Vec::new();
+        for (i, block) in values.chunks(per * cols.max(1)).enumerate() {
+            let n = block.len() / cols.max(1);
+            let (q, scales) = int8_rows(block, cols);
+            let w = self.gpu.upload_dedicated(&q, &[n, cols])?;
+            self.weight_bytes.fetch_add(w.byte_len(), Ordering::Relaxed);
+            let s = self.upload_f32(&scales, &[n])?;
+            out.push((i * per, w, Some(s)));
+        }
+        Ok(out)
     }
 
     /// `[rows, cols]` split into row chunks that each fit one binding: (first row, tensor).

@@ -10,6 +10,7 @@ pub mod loader;
 pub mod norm;
 pub mod position_bias;
 pub mod positions;
+pub mod quantize;
 
 pub use attention::{CrossAttention, CrossView, Heads, ProjNames, SelfAttention, SelfKv};
 pub use embedding::{Embedding, PositionTable, TextEmbedding};
@@ -19,3 +20,4 @@ pub use linear::{Linear, LinearChunk};
 pub use loader::Loader;
 pub use norm::Norm;
 pub use position_bias::RelativePositionBias;
+pub use quantize::Quantization;
