@@ -9,26 +9,15 @@ the JSON fields of `seqbridge bench` that it can measure; the others are null.
 """
 
 import argparse
-import json
-import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import transformers
-from transformers import (
-    AutoConfig,
-    AutoModelForSeq2SeqLM,
-    LogitsProcessor,
-    LogitsProcessorList,
-    VisionEncoderDecoderConfig,
-    VisionEncoderDecoderModel,
-)
+from transformers import LogitsProcessor, LogitsProcessorList
 
-ROOT = Path(__file__).resolve().parents[2]
+from random_model import build_model, load_config, percentile, print_result, random_source_ids
 
 
 class StepClock(LogitsProcessor):
@@ -42,13 +31,6 @@ class StepClock(LogitsProcessor):
         self.sync()
         self.times.append(time.perf_counter())
         return scores
-
-
-def percentile(xs, q):
-    xs = sorted(xs)
-    k = (len(xs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def main():
@@ -72,41 +54,18 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    path = Path(args.config)
-    if not path.exists():
-        path = ROOT / "assets" / "bench" / f"{args.config}.json"
-    cfg_dict = json.loads(path.read_text())
-    vision = cfg_dict.get("model_type") == "vision-encoder-decoder"
-    if vision:
-        # Image captioning (vit-gpt2): random pixels instead of random ids.
-        config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
-            AutoConfig.for_model(**cfg_dict["encoder"]), AutoConfig.for_model(**cfg_dict["decoder"])
-        )
-        for key in ("decoder_start_token_id", "pad_token_id", "bos_token_id", "eos_token_id"):
-            setattr(config, key, cfg_dict.get(key))
-        config.vocab_size = config.decoder.vocab_size
-    else:
-        config = AutoConfig.for_model(**cfg_dict)
+    config, vision = load_config(args.config)
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     device = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
 
     t0 = time.perf_counter()
-    if vision:
-        model = VisionEncoderDecoderModel(config).to(device=device, dtype=dtype).eval()
-    else:
-        model = AutoModelForSeq2SeqLM.from_config(config).to(device=device, dtype=dtype).eval()
+    model = build_model(config, vision, args.seed).to(device=device, dtype=dtype)
     sync()
     load_ms = (time.perf_counter() - t0) * 1e3
 
-    specials = {config.pad_token_id, config.eos_token_id, config.bos_token_id, config.decoder_start_token_id}
     g = torch.Generator().manual_seed(args.seed)
-    ids = torch.randint(3, config.vocab_size - 1, (args.batch, args.src_len), generator=g)
-    for s in specials:
-        if s is not None:
-            ids[ids == s] = 3
-    ids[:, -1] = config.eos_token_id
+    ids = random_source_ids(config, args.batch, args.src_len, g)
     ids = ids.to(device)
     mask = torch.ones_like(ids)
     if vision:
@@ -159,25 +118,12 @@ def main():
         "encoder_ms": statistics.median(encoder_ms),
         "step_ms_median": statistics.median(steps),
         "step_ms_p90": percentile(steps, 0.9),
-        "host_ms_per_step": None,
-        "dispatches_per_step": None,
-        "submits_per_step": None,
         "gpu_bytes_allocated": torch.cuda.max_memory_allocated() if device.type == "cuda" else None,
-        "gpu_ms_by_kernel": None,
         "adapter": torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine()),
         "backend": f"torch {torch.__version__} eager ({device.type}, {torch.get_num_threads()} threads)",
         "engine": f"transformers {transformers.__version__}",
-        "config": args.config,
-        "batch": args.batch,
-        "beams": args.beams,
-        "src_len": args.src_len,
-        "new_tokens": args.new_tokens,
-        "dtype": args.dtype,
-        "warmup": args.warmup,
-        "iters": args.iters,
     }
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    print_result(result, args, args.dtype)
 
 
 if __name__ == "__main__":
