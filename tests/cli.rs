@@ -261,6 +261,21 @@ fn bench_tiny_reports_every_field() {
         assert_eq!(num("submits_per_step"), 1.0, "{v}");
         assert!(num("dispatches_per_step") >= 2.0 * 9.0, "{v}");
         assert!(v["gpu_bytes_allocated"].as_u64().unwrap_or(0) > 0, "{v}");
+        // Per family, with timestamps: achieved rates over the declared work; matmul's FLOPs
+        // are 2·M·N·K, so its GFLOP/s is positive.
+        match &r["families"] {
+            Value::Null => assert!(v["gpu_ms_by_kernel"].is_null(), "{v}"),
+            Value::Object(m) => {
+                let mm = &m["matmul"];
+                for k in ["ms", "gb", "gflop", "gb_s", "gflop_s", "bandwidth_fraction"] {
+                    let x = mm[k].as_f64().unwrap_or(-1.0);
+                    assert!(x.is_finite() && x > 0.0, "roofline.families.matmul.{k} in {v}");
+                }
+                let f = mm["gflop_s"].as_f64().unwrap_or(0.0) / rn("fma_gflop_s");
+                assert!((mm["fma_fraction"].as_f64().unwrap_or(-1.0) - f).abs() < 1e-9);
+            }
+            other => panic!("roofline.families is {other}"),
+        }
         match &v["gpu_ms_by_kernel"] {
             Value::Null => {}
             Value::Object(m) => {
@@ -299,6 +314,23 @@ fn translate_readme_example_prints_the_iso_date() {
     ]));
     assert!(ok, "{err}");
     assert_eq!(out, "2026-11-28\n1999-03-03T14:05\n");
+}
+
+/// `--dtype int8` (weight-only int8) keeps the shipped model's answers; a bad dtype is a
+/// one-line error naming the option and the value.
+#[test]
+fn translate_int8_gives_the_same_dates() {
+    let (ok, out, err) = run(&strings(&[
+        "translate",
+        "--dtype",
+        "int8",
+        "Saturday, 28 November 2026",
+        "le 3 mars 1999 à 14h05",
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(out, "2026-11-28\n1999-03-03T14:05\n");
+    let (ok, _, err) = run(&strings(&["translate", "--dtype", "int4", "x"]));
+    assert!(!ok && err.contains("int4") && err.contains("--dtype"), "{err}");
 }
 
 /// File mode: every line comes back, in order; empty and blank lines stay empty.
