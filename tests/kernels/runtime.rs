@@ -219,8 +219,8 @@ fn threads_wait_out_a_submit_longer_than_wgpus_gl_lock() {
         (long.join().unwrap(), asked.elapsed())
     });
     eprintln!(
-        "{}: {reps} matmuls of {n}² in one submit took {long:?}; an upload on another thread \
-         waited {waited:?}",
+        "{}: {reps} matmuls of {n}² in one submit took {long:?}; an upload and read-back on \
+         another thread took {waited:?} (queued behind it)",
         gpu.adapter().backend
     );
     assert_eq!(out.to_vec_f32().unwrap()[0], 0.25 * n as f32);
