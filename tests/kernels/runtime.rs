@@ -176,3 +176,52 @@ fn runs_on_a_device_the_host_owns() {
     }
     gpu.check_errors().unwrap();
 }
+
+/// wgpu's GL backend panics when a thread waits over 6 s for its context lock, and llvmpipe
+/// runs a whole submit inside that lock. A submit made to run longer than that must make
+/// another thread's upload wait, not panic (README, "GL and threads"). Seconds of software-GPU
+/// work, so run by hand on GL:
+/// `SEQBRIDGE_BACKEND=gl cargo test --test kernels -- --ignored threads_wait_out`.
+#[test]
+#[ignore]
+fn threads_wait_out_a_submit_longer_than_wgpus_gl_lock() {
+    use seqbridge::gpu::ops::matmul::{MatmulOptions, matmul};
+    use std::time::{Duration, Instant};
+    let gpu = gpu();
+    let n = 512;
+    let a = gpu.upload(&vec![0.5f32; n * n], &[n, n]).unwrap();
+    let out = gpu.empty(&[n, n], DType::F32).unwrap();
+    let run = |reps: u32| {
+        let mut rec = Recorder::new(gpu);
+        for _ in 0..reps {
+            matmul(&mut rec, &a, &a, &out, &MatmulOptions::default()).unwrap();
+        }
+        rec.submit();
+        gpu.wait_idle().unwrap();
+    };
+    // Size one submit to take about 10 s here (the first run also compiles the kernel).
+    run(1);
+    let started = Instant::now();
+    run(4);
+    let per = started.elapsed() / 4;
+    let reps = (Duration::from_secs(10).as_secs_f64() / per.as_secs_f64()).ceil() as u32;
+    let (long, waited) = std::thread::scope(|s| {
+        let started = Instant::now();
+        let long = s.spawn(move || {
+            run(reps);
+            started.elapsed()
+        });
+        // Let the long submit reach the device first.
+        std::thread::sleep(per.min(Duration::from_millis(500)));
+        let asked = Instant::now();
+        let t = gpu.upload(&[1.0f32; 16], &[16]).unwrap();
+        assert_eq!(t.to_vec_f32().unwrap(), vec![1.0; 16]);
+        (long.join().unwrap(), asked.elapsed())
+    });
+    eprintln!(
+        "{}: {reps} matmuls of {n}² in one submit took {long:?}; an upload and read-back on \
+         another thread took {waited:?} (queued behind it)",
+        gpu.adapter().backend
+    );
+    assert_eq!(out.to_vec_f32().unwrap()[0], 0.25 * n as f32);
+}

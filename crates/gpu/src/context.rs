@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::gate::GlGate;
 use crate::params::WgslParams;
 use crate::pipeline::{Bindings, Kernel, KernelKey, PipelineCache};
 use crate::pool::{GpuBuffer, Pool};
@@ -103,6 +104,8 @@ struct Inner {
     next_buffer_id: AtomicU64,
     /// Errors wgpu reported outside an error scope (instead of its default panic).
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Queues this crate's GL calls (see [`crate::gate`]).
+    gate: GlGate,
 }
 
 /// Ranks adapters: real GPUs first, then software; native APIs before GL.
@@ -179,7 +182,8 @@ impl Gpu {
 
     /// Wraps a device and queue that the host application already owns (desktop embedding).
     /// Pass the adapter when you have it: subgroup sizes are read from its info; without it
-    /// the kernels do not use subgroups.
+    /// the kernels do not use subgroups, and on GL this crate's threads are not queued for
+    /// the device (wgpu's GL backend panics when one waits over 6 s for another).
     pub fn from_device(
         adapter: Option<&wgpu::Adapter>,
         device: wgpu::Device,
@@ -190,6 +194,9 @@ impl Gpu {
         let subgroup_sizes = info
             .as_ref()
             .map(|i| (i.subgroup_min_size, i.subgroup_max_size));
+        let gate = info
+            .as_ref()
+            .map_or_else(GlGate::default, |i| GlGate::for_backend(i.backend));
         let caps = Caps {
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP) && subgroup_sizes.is_some(),
@@ -231,6 +238,7 @@ impl Gpu {
                 counters: Counters::default(),
                 next_buffer_id: AtomicU64::new(0),
                 uncaptured,
+                gate,
             }),
         }
     }
@@ -289,6 +297,9 @@ impl Gpu {
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
     }
+    pub(crate) fn gate(&self) -> &GlGate {
+        &self.inner.gate
+    }
     /// Number of compiled pipelines.
     pub fn pipelines_compiled(&self) -> usize {
         self.inner.pipelines.len()
@@ -315,6 +326,7 @@ impl Gpu {
     ) -> Result<Arc<Kernel>> {
         self.inner.pipelines.get_or_build(
             &self.inner.device,
+            &self.inner.gate,
             key,
             P::WGSL,
             std::mem::size_of::<P>(),
@@ -345,6 +357,7 @@ impl Gpu {
     pub(crate) fn pooled(&self, bytes: u64, usage: wgpu::BufferUsages) -> Arc<GpuBuffer> {
         self.inner.pool.get(
             &self.inner.device,
+            &self.inner.gate,
             &self.inner.counters,
             &self.inner.next_buffer_id,
             bytes,
@@ -382,6 +395,7 @@ impl Gpu {
         self.check_size(|| format!("tensor {shape:?} {}", T::DTYPE.name()), bytes)?;
         let buf = Pool::dedicated(
             &self.inner.device,
+            &self.inner.gate,
             &self.inner.counters,
             &self.inner.next_buffer_id,
             bytes,
@@ -414,6 +428,7 @@ impl Gpu {
         let mut bytes: Vec<u8> = bytemuck::cast_slice(data).to_vec();
         bytes.resize(t.byte_len() as usize, 0);
         if !bytes.is_empty() {
+            let _gl = self.inner.gate.enter();
             self.inner.queue.write_buffer(&t.buf.raw, t.offset, &bytes);
         }
         self.inner
@@ -436,6 +451,7 @@ impl Gpu {
 
     /// Blocks until all submitted work has finished.
     pub fn wait_idle(&self) -> Result<()> {
+        let _gl = self.inner.gate.enter();
         self.inner
             .device
             .poll(wgpu::PollType::wait_indefinitely())
@@ -445,7 +461,7 @@ impl Gpu {
 
     /// Frees idle pooled buffers.
     pub fn trim_pool(&self) {
-        self.inner.pool.trim();
+        self.inner.pool.trim(&self.inner.gate);
     }
 }
 

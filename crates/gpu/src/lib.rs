@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod error;
+mod gate;
 pub mod ops;
 pub mod params;
 pub mod pipeline;

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::gate::GlGate;
 
 /// One WGSL file in `shaders/` per family. Adding a family touches this table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -293,6 +294,7 @@ impl PipelineCache {
     pub fn get_or_build(
         &self,
         device: &wgpu::Device,
+        gate: &GlGate,
         key: &KernelKey,
         params_wgsl: &str,
         params_size: usize,
@@ -301,7 +303,10 @@ impl PipelineCache {
         if let Some(k) = self.kernels.lock().map_err(poisoned)?.get(key) {
             return Ok(k.clone());
         }
-        let kernel = Arc::new(build(device, key, params_wgsl, params_size, bindings)?);
+        let kernel = {
+            let _gl = gate.enter();
+            Arc::new(build(device, key, params_wgsl, params_size, bindings)?)
+        };
         self.kernels
             .lock()
             .map_err(poisoned)?

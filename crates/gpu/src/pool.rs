@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::gate::GlGate;
 use crate::stats::{Counter, Counters};
 
 pub(crate) struct GpuBuffer {
@@ -17,6 +18,7 @@ pub(crate) struct GpuBuffer {
     /// The bin this buffer returns to; `None` for buffers the pool does not own (weights).
     bin: Option<Bin>,
     pool: Weak<Pool>,
+    gate: GlGate,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -33,6 +35,12 @@ impl Drop for GpuBuffer {
             free.entry(bin)
                 .or_default()
                 .push((self.raw.clone(), self.id));
+            return;
+        }
+        // On GL, freed here rather than when the handle goes, so that it happens inside the
+        // gate (wgpu defers it to the next submit or poll if commands still use the buffer).
+        if let Some(_gl) = self.gate.enter() {
+            self.raw.destroy();
         }
     }
 }
@@ -60,6 +68,7 @@ impl Pool {
     pub fn get(
         self: &Arc<Self>,
         device: &wgpu::Device,
+        gate: &GlGate,
         counters: &Counters,
         next_id: &std::sync::atomic::AtomicU64,
         size: u64,
@@ -77,7 +86,7 @@ impl Pool {
         let (raw, id) = match reused {
             Some(b) => b,
             None => (
-                create(device, counters, bin.size, usage),
+                create(device, gate, counters, bin.size, usage),
                 next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             ),
         };
@@ -86,28 +95,32 @@ impl Pool {
             id,
             bin: Some(bin),
             pool: Arc::downgrade(self),
+            gate: gate.clone(),
         })
     }
 
     /// A buffer of exactly `size` bytes that never returns to the pool (weights).
     pub fn dedicated(
         device: &wgpu::Device,
+        gate: &GlGate,
         counters: &Counters,
         next_id: &std::sync::atomic::AtomicU64,
         size: u64,
         usage: wgpu::BufferUsages,
     ) -> Arc<GpuBuffer> {
         Arc::new(GpuBuffer {
-            raw: create(device, counters, size, usage),
+            raw: create(device, gate, counters, size, usage),
             id: next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             bin: None,
             pool: Weak::new(),
+            gate: gate.clone(),
         })
     }
 
     /// Drops every idle buffer (frees GPU memory after a large job).
-    pub fn trim(&self) {
+    pub fn trim(&self, gate: &GlGate) {
         if let Ok(mut free) = self.free.lock() {
+            let _gl = gate.enter();
             free.clear();
         }
     }
@@ -115,12 +128,14 @@ impl Pool {
 
 fn create(
     device: &wgpu::Device,
+    gate: &GlGate,
     counters: &Counters,
     size: u64,
     usage: wgpu::BufferUsages,
 ) -> wgpu::Buffer {
     counters.add(Counter::BuffersCreated, 1);
     counters.add(Counter::BytesAllocated, size);
+    let _gl = gate.enter();
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("seqbridge"),
         size,

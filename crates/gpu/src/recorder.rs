@@ -225,6 +225,7 @@ impl Recorder {
             let set = match prof.sets.last() {
                 Some(set) if first != 0 => set.clone(),
                 _ => {
+                    let _gl = self.gpu.gate().enter();
                     let set = self
                         .gpu
                         .device()
@@ -367,6 +368,10 @@ impl Recorder {
     /// Uploads the parameters and submits everything recorded, as one command buffer.
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
         self.pass = None;
+        let _gl = self.gpu.gate().enter();
+        // Timestamp query sets are freed inside the gate too; the buffers this recorder
+        // kept return to the pool (or are freed, gated themselves) after it.
+        drop(self.profiler.take());
         for chunk in &self.params {
             self.gpu
                 .queue()
@@ -432,6 +437,10 @@ impl Recorder {
                 None => work.push((*family, *w)),
             }
         }
+        {
+            let _gl = gpu.gate().enter();
+            drop(prof);
+        }
         by_family.sort_by(|a, b| b.1.total_cmp(&a.1));
         let total_ms = by_family.iter().map(|(_, t)| t).sum();
         Ok(KernelTimes {
@@ -445,6 +454,7 @@ impl Recorder {
 impl Readback {
     /// Waits for the copy and returns the bytes.
     pub fn wait(self) -> Result<Vec<u8>> {
+        let _gl = self.gpu.gate().enter();
         let (tx, rx) = std::sync::mpsc::channel();
         self.staging
             .raw

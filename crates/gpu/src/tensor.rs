@@ -170,7 +170,8 @@ impl Tensor {
         })
     }
 
-    /// The wgpu buffer behind this tensor (for hosts that embed the engine).
+    /// The wgpu buffer behind this tensor (for hosts that embed the engine). Use it while the
+    /// tensor lives: on GL a buffer outside the pool is destroyed when its last tensor goes.
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buf.raw
     }

@@ -10,6 +10,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use super::ctranslate2::{self, ModelBin};
+use super::words;
 use crate::error::{Error, Result};
 
 /// One tensor's place in a checkpoint file.
@@ -80,20 +81,22 @@ impl HostData {
     /// finite. One pass over data that was just converted, so it costs little at load.
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
         match self {
-            HostData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i])),
+            HostData::F32(v) => v.iter().copied().enumerate().find(|(_, x)| !x.is_finite()),
             HostData::F16(v) => v
                 .iter()
-                .position(|x| !x.is_finite())
-                .map(|i| (i, v[i].to_f32())),
+                .enumerate()
+                .find(|(_, x)| !x.is_finite())
+                .map(|(i, x)| (i, x.to_f32())),
         }
     }
 
-    /// Elements `start .. start + n`.
-    pub fn slice(&self, start: usize, n: usize) -> HostData {
-        match self {
-            HostData::F32(v) => HostData::F32(v[start..start + n].to_vec()),
-            HostData::F16(v) => HostData::F16(v[start..start + n].to_vec()),
-        }
+    /// Elements `start .. start + n`; `None` when they are not all inside.
+    pub fn slice(&self, start: usize, n: usize) -> Option<HostData> {
+        let range = start..start.checked_add(n)?;
+        Some(match self {
+            HostData::F32(v) => HostData::F32(v.get(range)?.to_vec()),
+            HostData::F16(v) => HostData::F16(v.get(range)?.to_vec()),
+        })
     }
 }
 
@@ -108,16 +111,8 @@ pub(crate) enum FloatBytes {
 /// Converts little-endian floats (`bytes.len()` a multiple of the element size) to the storage
 /// dtype: f16 stays f16 unless f32 is asked for, f32 and bf16 become f32 unless f16 is.
 pub(crate) fn convert_floats(bytes: &[u8], kind: FloatBytes, dtype: WeightDtype) -> HostData {
-    let f32s = |b: &[u8]| -> Vec<f32> {
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    };
-    let halves = |b: &[u8]| -> Vec<u16> {
-        b.chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect()
-    };
+    let f32s = |b: &[u8]| -> Vec<f32> { words(b).map(f32::from_le_bytes).collect() };
+    let halves = |b: &[u8]| -> Vec<u16> { words(b).map(u16::from_le_bytes).collect() };
     match (kind, dtype) {
         (FloatBytes::F32, WeightDtype::F16) => {
             HostData::F16(f32s(bytes).into_iter().map(f16::from_f32).collect())
@@ -372,8 +367,8 @@ impl Checkpoint {
             } else {
                 ""
             };
-            let files = match self.resolve(key) {
-                Some((_, e)) if self.ct2.is_none() => self.files[e.file].path.display().to_string(),
+            let files = match self.resolve(key).and_then(|(_, e)| self.files.get(e.file)) {
+                Some(f) if self.ct2.is_none() => f.path.display().to_string(),
                 _ => self.file_names(),
             };
             return Err(Error::TensorValues {
@@ -400,7 +395,12 @@ impl Checkpoint {
             key: key.to_string(),
             files: self.file_names(),
         })?;
-        let path = &self.files[e.file].path;
+        // `e.file` was pushed with its entries in `open`, so this lookup finds it.
+        let shard = self.files.get(e.file).ok_or_else(|| Error::MissingTensor {
+            key: key.to_string(),
+            files: self.file_names(),
+        })?;
+        let path = &shard.path;
         if e.shape != shape {
             return Err(Error::TensorShape {
                 key: key.to_string(),
@@ -409,7 +409,18 @@ impl Checkpoint {
                 expected: shape.to_vec(),
             });
         }
-        let bytes = &self.files[e.file].bytes[e.start..e.end];
+        let bytes = shard
+            .bytes
+            .get(e.start..e.end)
+            .ok_or_else(|| Error::Safetensors {
+                path: path.clone(),
+                msg: format!(
+                    "tensor {key} at bytes {}..{} lies outside the file ({} bytes)",
+                    e.start,
+                    e.end,
+                    shard.bytes.len()
+                ),
+            })?;
         let n: usize = shape.iter().product();
         let dtype_err = || Error::TensorDtype {
             key: key.to_string(),
@@ -576,6 +587,19 @@ mod tests {
             .to_string();
         assert!(e.contains("missing tensor model.zz"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn slices_outside_host_data_are_none() {
+        let f32s = HostData::F32(vec![1.0, 2.0, 3.0]);
+        let f16s = HostData::F16([1.0, 2.0, 3.0].map(f16::from_f32).to_vec());
+        for d in [&f32s, &f16s] {
+            assert_eq!(d.slice(1, 2).map(|s| s.to_f32()), Some(vec![2.0, 3.0]));
+            assert_eq!(d.slice(3, 0).map(|s| s.len()), Some(0));
+            for (start, n) in [(2, 2), (4, 0), (usize::MAX, 2)] {
+                assert!(d.slice(start, n).is_none(), "{start}+{n}");
+            }
+        }
     }
 
     #[test]

@@ -257,34 +257,51 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The bytes not read yet.
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
+    fn short(&self, n: usize, what: &str) -> Error {
+        self.err(
+            self.pos,
+            format!(
+                "{what} needs {n} bytes but only {} are left (file of {} bytes: truncated?)",
+                self.rest().len(),
+                self.bytes.len()
+            ),
+        )
+    }
+
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let left = self.bytes.len() - self.pos;
-        if n > left {
-            return Err(self.err(
-                self.pos,
-                format!(
-                    "{what} needs {n} bytes but only {left} are left (file of {} bytes: truncated?)",
-                    self.bytes.len()
-                ),
-            ));
-        }
-        let s = &self.bytes[self.pos..self.pos + n];
+        let (s, _) = self
+            .rest()
+            .split_at_checked(n)
+            .ok_or_else(|| self.short(n, what))?;
         self.pos += n;
         Ok(s)
     }
 
+    /// The next `N` bytes as an array (a fixed-size field).
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        let (&s, _) = self
+            .rest()
+            .split_first_chunk::<N>()
+            .ok_or_else(|| self.short(N, what))?;
+        self.pos += N;
+        Ok(s)
+    }
+
     fn u8(&mut self, what: &str) -> Result<u8> {
-        Ok(self.take(1, what)?[0])
+        Ok(u8::from_le_bytes(self.array(what)?))
     }
 
     fn u16(&mut self, what: &str) -> Result<u16> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        Ok(u16::from_le_bytes(self.array(what)?))
     }
 
     fn u32(&mut self, what: &str) -> Result<u32> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(self.array(what)?))
     }
 
     fn string(&mut self, what: &str) -> Result<String> {
@@ -350,12 +367,12 @@ impl ModelBin {
         let count = r.u32("the variable count")? as usize;
         // The smallest record: a 1-character name (2 + 2 bytes), rank, dtype and size fields.
         const MIN_RECORD: usize = 4 + 1 + 1 + 4;
-        if count > (bytes.len() - r.pos) / MIN_RECORD {
+        if count > r.rest().len() / MIN_RECORD {
             return Err(r.err(
                 count_at,
                 format!(
                     "{count} variables cannot fit in the {} bytes left",
-                    bytes.len() - r.pos
+                    r.rest().len()
                 ),
             ));
         }
@@ -366,9 +383,8 @@ impl ModelBin {
             let name = r.string(&format!("the name of variable {i}"))?;
             let rank = r.u8(&format!("the rank of {name}"))? as usize;
             let dims = r.take(4 * rank, &format!("the shape of {name}"))?;
-            let shape: Vec<usize> = dims
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+            let shape: Vec<usize> = super::words(dims)
+                .map(|c| u32::from_le_bytes(c) as usize)
                 .collect();
             let type_at = r.pos;
             let (dtype, len) = if binary_version >= 4 {
@@ -425,12 +441,12 @@ impl ModelBin {
             let at = r.pos;
             let n = r.u32("the alias count")? as usize;
             // Two strings of at least 2 + 1 bytes each.
-            if n > (bytes.len() - r.pos) / 6 {
+            if n > r.rest().len() / 6 {
                 return Err(r.err(
                     at,
                     format!(
                         "{n} aliases cannot fit in the {} bytes left",
-                        bytes.len() - r.pos
+                        r.rest().len()
                     ),
                 ));
             }
@@ -445,11 +461,11 @@ impl ModelBin {
                 aliases.push((alias, target));
             }
         }
-        if r.pos != bytes.len() {
+        if !r.rest().is_empty() {
             log::warn!(
                 "{}: {} bytes after the last table (offset {}) are ignored",
                 path.display(),
-                bytes.len() - r.pos,
+                r.rest().len(),
                 r.pos
             );
         }
@@ -503,9 +519,27 @@ impl ModelBin {
         )
     }
 
-    /// The raw little-endian bytes of `v`.
-    pub fn data(&self, v: &Variable) -> &[u8] {
-        &self.storage.bytes()[v.offset..v.offset + v.len]
+    /// The raw little-endian bytes of `v`; `None` when `v` (not one of [`ModelBin::variables`])
+    /// reaches past the end of the file.
+    pub fn data(&self, v: &Variable) -> Option<&[u8]> {
+        self.storage
+            .bytes()
+            .get(v.offset..v.offset.checked_add(v.len)?)
+    }
+
+    /// [`ModelBin::data`], or an error naming `key`, the variable and its byte range.
+    fn data_of(&self, v: &Variable, key: &str) -> Result<&[u8]> {
+        self.data(v).ok_or_else(|| Error::Ctranslate2Tensor {
+            key: key.to_string(),
+            path: self.path.clone(),
+            msg: format!(
+                "{} at bytes {}+{} lies outside the file ({} bytes)",
+                v.name,
+                v.offset,
+                v.len,
+                self.storage.bytes().len()
+            ),
+        })
     }
 
     /// The variable a CTranslate2 name (or alias) stands for. `Ok(None)` when neither a
@@ -513,11 +547,12 @@ impl ModelBin {
     fn resolve(&self, name: &str) -> Result<Option<&Variable>> {
         let mut cur = name;
         for _ in 0..MAX_ALIAS_HOPS {
-            if let Some(&i) = self.index.get(cur) {
-                return Ok(Some(&self.variables[i]));
+            // Both maps hold positions pushed with their entries in `parse`.
+            if let Some(v) = self.index.get(cur).and_then(|&i| self.variables.get(i)) {
+                return Ok(Some(v));
             }
-            match self.alias_index.get(cur) {
-                Some(&a) => cur = &self.aliases[a].1,
+            match self.alias_index.get(cur).and_then(|&a| self.aliases.get(a)) {
+                Some((_, target)) => cur = target,
                 None if cur == name => return Ok(None),
                 None => {
                     return Err(Error::Ctranslate2Tensor {
@@ -578,22 +613,16 @@ impl ModelBin {
     /// a string...): a rank-0 variable as a number, an int8 vector as UTF-8 text.
     pub fn attribute(&self, name: &str) -> Option<Attribute> {
         let v = self.variable(name)?;
-        let b = self.data(v);
+        let b = self.data(v)?;
+        let int = |x: i64| Some(Attribute::Int(x));
+        let float = |x: f64| Some(Attribute::Float(x));
         match (v.shape.len(), v.dtype) {
-            (0, Ct2Dtype::I8) => Some(Attribute::Int(b[0] as i8 as i64)),
-            (0, Ct2Dtype::I16) => Some(Attribute::Int(i16::from_le_bytes([b[0], b[1]]) as i64)),
-            (0, Ct2Dtype::I32) => Some(Attribute::Int(
-                i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
-            )),
-            (0, Ct2Dtype::F32) => Some(Attribute::Float(
-                f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
-            )),
-            (0, Ct2Dtype::F16) => Some(Attribute::Float(
-                half::f16::from_le_bytes([b[0], b[1]]).to_f64(),
-            )),
-            (0, Ct2Dtype::Bf16) => Some(Attribute::Float(
-                half::bf16::from_le_bytes([b[0], b[1]]).to_f64(),
-            )),
+            (0, Ct2Dtype::I8) => int(i8::from_le_bytes(*b.first_chunk()?).into()),
+            (0, Ct2Dtype::I16) => int(i16::from_le_bytes(*b.first_chunk()?).into()),
+            (0, Ct2Dtype::I32) => int(i32::from_le_bytes(*b.first_chunk()?).into()),
+            (0, Ct2Dtype::F32) => float(f32::from_le_bytes(*b.first_chunk()?).into()),
+            (0, Ct2Dtype::F16) => float(half::f16::from_le_bytes(*b.first_chunk()?).to_f64()),
+            (0, Ct2Dtype::Bf16) => float(half::bf16::from_le_bytes(*b.first_chunk()?).to_f64()),
             (1, Ct2Dtype::I8) => String::from_utf8(b.to_vec()).ok().map(Attribute::Text),
             _ => None,
         }
@@ -629,8 +658,16 @@ impl ModelBin {
         let rows = part.rows(v);
         let row_elems: usize = v.shape.iter().skip(1).product();
         let elem = v.dtype.size();
-        let data = self.data(v);
-        let bytes = &data[rows.start * row_elems * elem..rows.end * row_elems * elem];
+        let row_bytes = row_elems * elem;
+        let bytes = self
+            .data_of(v, key)?
+            .get(rows.start * row_bytes..rows.end * row_bytes)
+            .ok_or_else(|| {
+                tensor_err(format!(
+                    "rows {rows:?} of {} lie outside its {} bytes",
+                    v.name, v.len
+                ))
+            })?;
         let float = |kind| Ok(convert_floats(bytes, kind, dtype));
         let values: Vec<f32> = match v.dtype {
             Ct2Dtype::F32 => return float(FloatBytes::F32),
@@ -647,34 +684,34 @@ impl ModelBin {
                 let scale = self.scale(v, key)?.ok_or_else(|| {
                     tensor_err(format!("int8 variable {} has no {}_scale", v.name, v.name))
                 })?;
-                let per_row = match scale.len() {
-                    1 => false,
-                    n if n == v.shape.first().copied().unwrap_or(1) => true,
-                    n => {
+                let stored_rows = v.shape.first().copied().unwrap_or(1);
+                let dequantize = |q: &u8, s: f32| q.cast_signed() as f32 / s;
+                match scale.as_slice() {
+                    &[s] => bytes.iter().map(|q| dequantize(q, s)).collect(),
+                    per_row if per_row.len() == stored_rows => {
+                        // One scale per stored row; `rows` lies within them (`Part::shape`).
+                        let scales = per_row.get(rows.clone()).ok_or_else(|| {
+                            tensor_err(format!("rows {rows:?} of {}_scale are missing", v.name))
+                        })?;
+                        bytes
+                            .chunks(row_elems.max(1))
+                            .zip(scales)
+                            .flat_map(|(row, &s)| row.iter().map(move |q| dequantize(q, s)))
+                            .collect()
+                    }
+                    other => {
                         return Err(tensor_err(format!(
-                            "{}_scale has {n} values for {} rows",
+                            "{}_scale has {} values for {stored_rows} rows",
                             v.name,
-                            v.shape.first().copied().unwrap_or(1)
+                            other.len()
                         )));
                     }
-                };
-                bytes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &q)| {
-                        let s = if per_row {
-                            scale[rows.start + i / row_elems.max(1)]
-                        } else {
-                            scale[0]
-                        };
-                        q as i8 as f32 / s
-                    })
-                    .collect()
+                }
             }
             Ct2Dtype::I16 => {
-                let scale = match self.scale(v, key)? {
+                let scale = match self.scale(v, key)?.as_deref() {
                     None => GLOBAL_INT16_SCALE,
-                    Some(s) if s.len() == 1 => s[0],
+                    Some(&[s]) => s,
                     Some(s) => {
                         return Err(tensor_err(format!(
                             "{}_scale has {} values; int16 weights have one scale",
@@ -683,9 +720,8 @@ impl ModelBin {
                         )));
                     }
                 };
-                bytes
-                    .chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / scale)
+                super::words(bytes)
+                    .map(|c| i16::from_le_bytes(c) as f32 / scale)
                     .collect()
             }
         };
@@ -715,7 +751,7 @@ impl ModelBin {
             }
         };
         Ok(Some(
-            convert_floats(self.data(s), kind, WeightDtype::F32).to_f32(),
+            convert_floats(self.data_of(s, key)?, kind, WeightDtype::F32).to_f32(),
         ))
     }
 }
@@ -1213,6 +1249,27 @@ mod tests {
         // Twice the same name.
         let two = write(6, "S", &[one[0].clone(), one[0].clone()], &[]);
         assert!(at(two).contains("variable w appears twice"));
+    }
+
+    #[test]
+    fn variables_reaching_past_the_file_have_no_data() {
+        let m = ModelBin::from_bytes(
+            "one.bin",
+            write(6, "S", &[var("w", &[2], 0, f32s(&[1.0, 2.0]))], &[]),
+        )
+        .unwrap();
+        let w = m.variables()[0].clone();
+        assert_eq!(m.data(&w), Some(&f32s(&[1.0, 2.0])[..]));
+        // A `Variable` is plain data: one made by hand, or taken from another file, may
+        // point anywhere.
+        for (offset, len) in [(w.offset, 1 << 20), (1 << 20, 1), (usize::MAX, 2)] {
+            let v = Variable {
+                offset,
+                len,
+                ..w.clone()
+            };
+            assert_eq!(m.data(&v), None, "{offset}+{len}");
+        }
     }
 
     /// A Whisper-shaped model.bin: d = 2, 1 encoder and 1 decoder layer, 3 mels, vocabulary 5,

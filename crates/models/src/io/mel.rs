@@ -195,9 +195,13 @@ pub struct LogMel {
 }
 
 impl LogMel {
-    /// Mel bin `mel` of frame `frame`.
-    pub fn get(&self, mel: usize, frame: usize) -> f32 {
-        self.data[mel * self.n_frames + frame]
+    /// Mel bin `mel` of frame `frame`; `None` outside `[n_mels, n_frames]`.
+    pub fn get(&self, mel: usize, frame: usize) -> Option<f32> {
+        if frame >= self.n_frames {
+            return None;
+        }
+        let at = mel.checked_mul(self.n_frames)?.checked_add(frame)?;
+        self.data.get(at).copied()
     }
 
     /// The window of `n_frames` frames starting at frame `seek`, as transformers' long-form
@@ -207,9 +211,15 @@ impl LogMel {
         let mut data = vec![0.0f32; self.n_mels * n_frames];
         let real = self.n_frames.saturating_sub(seek).min(n_frames);
         if real > 0 {
-            for (m, row) in data.chunks_exact_mut(n_frames).enumerate() {
-                let src = &self.data[m * self.n_frames + seek..][..real];
-                row[..real].copy_from_slice(src);
+            // `real > 0` makes both widths non-zero; `seek + real <= self.n_frames`.
+            let rows = data
+                .chunks_exact_mut(n_frames)
+                .zip(self.data.chunks_exact(self.n_frames));
+            for (dst, src) in rows {
+                let dst = dst.iter_mut().take(real);
+                for (d, s) in dst.zip(src.iter().skip(seek)) {
+                    *d = *s;
+                }
             }
         }
         LogMel {
@@ -273,15 +283,16 @@ impl MelExtractor {
         let bank = mel_filter_bank(n / 2 + 1, cfg.n_mels, 0.0, MAX_FREQUENCY, cfg.sampling_rate);
         let filters = (0..cfg.n_mels)
             .map(|m| {
-                let column: Vec<f64> = (0..n / 2 + 1).map(|f| bank[f * cfg.n_mels + m]).collect();
-                let start = column.iter().position(|&w| w != 0.0).unwrap_or(0);
+                // Column m of the `[n_freqs, n_mels]` bank (`validate` made n_mels at least 1).
+                let column = bank.iter().skip(m).step_by(cfg.n_mels.max(1));
+                let start = column.clone().position(|&w| w != 0.0).unwrap_or(0);
                 let end = column
-                    .iter()
+                    .clone()
                     .rposition(|&w| w != 0.0)
                     .map_or(start, |e| e + 1);
                 MelFilter {
                     start,
-                    weights: column[start..end].to_vec(),
+                    weights: column.skip(start).take(end - start).copied().collect(),
                 }
             })
             .collect();
@@ -301,14 +312,14 @@ impl MelExtractor {
     /// One 30 s window (`[n_mels, n_frames()]`): `samples` padded with zeros or truncated to
     /// `n_samples`, as `WhisperFeatureExtractor.__call__(audio)` with its defaults.
     pub fn short_form(&self, samples: &[f32]) -> Result<LogMel> {
-        let used = &samples[..samples.len().min(self.cfg.n_samples)];
+        let used = samples.get(..self.cfg.n_samples).unwrap_or(samples);
         check_finite(used)?;
         self.features(used, self.cfg.n_samples)
     }
 
     /// The short-form window of the 30 s starting at sample `offset` (zeros past the end).
     pub fn at(&self, samples: &[f32], offset: usize) -> Result<LogMel> {
-        self.short_form(&samples[offset.min(samples.len())..])
+        self.short_form(samples.get(offset..).unwrap_or_default())
     }
 
     /// The whole clip unpadded, `[n_mels, len / hop_length]`, as
@@ -376,15 +387,15 @@ impl MelExtractor {
                 *p = Complex::norm_sqr(c);
             }
             for (m, filter) in self.filters.iter().enumerate() {
-                let mel: f64 = filter
-                    .weights
-                    .iter()
-                    .zip(&power[filter.start..])
-                    .map(|(w, p)| w * p)
-                    .sum();
+                // Filters lie inside the spectrum and `data` is `[n_mels, n_frames]`, so both
+                // lookups find their place (each costs the bounds check an index would).
+                let band = power.get(filter.start..).unwrap_or_default();
+                let mel: f64 = filter.weights.iter().zip(band).map(|(w, p)| w * p).sum();
                 let v = mel.max(MEL_FLOOR).log10() as f32;
                 max = max.max(v);
-                data[m * n_frames + t] = v;
+                if let Some(out) = data.get_mut(m * n_frames + t) {
+                    *out = v;
+                }
             }
         }
         let floor = max - DYNAMIC_RANGE;
@@ -400,10 +411,11 @@ impl MelExtractor {
 }
 
 fn check_finite(samples: &[f32]) -> Result<()> {
-    match samples.iter().position(|s| !s.is_finite()) {
-        Some(i) => Err(Error::Input(format!(
-            "audio sample {i} is {}, not a finite number",
-            samples[i]
+    // `position` is the fast scan; the lookup runs only on the error path.
+    let bad = samples.iter().position(|s| !s.is_finite());
+    match bad.and_then(|i| Some((i, samples.get(i)?))) {
+        Some((i, s)) => Err(Error::Input(format!(
+            "audio sample {i} is {s}, not a finite number"
         ))),
         None => Ok(()),
     }
@@ -453,16 +465,25 @@ fn mel_filter_bank(
     let mels = linspace(hertz_to_mel(min_hz), hertz_to_mel(max_hz), n_mels + 2);
     let centers: Vec<f64> = mels.into_iter().map(mel_to_hertz).collect();
     let fft_freqs = linspace(0.0, f64::from(sampling_rate / 2), n_freqs);
-    let mut bank = vec![0.0f64; n_freqs * n_mels];
-    for (f, &hz) in fft_freqs.iter().enumerate() {
-        for m in 0..n_mels {
-            let down = -(centers[m] - hz) / (centers[m + 1] - centers[m]);
-            let up = (centers[m + 2] - hz) / (centers[m + 2] - centers[m + 1]);
-            let enorm = 2.0 / (centers[m + 2] - centers[m]);
-            bank[f * n_mels + m] = 0.0f64.max(down.min(up)) * enorm;
-        }
-    }
-    bank
+    // Filter m rises from centre m to m + 1 and falls to m + 2: one window of 3 per filter.
+    let triangles: Vec<(f64, f64, f64)> = centers
+        .windows(3)
+        .filter_map(|w| match *w {
+            [left, mid, right] => Some((left, mid, right)),
+            _ => None,
+        })
+        .collect();
+    fft_freqs
+        .iter()
+        .flat_map(|&hz| {
+            triangles.iter().map(move |&(left, mid, right)| {
+                let down = -(left - hz) / (mid - left);
+                let up = (right - hz) / (right - mid);
+                let enorm = 2.0 / (right - left);
+                0.0f64.max(down.min(up)) * enorm
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -507,6 +528,26 @@ mod tests {
         let f = log_mel(&[], &MelConfig::whisper(80)).unwrap();
         assert_eq!(f.len(), 80 * 3000);
         assert!(f.iter().all(|&v| v == -1.5));
+    }
+
+    #[test]
+    fn lookups_outside_the_features_are_none() {
+        let feats = LogMel {
+            n_mels: 2,
+            n_frames: 3,
+            data: (0..6).map(|v| v as f32).collect(),
+        };
+        assert_eq!(feats.get(1, 2), Some(5.0));
+        // (0, 3) would be (1, 0) in a flat lookup.
+        for (m, t) in [(0, 3), (2, 0), (usize::MAX, 1), (1, usize::MAX)] {
+            assert_eq!(feats.get(m, t), None, "({m}, {t})");
+        }
+        // The fields are public: features shorter than their sizes say are cut, not a panic.
+        let short = LogMel {
+            data: vec![1.0, 2.0, 3.0, 4.0],
+            ..feats
+        };
+        assert_eq!(short.segment(1, 3).data, vec![2.0, 3.0, 0.0, 0.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use seqbridge_gpu::{Gpu, Tensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::HostData;
 use crate::nn::quantize::{Quantization, dequantized_rows, int8_rows};
 
@@ -118,7 +118,14 @@ impl Loader<'_> {
         let mut r = 0;
         while r < rows {
             let n = per.min(rows - r);
-            out.push((r, self.upload(&data.slice(r * cols, n * cols), &[n, cols])?));
+            let chunk = data.slice(r * cols, n * cols).ok_or_else(|| {
+                Error::Input(format!(
+                    "rows {r}..{} of {cols} columns lie outside a tensor of {} elements",
+                    r + n,
+                    data.len()
+                ))
+            })?;
+            out.push((r, self.upload(&chunk, &[n, cols])?));
             r += n;
         }
         Ok(out)

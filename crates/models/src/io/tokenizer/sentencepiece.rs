@@ -219,7 +219,7 @@ impl SpModel {
         let unk_id = trainer.unk_id();
         let unk = usize::try_from(unk_id)
             .ok()
-            .filter(|&u| u < pieces.len() && pieces[u].kind == PieceType::Unknown)
+            .filter(|&u| pieces.get(u).is_some_and(|p| p.kind == PieceType::Unknown))
             .ok_or_else(|| {
                 err(format!(
                     "unk_id {unk_id} is not an UNKNOWN piece of the {} pieces",
@@ -426,22 +426,24 @@ impl SpModel {
 /// keep its 255 children and its leaf inside the array, and every leaf must point at the
 /// start of a character of the strings.
 fn check_charsmap(map: &[u8]) -> std::result::Result<(), String> {
-    let word = |i: usize| -> Option<usize> {
-        let b = map.get(i..i + 4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let trie_bytes = word(0).ok_or("shorter than its header")?;
-    if trie_bytes == 0 || trie_bytes % 4 != 0 || 4 + trie_bytes > map.len() {
-        return Err(format!(
-            "trie size {trie_bytes} does not fit the {} bytes",
-            map.len()
-        ));
-    }
-    let units: Vec<usize> = (0..trie_bytes / 4)
-        .map(|i| word(4 + 4 * i).unwrap_or(0))
+    let (header, rest) = map
+        .split_first_chunk::<4>()
+        .ok_or("shorter than its header")?;
+    let trie_bytes = u32::from_le_bytes(*header) as usize;
+    let (trie, tail) = rest
+        .split_at_checked(trie_bytes)
+        .filter(|_| trie_bytes != 0 && trie_bytes.is_multiple_of(4))
+        .ok_or_else(|| {
+            format!(
+                "trie size {trie_bytes} does not fit the {} bytes",
+                map.len()
+            )
+        })?;
+    let units: Vec<usize> = crate::io::words(trie)
+        .map(|w| u32::from_le_bytes(w) as usize)
         .collect();
-    let strings = std::str::from_utf8(&map[4 + trie_bytes..])
-        .map_err(|_| "replacement strings are not UTF-8".to_string())?;
+    let strings =
+        std::str::from_utf8(tail).map_err(|_| "replacement strings are not UTF-8".to_string())?;
     // darts-clone's unit layout
     let offset = |u: usize| (u >> 10) << ((u & (1 << 9)) >> 6);
     let label = |u: usize| u & ((1 << 31) | 0xff);
@@ -449,25 +451,34 @@ fn check_charsmap(map: &[u8]) -> std::result::Result<(), String> {
     let value = |u: usize| u & ((1 << 31) - 1);
     let n = units.len();
     let mut seen = vec![false; n];
-    let mut stack = vec![offset(units[0])];
+    // `trie_bytes` is a non-zero multiple of 4, so the root unit is there.
+    let mut stack: Vec<usize> = units
+        .first()
+        .map(|&root| offset(root))
+        .into_iter()
+        .collect();
     while let Some(base) = stack.pop() {
-        if base >= n || std::mem::replace(&mut seen[base], true) {
+        let Some(visited) = seen.get_mut(base) else {
+            continue;
+        };
+        if std::mem::replace(visited, true) {
             continue;
         }
-        if (base | 0xff) >= n {
-            return Err(format!("node {base} has children past the {n} units"));
-        }
         for c in 1..=0xffusize {
-            let unit = units[base ^ c];
+            // The largest child index is `base | 0xff`: a node whose block of 256 units runs
+            // past the end fails here, whatever its labels.
+            let Some(&unit) = units.get(base ^ c) else {
+                return Err(format!("node {base} has children past the {n} units"));
+            };
             if label(unit) != c {
                 continue;
             }
             let next = (base ^ c) ^ offset(unit);
-            if next >= n {
+            let Some(&next_unit) = units.get(next) else {
                 return Err(format!("an edge leads to unit {next} of {n}"));
-            }
+            };
             if has_leaf(unit) {
-                let v = value(units[next]);
+                let v = value(next_unit);
                 if v > strings.len() || !strings.is_char_boundary(v) {
                     return Err(format!(
                         "a replacement starts at byte {v} of {}",
@@ -587,6 +598,68 @@ mod tests {
             p.normalizer_spec.as_mut().unwrap().precompiled_charsmap = Some(map.to_vec());
             let e = SpModel::from_bytes(Path::new("m.model"), &p.encode_to_vec()).unwrap_err();
             assert!(e.to_string().contains("precompiled_charsmap"), "{e}");
+        }
+    }
+
+    #[test]
+    fn each_charsmap_fault_is_named() {
+        // A map: [trie bytes][units][strings]; unit 0 is the root (offset 0, so node 0), and a
+        // unit with label c at index c is the root's child c (darts-clone's layout).
+        let map = |units: &[u32], strings: &[u8]| {
+            let mut m = ((units.len() * 4) as u32).to_le_bytes().to_vec();
+            units.iter().for_each(|u| m.extend(u.to_le_bytes()));
+            m.extend(strings);
+            m
+        };
+        let leaf = 1 << 8;
+        // Child 1 of the root, with `offset` pointing (xor) at its next unit.
+        let child = |offset: u32, flags: u32| (offset << 10) | flags | 1;
+        let mut units = vec![0u32; 256];
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"\x04\x00".to_vec(), "shorter than its header"),
+            (
+                b"\x03\x00\x00\x00abc".to_vec(),
+                "trie size 3 does not fit the 7 bytes",
+            ),
+            (
+                map(&[0, 0], b"")[..8].to_vec(),
+                "trie size 8 does not fit the 8 bytes",
+            ),
+            (map(&[0, 0], b""), "node 0 has children past the 2 units"),
+            (
+                {
+                    units[1] = child(512, 0);
+                    map(&units, b"a\0")
+                },
+                "an edge leads to unit 513 of 256",
+            ),
+            (
+                {
+                    units[1] = child(0, leaf);
+                    map(&units, b"a\0")
+                },
+                "a replacement starts at byte 257 of 2",
+            ),
+            (
+                {
+                    // The leaf's value (unit 2, reached by 1 ^ 3) lands inside the 2-byte é.
+                    units[1] = child(3, leaf);
+                    units[2] = 1;
+                    map(&units, "é\0".as_bytes())
+                },
+                "a replacement starts at byte 1 of 3",
+            ),
+        ];
+        let mut p = proto(ModelType::Unigram);
+        for (bytes, want) in cases {
+            p.normalizer_spec.as_mut().unwrap().precompiled_charsmap = Some(bytes);
+            let e = SpModel::from_bytes(Path::new("m.model"), &p.encode_to_vec())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("corrupt precompiled_charsmap") && e.contains(want) && !e.contains('\n'),
+                "{want}: {e}"
+            );
         }
     }
 
