@@ -1,6 +1,6 @@
 """The figures of README.md "Python" / "Ray": Ray Data throughput with 1 and 2 actors, and
 the cost of the Ray Serve hop per request (HTTP through Serve vs a direct call in-process).
-Starts its own local cluster (two nodes, one CPU slot each) and stops it at the end.
+Starts its own local cluster (two nodes, two CPU slots each: one for an actor, one for reading) and stops it at the end.
 
     python examples/ray/measure.py [--repeat 20] [--requests 30]
 """
@@ -50,7 +50,7 @@ def main() -> None:
     del model
 
     with tempfile.TemporaryDirectory() as tmp, local_cluster(
-        nodes=2, cpus_per_node=1, runtime_env={"working_dir": str(Path(__file__).parent)}
+        nodes=2, cpus_per_node=2, runtime_env={"working_dir": str(Path(__file__).parent)}
     ):
         src = Path(tmp) / "in.txt"
         src.write_text("\n".join(lines * a.repeat) + "\n", encoding="utf-8")

@@ -7,12 +7,14 @@ see that batching happens.
 
     POST /  {"text": "Saturday, 28 November 2026"}  ->  {"translation": "2026-11-28"}
 
-    serve run examples.ray.serve_app:app      # or serve.run(build_app(...)) from Python
+    cd examples/ray && serve run serve_app:app    # or serve.run(build_app(...)) from Python
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Optional
 
 from ray import serve
@@ -58,15 +60,27 @@ class Translator:
         return list(self.sizes)
 
 
+# The shipped model of the checkout this file is in, unless SEQBRIDGE_MODEL names another
+# directory (on every node, at the same path).
+DEFAULT_MODEL = os.environ.get(
+    "SEQBRIDGE_MODEL", str(Path(__file__).resolve().parents[2] / "assets" / "date-normalizer")
+)
+
+
 def build_app(
-    model_dir: str = "assets/date-normalizer",
+    model_dir: str = DEFAULT_MODEL,
     backend: Optional[str] = None,
     max_batch_size: int = 16,
     batch_wait_timeout_s: float = 0.05,
     num_replicas: int = 1,
     num_cpus: float = 1,
 ):
-    return Translator.options(num_replicas=num_replicas, ray_actor_options={"num_cpus": num_cpus}).bind(
+    # max_ongoing_requests (default 5) caps what a replica holds at once, hence the batch size.
+    return Translator.options(
+        num_replicas=num_replicas,
+        ray_actor_options={"num_cpus": num_cpus},
+        max_ongoing_requests=4 * max_batch_size,
+    ).bind(
         model_dir, backend, max_batch_size, batch_wait_timeout_s
     )
 

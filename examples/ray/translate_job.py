@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -51,7 +52,7 @@ def translate_file(
     whose actors translated them (ray.init() done by the caller). With `spread`, actors go
     to different nodes where they can (one GPU each), else where Ray packs them."""
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    ds = ray.data.read_text(input_path, drop_empty_lines=False)
+    ds = ray.data.read_text(str(Path(input_path).resolve()), drop_empty_lines=False)
     ds = ds.map_batches(
         Translator,
         fn_constructor_kwargs={"model_dir": model_dir, "backend": backend, "num_beams": num_beams},
@@ -81,7 +82,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     t0 = time.perf_counter()
     lines, nodes = translate_file(
         a.input,
-        a.model,
+        # Actors run in other directories (and on other nodes): an absolute path.
+        str(Path(a.model).resolve()),
         batch_size=a.batch_size,
         concurrency=a.concurrency,
         num_cpus=a.num_cpus,

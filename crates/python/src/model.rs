@@ -10,7 +10,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use seqbridge_gpu::{Gpu, GpuOptions, wgpu};
+use seqbridge_gpu::{Gpu, GpuOptions};
 use seqbridge_models::io::audio::load_audio;
 use seqbridge_models::{LoadOptions, Model, TranscribeOptions, Transcript, WeightDtype};
 
@@ -28,7 +28,7 @@ pub struct PyModel {
 }
 
 /// The adapter for `backend` / `adapter`, else `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER`;
-/// with no backend named, native APIs first and GL only when none works (as the CLI does).
+/// with no backend named, native APIs before GL ([`Gpu::open`], as the CLI does).
 fn open_gpu(backend: Option<&str>, adapter: Option<String>) -> seqbridge_gpu::Result<Gpu> {
     let mut opts = GpuOptions::from_env()?;
     if let Some(b) = backend {
@@ -37,16 +37,7 @@ fn open_gpu(backend: Option<&str>, adapter: Option<String>) -> seqbridge_gpu::Re
     if adapter.is_some() {
         opts.adapter = adapter;
     }
-    if opts.backends.is_none() {
-        let native = GpuOptions {
-            backends: Some(wgpu::Backends::PRIMARY),
-            ..opts.clone()
-        };
-        if let Ok(gpu) = Gpu::with_options(&native) {
-            return Ok(gpu);
-        }
-    }
-    Gpu::with_options(&opts)
+    Gpu::open(&opts)
 }
 
 fn weight_dtype(name: &str) -> PyResult<WeightDtype> {

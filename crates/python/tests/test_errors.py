@@ -12,6 +12,13 @@ import seqbridge
 from conftest import FIXTURES, SHIPPED
 
 
+def copy_of(src, tmp_path):
+    """A copy of a model directory to break."""
+    d = tmp_path / "model"
+    shutil.copytree(src, d)
+    return d
+
+
 def one_line(e: pytest.ExceptionInfo) -> str:
     msg = str(e.value)
     assert msg and "\n" not in msg, repr(msg)
@@ -26,8 +33,7 @@ def test_missing_directory_is_file_not_found(tmp_path):
 
 
 def test_corrupt_config_is_os_error(tmp_path):
-    d = tmp_path / "model"
-    shutil.copytree(SHIPPED, d)
+    d = copy_of(SHIPPED, tmp_path)
     (d / "config.json").write_text("{ not json")
     with pytest.raises(OSError) as e:
         seqbridge.Model(d)
@@ -35,8 +41,7 @@ def test_corrupt_config_is_os_error(tmp_path):
 
 
 def test_truncated_weights_are_os_error(tmp_path):
-    d = tmp_path / "model"
-    shutil.copytree(SHIPPED, d)
+    d = copy_of(SHIPPED, tmp_path)
     w = d / "model.safetensors"
     w.write_bytes(w.read_bytes()[:1000])
     with pytest.raises(OSError) as e:
@@ -45,8 +50,7 @@ def test_truncated_weights_are_os_error(tmp_path):
 
 
 def test_unknown_model_type_is_os_error(tmp_path):
-    d = tmp_path / "model"
-    shutil.copytree(SHIPPED, d)
+    d = copy_of(SHIPPED, tmp_path)
     cfg = json.loads((d / "config.json").read_text())
     cfg["model_type"] = "no-such-architecture"
     (d / "config.json").write_text(json.dumps(cfg))
@@ -125,8 +129,7 @@ def test_scoring_errors(shipped):
 
 
 def test_text_without_tokenizer(tmp_path):
-    d = tmp_path / "model"
-    shutil.copytree(FIXTURES / "models" / "marian", d)
+    d = copy_of(FIXTURES / "models" / "marian", tmp_path)
     (d / "tokenizer.json").unlink()
     model = seqbridge.Model(d)
     with pytest.raises(ValueError) as e:

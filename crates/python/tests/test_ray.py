@@ -1,5 +1,5 @@
 """The Ray examples (examples/ray/) on a real local Ray cluster: a head node and a second
-node started with `ray start` on loopback (examples/ray/local_cluster.py), one CPU slot
+node started with `ray start` on loopback (examples/ray/local_cluster.py), two CPU slots
 each, torn down at the end (also when a test fails). Every wait is bounded."""
 
 from __future__ import annotations
@@ -24,15 +24,18 @@ import translate_job  # noqa: E402
 from local_cluster import free_port, local_cluster  # noqa: E402
 
 CALL_TIMEOUT_S = 900
+# A test that hangs (a scheduling deadlock) fails after this, and the cluster still stops.
+pytestmark = pytest.mark.timeout(1200, method="signal")
 # Where the figures seen (batch sizes) are written for the README, when set.
 REPORT = os.environ.get("SEQBRIDGE_RAY_REPORT")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Two nodes, one CPU slot each, stopped at the end of the module (also on failure)."""
+    """Two nodes, two CPU slots each (one for an actor, one for Ray Data's read tasks),
+    stopped at the end of the module (also on failure or timeout)."""
     # Actors and replicas import translate_job and serve_app from the job's working_dir.
-    with local_cluster(nodes=2, cpus_per_node=1, runtime_env={"working_dir": str(EXAMPLES)}) as address:
+    with local_cluster(nodes=2, cpus_per_node=2, runtime_env={"working_dir": str(EXAMPLES)}) as address:
         yield address
 
 

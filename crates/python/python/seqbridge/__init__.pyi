@@ -3,6 +3,8 @@
 import os
 from typing import Iterator, Literal, Optional, Sequence, TypedDict, Union
 
+from typing_extensions import Unpack
+
 import numpy as np
 import numpy.typing as npt
 
@@ -54,6 +56,31 @@ class TokenStream(Iterator[int]):
     def generation(self) -> Optional[Generation]:
         """The whole result once the iterator is exhausted, else None."""
 
+class GenerateOptions(TypedDict, total=False):
+    """transformers' generate options; an option left out (or None) keeps the model's
+    generation_config.json value."""
+
+    num_beams: Optional[int]
+    max_new_tokens: Optional[int]
+    max_length: Optional[int]
+    min_length: Optional[int]
+    min_new_tokens: Optional[int]
+    length_penalty: Optional[float]
+    early_stopping: Optional[EarlyStopping]
+    num_return_sequences: Optional[int]
+    no_repeat_ngram_size: Optional[int]
+    repetition_penalty: Optional[float]
+    bad_words_ids: Optional[Sequence[Ids]]
+    forced_bos_token_id: Optional[int]
+    forced_eos_token_id: Optional[Union[int, Ids]]
+    eos_token_id: Optional[Union[int, Ids]]
+    decoder_start_token_id: Optional[int]
+    decoder_prompt: Optional[Ids]
+    language: Optional[str]
+    """Whisper: "en", ..., or None / "auto" to detect."""
+    task: Optional[Literal["transcribe", "translate"]]
+    timestamps: Optional[bool]
+
 class Model:
     """A model directory loaded onto the GPU; shareable by threads."""
 
@@ -76,58 +103,11 @@ class Model:
     def encode(self, text: str) -> list[int]: ...
     def decode(self, ids: Ids) -> str: ...
     def generate(
-        self,
-        ids_or_texts: Union[Sequence[str], Sequence[Ids]],
-        *,
-        num_beams: Optional[int] = None,
-        max_new_tokens: Optional[int] = None,
-        max_length: Optional[int] = None,
-        min_length: Optional[int] = None,
-        min_new_tokens: Optional[int] = None,
-        length_penalty: Optional[float] = None,
-        early_stopping: Optional[EarlyStopping] = None,
-        num_return_sequences: Optional[int] = None,
-        no_repeat_ngram_size: Optional[int] = None,
-        repetition_penalty: Optional[float] = None,
-        bad_words_ids: Optional[Sequence[Ids]] = None,
-        forced_bos_token_id: Optional[int] = None,
-        forced_eos_token_id: Optional[Union[int, Ids]] = None,
-        eos_token_id: Optional[Union[int, Ids]] = None,
-        decoder_start_token_id: Optional[int] = None,
-        decoder_prompt: Optional[Ids] = None,
-        language: Optional[str] = None,
-        task: Optional[str] = None,
-        timestamps: Optional[bool] = None,
+        self, ids_or_texts: Union[Sequence[str], Sequence[Ids]], **options: Unpack[GenerateOptions]
     ) -> Generation: ...
-    def stream(
-        self,
-        source: Union[str, Ids],
-        *,
-        num_beams: Optional[int] = None,
-        max_new_tokens: Optional[int] = None,
-        max_length: Optional[int] = None,
-        min_length: Optional[int] = None,
-        min_new_tokens: Optional[int] = None,
-        length_penalty: Optional[float] = None,
-        early_stopping: Optional[EarlyStopping] = None,
-        no_repeat_ngram_size: Optional[int] = None,
-        repetition_penalty: Optional[float] = None,
-        bad_words_ids: Optional[Sequence[Ids]] = None,
-        forced_bos_token_id: Optional[int] = None,
-        forced_eos_token_id: Optional[Union[int, Ids]] = None,
-        eos_token_id: Optional[Union[int, Ids]] = None,
-        decoder_start_token_id: Optional[int] = None,
-    ) -> TokenStream: ...
+    def stream(self, source: Union[str, Ids], **options: Unpack[GenerateOptions]) -> TokenStream: ...
     def translate(
-        self,
-        texts: Sequence[str],
-        *,
-        batch_size: int = 64,
-        num_beams: Optional[int] = None,
-        max_new_tokens: Optional[int] = None,
-        length_penalty: Optional[float] = None,
-        no_repeat_ngram_size: Optional[int] = None,
-        repetition_penalty: Optional[float] = None,
+        self, texts: Sequence[str], *, batch_size: int = 64, **options: Unpack[GenerateOptions]
     ) -> list[str]: ...
     def score(
         self, sources: Union[Sequence[str], Sequence[Ids]], targets: Sequence[Ids]
@@ -142,16 +122,6 @@ class Model:
         *,
         word_timestamps: bool = False,
         batch_size: int = 8,
-        language: Optional[str] = None,
-        task: Optional[Literal["transcribe", "translate"]] = None,
-        num_beams: Optional[int] = None,
-        timestamps: Optional[bool] = None,
-        max_new_tokens: Optional[int] = None,
+        **options: Unpack[GenerateOptions],
     ) -> list[Transcript]: ...
-    def caption(
-        self,
-        images: Sequence[PathLike],
-        *,
-        num_beams: Optional[int] = None,
-        max_new_tokens: Optional[int] = None,
-    ) -> list[str]: ...
+    def caption(self, images: Sequence[PathLike], **options: Unpack[GenerateOptions]) -> list[str]: ...
