@@ -167,7 +167,11 @@ fn count(key: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
 
 fn token(key: &str, v: &Bound<'_, PyAny>) -> PyResult<u32> {
     let n: i64 = typed(key, v)?;
-    Ok(ids(&format!("option {key}"), &[n])?[0])
+    u32::try_from(n).map_err(|_| {
+        PyValueError::new_err(format!(
+            "option {key}: token id {n} is not a valid id (0 ≤ id < 2^32)"
+        ))
+    })
 }
 
 /// One id or a list of ids.

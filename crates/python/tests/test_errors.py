@@ -112,6 +112,9 @@ def test_bad_options(shipped):
     with pytest.raises(ValueError) as e:
         shipped.generate(["Saturday"], early_stopping="sometimes")
     assert "early_stopping" in one_line(e)
+    with pytest.raises(ValueError) as e:
+        shipped.generate(["Saturday"], forced_bos_token_id=-1)
+    assert "option forced_bos_token_id: token id -1" in one_line(e)
     with pytest.raises(TypeError) as e:
         shipped.generate(["Saturday"], num_beam=4)
     assert "'num_beam'" in one_line(e) or '"num_beam"' in one_line(e)

@@ -1,6 +1,7 @@
 """Type stubs of the seqbridge package (the native module seqbridge._seqbridge)."""
 
 import os
+from pathlib import Path
 from typing import Iterator, Literal, Optional, Sequence, TypedDict, Union
 
 from typing_extensions import Unpack
@@ -93,7 +94,7 @@ class Model:
         dtype: Literal["f32", "f16", "auto"] = "f32",
     ) -> None: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Path: ...
     @property
     def model_type(self) -> str: ...
     @property
