@@ -1,29 +1,16 @@
 //! Arguments shared by the subcommands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use seqbridge_gpu::{Gpu, GpuOptions, wgpu};
-use std::path::Path;
-
+use seqbridge_gpu::{Gpu, GpuOptions};
 use seqbridge_models::{LoadOptions, Model, Quantization, WeightDtype};
 
-/// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set; otherwise the native APIs
-/// (Vulkan, Metal, DX12) first, so that GL's window-system probing (and its stderr chatter)
-/// only happens when nothing else is there.
+/// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set, else native APIs before GL
+/// ([`Gpu::open`]).
 pub fn open_gpu() -> Result<Gpu> {
-    let opts = GpuOptions::from_env()?;
-    if opts.backends.is_none() {
-        let native = GpuOptions {
-            backends: Some(wgpu::Backends::PRIMARY),
-            ..opts.clone()
-        };
-        if let Ok(gpu) = Gpu::with_options(&native) {
-            return Ok(gpu);
-        }
-    }
-    Gpu::with_options(&opts).context("no usable GPU adapter")
+    Gpu::open(&GpuOptions::from_env()?).context("no usable GPU adapter")
 }
 
 /// How a model's weights are stored on the GPU (`--dtype`).

@@ -130,6 +130,23 @@ impl Gpu {
         Gpu::with_options(&GpuOptions::from_env()?)
     }
 
+    /// A headless context on `opts`; when it names no backend, the native APIs (Vulkan,
+    /// Metal, DX12) first, so that GL's window-system probing (and its stderr chatter) only
+    /// happens when none of them gives a device. What the command line and the Python
+    /// package open.
+    pub fn open(opts: &GpuOptions) -> Result<Gpu> {
+        if opts.backends.is_none() {
+            let native = GpuOptions {
+                backends: Some(wgpu::Backends::PRIMARY),
+                ..opts.clone()
+            };
+            if let Ok(gpu) = Gpu::with_options(&native) {
+                return Ok(gpu);
+            }
+        }
+        Gpu::with_options(opts)
+    }
+
     /// A headless context on the best adapter that matches `opts`.
     pub fn with_options(opts: &GpuOptions) -> Result<Gpu> {
         let backends = opts.backends.unwrap_or(wgpu::Backends::all());
