@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_models::io::audio::load_audio;
-use seqbridge_models::io::mel::{MelConfig, MelExtractor};
 use seqbridge_models::{GenerateOptions, Model, TranscribeOptions, Transcript};
 use serde_json::{Value, json};
 
@@ -83,23 +82,6 @@ fn default_model_dir() -> PathBuf {
         })
         .unwrap_or_default();
     root.join("whisper-tiny.en-ct2")
-}
-
-/// The feature extractor of the Whisper model loaded from `dir`: its
-/// preprocessor_config.json when there is one (Hugging Face), else Whisper's defaults for
-/// the model's mel bins (CTranslate2 directories have none).
-pub fn mel_extractor(dir: &Path, model: &Model) -> Result<MelExtractor> {
-    let n_mels = model
-        .config()
-        .num_mel_bins
-        .with_context(|| format!("{} is not a Whisper model", dir.display()))?;
-    let preprocessor = dir.join("preprocessor_config.json");
-    let mels = if preprocessor.exists() {
-        MelConfig::from_preprocessor_config(&preprocessor)?
-    } else {
-        MelConfig::whisper(n_mels)
-    };
-    Ok(MelExtractor::new(&mels)?)
 }
 
 /// The model directory: `--model`, else the default one when it exists, else an error that
@@ -190,7 +172,7 @@ pub fn run(a: &TranscribeArgs) -> Result<()> {
         )
     })?;
     model.require_tokenizer()?;
-    let mel = mel_extractor(&dir, &model)?;
+    let mel = model.mel_extractor()?;
     let opts = TranscribeOptions {
         generate: GenerateOptions {
             num_beams: a.num_beams,

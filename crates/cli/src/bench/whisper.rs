@@ -16,7 +16,6 @@ use seqbridge_models::{GenerateOptions, Model, Profile};
 use serde_json::{Value, json};
 
 use super::{BenchArgs, dtype_name, kernel_ms, mean, median, percentile};
-use crate::transcribe::mel_extractor;
 
 /// The fixture clips, in the source tree this binary was built from.
 const AUDIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/audio");
@@ -106,7 +105,7 @@ pub fn bench(a: &BenchArgs, gpu: &Gpu, model: &Model, dir: &Path, load_ms: f64) 
         .iter()
         .map(|f| load_audio(f).with_context(|| format!("reading {}", f.display())))
         .collect::<Result<Vec<_>>>()?;
-    let mel = mel_extractor(dir, model)?;
+    let mel = model.mel_extractor()?;
     let opts = GenerateOptions {
         num_beams: Some(a.beams),
         // The default clips are English; multilingual models need to be told.
