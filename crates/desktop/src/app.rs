@@ -152,6 +152,15 @@ impl App {
         });
     }
 
+    /// Loads `dir` as the model of `family`'s tab (the "Choose…" button does the same).
+    pub fn load(&mut self, family: Family, dir: PathBuf) {
+        self.start("loading", Job::Load(family, dir));
+    }
+
+    pub fn vision(&self) -> &Vision {
+        &self.vision
+    }
+
     /// Starts transcribing `file` (the Speech tab's drop does the same).
     pub fn transcribe(&mut self, file: PathBuf) {
         self.tab = Tab::Speech;

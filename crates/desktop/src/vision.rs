@@ -22,6 +22,10 @@ impl Vision {
         (self.caption, self.texture, self.token) = (Some(c), None, 0);
     }
 
+    pub fn caption(&self) -> Option<&Caption> {
+        self.caption.as_ref()
+    }
+
     /// Draws the tab; returns an image to caption when one was dropped or chosen.
     pub fn ui(
         &mut self,

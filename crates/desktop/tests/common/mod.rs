@@ -1,6 +1,9 @@
 //! The app in a headless kittest harness, on a wgpu device made as the real window makes it
 //! (`device::wgpu_setup`: lavapipe by default here, llvmpipe GL with SEQBRIDGE_BACKEND=gl).
 
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
+
 use std::time::{Duration, Instant};
 
 use eframe::egui;
@@ -28,10 +31,20 @@ impl Ui {
 }
 
 pub fn harness() -> Harness<'static, Ui> {
+    harness_with(Harness::builder())
+}
+
+/// For the fixtures' random models, whose text holds U+FFFD (cut UTF-8), which egui's
+/// bundled fonts draw as tofu: kittest fails on a missing glyph unless told otherwise.
+pub fn harness_allowing_tofu() -> Harness<'static, Ui> {
+    harness_with(Harness::builder().allow_missing_glyphs())
+}
+
+fn harness_with(builder: egui_kittest::HarnessBuilder<Ui>) -> Harness<'static, Ui> {
     let setup = seqbridge_desktop::device::wgpu_setup().expect("SEQBRIDGE_BACKEND is valid");
     let rs = create_render_state(setup, egui_wgpu::RendererOptions::PREDICTABLE);
     let renderer = WgpuTestRenderer::from_render_state(rs.clone());
-    let mut h = Harness::builder()
+    let mut h = builder
         .with_size([900.0, 640.0])
         .renderer(renderer)
         .build_ui_state(
@@ -61,6 +74,12 @@ pub fn translate(h: &mut Harness<'static, Ui>, text: &str) {
     h.get_by_label("Translate").click();
     h.run_steps(1);
     assert!(h.state().app().is_busy(), "Translate did not start a job");
+    wait_idle(h);
+}
+
+/// Steps frames until the worker's job is over (and it did not fail), then two more: the
+/// result's first frame, and one for a stable layout.
+pub fn wait_idle(h: &mut Harness<'static, Ui>) {
     let deadline = Instant::now() + Duration::from_secs(300);
     while h.state().app().is_busy() {
         assert!(Instant::now() < deadline, "no result after 300 s");
@@ -68,6 +87,5 @@ pub fn translate(h: &mut Harness<'static, Ui>, text: &str) {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(h.state().app().error(), None);
-    // The heatmap's first frame, then one more for a stable layout.
     h.run_steps(2);
 }
