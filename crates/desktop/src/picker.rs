@@ -34,6 +34,25 @@ impl Picker {
         }
     }
 
+    /// An "Open …" button with a hint about dropping; returns the file dropped on the window
+    /// this frame or chosen in the dialog since the last frame.
+    pub fn row(
+        &self,
+        ui: &mut eframe::egui::Ui,
+        (button, hint): (&str, &str),
+        what: &str,
+        extensions: &'static [&'static str],
+        dropped: Option<PathBuf>,
+    ) -> Option<PathBuf> {
+        ui.horizontal(|ui| {
+            if ui.button(button).clicked() {
+                self.open(what, extensions, ui.ctx());
+            }
+            ui.label(hint);
+        });
+        dropped.or_else(|| self.take())
+    }
+
     /// The file chosen since the last call, if any.
     pub fn take(&self) -> Option<PathBuf> {
         self.chosen.lock().ok().and_then(|mut s| s.take())

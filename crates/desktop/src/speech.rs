@@ -40,14 +40,12 @@ impl Speech {
         idle: bool,
     ) -> Option<PathBuf> {
         let mut go = None;
-        ui.horizontal(|ui| {
-            if ui.button("Open audio…").clicked() {
-                self.picker
-                    .open("audio", &["wav", "mp3", "flac", "ogg"], ui.ctx());
-            }
-            ui.label("or drop a WAV / MP3 / FLAC / OGG file on the window");
-        });
-        if let Some(f) = dropped.or_else(|| self.picker.take()) {
+        let hint = "or drop a WAV / MP3 / FLAC / OGG file on the window";
+        let extensions = &["wav", "mp3", "flac", "ogg"];
+        let chosen = self
+            .picker
+            .row(ui, ("Open audio…", hint), "audio", extensions, dropped);
+        if let Some(f) = chosen {
             self.file = Some(f);
             if idle {
                 go = self.file.clone();

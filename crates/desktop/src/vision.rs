@@ -33,13 +33,12 @@ impl Vision {
         dropped: Option<PathBuf>,
         idle: bool,
     ) -> Option<PathBuf> {
-        ui.horizontal(|ui| {
-            if ui.button("Open image…").clicked() {
-                self.picker.open("image", &["png", "jpg", "jpeg"], ui.ctx());
-            }
-            ui.label("or drop a PNG / JPEG on the window");
-        });
-        let go = dropped.or_else(|| self.picker.take()).filter(|_| idle);
+        let hint = "or drop a PNG / JPEG on the window";
+        let extensions = &["png", "jpg", "jpeg"];
+        let go = self
+            .picker
+            .row(ui, ("Open image…", hint), "image", extensions, dropped)
+            .filter(|_| idle);
         let Some(c) = &self.caption else {
             return go;
         };
