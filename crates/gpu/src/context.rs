@@ -186,7 +186,8 @@ impl Gpu {
 
     /// Wraps a device and queue that the host application already owns (desktop embedding).
     /// Pass the adapter when you have it: subgroup sizes are read from its info; without it
-    /// the kernels do not use subgroups.
+    /// the kernels do not use subgroups. Limits and features are the device's: a device
+    /// requested with [`device_descriptor`] has the adapter's, others run within their own.
     pub fn from_device(
         adapter: Option<&wgpu::Adapter>,
         device: wgpu::Device,
