@@ -46,6 +46,8 @@ pub struct App {
     models: [Option<PathBuf>; 3],
     busy: Option<Busy>,
     tokens_per_s: Option<f64>,
+    /// Partial outputs received during the current or last job (one per streamed token).
+    streamed: Vec<String>,
     error: Option<String>,
     heatmap_at: Option<Placement>,
     speech: Speech,
@@ -91,6 +93,7 @@ impl App {
             models: [Some(shipped_model()), None, None],
             busy: None,
             tokens_per_s: None,
+            streamed: Vec::new(),
             error: None,
             heatmap_at: None,
             speech: Speech::default(),
@@ -116,6 +119,10 @@ impl App {
     pub fn heatmap_at(&self) -> Option<Placement> {
         self.heatmap_at
     }
+    /// The output as it streamed in, one entry per token, for the last job.
+    pub fn streamed(&self) -> &[String] {
+        &self.streamed
+    }
     pub fn is_busy(&self) -> bool {
         self.busy.is_some()
     }
@@ -136,20 +143,8 @@ impl App {
     /// Starts translating the text box.
     pub fn run(&mut self) {
         self.output.clear();
-        self.error = None;
-        self.busy = Some(Busy {
-            what: "translating".into(),
-            started: Instant::now(),
-            tokens: 0,
-        });
-        self.worker.send(Job::Translate {
-            text: self.input.clone(),
-            opts: GenerateOptions {
-                num_beams: Some(self.num_beams),
-                max_new_tokens: Some(self.max_new_tokens),
-                ..Default::default()
-            },
-        });
+        let (text, opts) = (self.input.clone(), self.options());
+        self.start("translating", Job::Translate { text, opts });
     }
 
     /// Loads `dir` as the model of `family`'s tab (the "Choose…" button does the same).
@@ -167,8 +162,18 @@ impl App {
         self.start("transcribing", Job::Transcribe(file));
     }
 
+    /// The beams and token budget set in the Text tab (captions use them too).
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            num_beams: Some(self.num_beams),
+            max_new_tokens: Some(self.max_new_tokens),
+            ..Default::default()
+        }
+    }
+
     fn start(&mut self, what: &str, job: Job) {
         self.error = None;
+        self.streamed.clear();
         self.busy = Some(Busy {
             what: what.into(),
             started: Instant::now(),
@@ -187,6 +192,7 @@ impl App {
                     }
                 }
                 Event::Partial { text, tokens } => {
+                    self.streamed.push(text.clone());
                     self.output = text;
                     if let Some(b) = &mut self.busy {
                         b.tokens = tokens;
@@ -383,11 +389,7 @@ impl App {
                 Tab::Vision => {
                     self.model_row(ui, Family::Vision);
                     if let Some(image) = self.vision.ui(ui, dropped, self.busy.is_none()) {
-                        let opts = GenerateOptions {
-                            num_beams: Some(self.num_beams),
-                            max_new_tokens: Some(self.max_new_tokens),
-                            ..Default::default()
-                        };
+                        let opts = self.options();
                         self.start("captioning", Job::Caption { image, opts });
                     }
                 }

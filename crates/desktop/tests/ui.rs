@@ -40,6 +40,15 @@ fn translation_streams_and_the_heatmap_matches_its_snapshot() {
     let mut h = harness();
     translate(&mut h, DATE);
     assert_eq!(h.state().app().output, "2026-11-28");
+    // Greedy search streamed it token by token: one growing prefix per generated token
+    // (EOS adds nothing to the text).
+    let streamed = h.state().app().streamed();
+    assert!(streamed.len() >= 10, "{streamed:?}");
+    assert!(
+        streamed.windows(2).all(|w| w[1].starts_with(&w[0])),
+        "{streamed:?}"
+    );
+    assert_eq!(streamed.last().map(String::as_str), Some("2026-11-28"));
     let map = h
         .state()
         .app()
