@@ -100,3 +100,31 @@ fn alignment_equals_transformers_cross_attentions() {
         );
     }
 }
+
+/// `cross_attention_tensors` leaves on the GPU exactly what `cross_attentions` reads back:
+/// one `[1, heads, T, S]` tensor per layer (the desktop app draws these without a readback).
+#[test]
+fn cross_attention_tensors_hold_the_read_back_maps() {
+    let r = &reference()["alignment"];
+    let model = model();
+    let (src, dec) = (ids(&r["input_ids"]), ids(&r["decoder_input_ids"]));
+    let host = model.cross_attentions(&src, &dec).unwrap();
+    let sources = [src.clone()];
+    let input = seqbridge::models::encoder::EncoderInput::Tokens(&sources);
+    let tensors = model.cross_attention_tensors(&input, &dec).unwrap();
+    assert_eq!(tensors.len(), host.len());
+    for (l, (t, h)) in tensors.iter().zip(&host).enumerate() {
+        assert_eq!(t.shape()[0], 1);
+        assert_eq!(t.shape()[2..], [dec.len(), src.len()], "layer {l}");
+        assert_eq!(&t.to_vec_f32().unwrap(), h, "layer {l}");
+    }
+    // Two sources at once is refused: the maps are of one source.
+    let two = [src.clone(), src];
+    let e = model
+        .cross_attention_tensors(
+            &seqbridge::models::encoder::EncoderInput::Tokens(&two),
+            &dec,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("one source at a time"), "{e}");
+}

@@ -124,6 +124,25 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (ty, backend)
 }
 
+/// The device seqbridge asks `adapter` for: the adapter's real limits (not wgpu's small
+/// portable defaults) and the optional features the kernels use where present (f16,
+/// subgroups, timestamps). A host that creates the device it then passes to
+/// [`Gpu::from_device`] (a window's renderer) gets the same kernels by asking for this.
+pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    let wanted_features = wgpu::Features::SHADER_F16
+        | wgpu::Features::SUBGROUP
+        | wgpu::Features::TIMESTAMP_QUERY
+        | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+    wgpu::DeviceDescriptor {
+        label: Some("seqbridge"),
+        required_features: adapter.features() & wanted_features,
+        required_limits: adapter.limits(),
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }
+}
+
 impl Gpu {
     /// A headless context on the adapter picked from [`GpuOptions::from_env`].
     pub fn new() -> Result<Gpu> {
@@ -179,28 +198,18 @@ impl Gpu {
                 ))
             })?;
 
-        let wanted_features = wgpu::Features::SHADER_F16
-            | wgpu::Features::SUBGROUP
-            | wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
-        let features = adapter.features() & wanted_features;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("seqbridge"),
-            required_features: features,
-            // The adapter's real limits, not wgpu's small portable defaults.
-            required_limits: adapter.limits(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&device_descriptor(&adapter)))
+                .map_err(|e| Error::RequestDevice(e.to_string()))?;
         Ok(Gpu::from_device(Some(&adapter), device, queue))
     }
 
     /// Wraps a device and queue that the host application already owns (desktop embedding).
     /// Pass the adapter when you have it: subgroup sizes are read from its info; without it
     /// the kernels do not use subgroups, and on GL this crate's threads are not queued for
-    /// the device (wgpu's GL backend panics when one waits over 6 s for another).
+    /// the device (wgpu's GL backend panics when one waits over 6 s for another). Limits and
+    /// features are the device's: a device requested with [`device_descriptor`] has the
+    /// adapter's, others run within their own.
     pub fn from_device(
         adapter: Option<&wgpu::Adapter>,
         device: wgpu::Device,

@@ -20,7 +20,7 @@ pub mod stats;
 pub mod tensor;
 
 pub use bytemuck;
-pub use context::{AdapterSummary, Caps, Gpu, GpuOptions};
+pub use context::{AdapterSummary, Caps, Gpu, GpuOptions, device_descriptor};
 pub use error::{Error, Result};
 pub use params::WgslParams;
 pub use pipeline::{Access, Const, Family, Kernel, KernelKey};

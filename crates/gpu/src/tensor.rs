@@ -176,6 +176,12 @@ impl Tensor {
         &self.buf.raw
     }
 
+    /// Where element 0 lies in [`Tensor::buffer`], in bytes (non-zero for views): a host
+    /// binding the buffer in its own pipeline binds from here, [`Tensor::byte_len`] bytes.
+    pub fn byte_offset(&self) -> u64 {
+        self.offset
+    }
+
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buf.raw,

@@ -12,7 +12,7 @@ pub use transcribe::{TranscribeOptions, Transcript, TranscriptSegment, Transcrip
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use seqbridge_gpu::Gpu;
+use seqbridge_gpu::{Gpu, Recorder, Tensor};
 
 use crate::arch::{self, Built};
 use crate::config::ModelConfig;
@@ -500,6 +500,35 @@ impl Model {
         input: &EncoderInput,
         decoder_input_ids: &[u32],
     ) -> Result<Vec<Vec<f32>>> {
+        self.check_one(input, decoder_input_ids)?;
+        let run = self.runner();
+        let cross = run.encode(input, &mut Stats::default(), &mut Probe::off())?;
+        let out = run.cross_attentions(&cross, decoder_input_ids)?;
+        self.gpu.check_errors()?;
+        Ok(out)
+    }
+
+    /// [`Model::cross_attentions_input`] left on the GPU, for a host that draws the maps with
+    /// its own pipeline (the desktop app's heatmap): per decoder layer, the f32 tensor
+    /// `[1, heads, T, S]` the attention kernel wrote. The pass is submitted, not waited for
+    /// (work the host submits later on the same queue sees the result); nothing is read back.
+    pub fn cross_attention_tensors(
+        &self,
+        input: &EncoderInput,
+        decoder_input_ids: &[u32],
+    ) -> Result<Vec<Tensor>> {
+        self.check_one(input, decoder_input_ids)?;
+        let run = self.runner();
+        let cross = run.encode(input, &mut Stats::default(), &mut Probe::off())?;
+        let mut rec = Recorder::new(&self.gpu);
+        let out = run.record_cross_attentions(&mut rec, &cross, decoder_input_ids)?;
+        rec.submit();
+        self.gpu.check_errors()?;
+        Ok(out)
+    }
+
+    /// One source and a target that the decoder accepts (the alignment maps' inputs).
+    fn check_one(&self, input: &EncoderInput, decoder_input_ids: &[u32]) -> Result<()> {
         if input.batch() != 1 {
             return Err(Error::Input(format!(
                 "cross-attention maps of one source at a time, {} given",
@@ -507,11 +536,6 @@ impl Model {
             )));
         }
         self.encoder.check(input)?;
-        self.check_targets(1, &[decoder_input_ids.to_vec()])?;
-        let run = self.runner();
-        let cross = run.encode(input, &mut Stats::default(), &mut Probe::off())?;
-        let out = run.cross_attentions(&cross, decoder_input_ids)?;
-        self.gpu.check_errors()?;
-        Ok(out)
+        self.check_targets(1, &[decoder_input_ids.to_vec()])
     }
 }

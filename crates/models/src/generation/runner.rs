@@ -484,6 +484,34 @@ impl Runner<'_> {
         cross: &CrossKv,
         decoder_input_ids: &[u32],
     ) -> Result<Vec<Vec<f32>>> {
+        let mut rec = Recorder::new(self.gpu);
+        let probs = self.record_cross_attentions(&mut rec, cross, decoder_input_ids)?;
+        let rbs = probs
+            .iter()
+            .map(|p| rec.read_back(p))
+            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        rec.submit();
+        let out = rbs
+            .into_iter()
+            .zip(&probs)
+            .map(|(rb, p)| {
+                rb.wait_f32().map(|mut v| {
+                    v.truncate(p.numel());
+                    v
+                })
+            })
+            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
+        Ok(out)
+    }
+
+    /// [`Runner::cross_attentions`] left on the GPU: per decoder layer, the f32 tensor
+    /// `[1, heads, T, S]` the pass writes, recorded into `rec` (valid once it is submitted).
+    pub fn record_cross_attentions(
+        &self,
+        rec: &mut Recorder,
+        cross: &CrossKv,
+        decoder_input_ids: &[u32],
+    ) -> Result<Vec<Tensor>> {
         let t = decoder_input_ids.len();
         let s = cross.sources.first().map_or(0, |src| src.len);
         let h = self.decoder.cross_heads();
@@ -493,23 +521,8 @@ impl Runner<'_> {
             .map(|_| self.gpu.empty(&[1, h, t, s], DType::F32))
             .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
         let slots: Vec<_> = probs.iter().cloned().map(Some).collect();
-        let mut rec = Recorder::new(self.gpu);
         self.decoder
-            .forward(&mut rec, &mut dec, 0, cross, 1, None, Some(&slots))?;
-        let rbs = probs
-            .iter()
-            .map(|p| rec.read_back(p))
-            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
-        rec.submit();
-        let out = rbs
-            .into_iter()
-            .map(|rb| {
-                rb.wait_f32().map(|mut v| {
-                    v.truncate(h * t * s);
-                    v
-                })
-            })
-            .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
-        Ok(out)
+            .forward(rec, &mut dec, 0, cross, 1, None, Some(&slots))?;
+        Ok(probs)
     }
 }
