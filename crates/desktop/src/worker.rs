@@ -36,6 +36,8 @@ pub enum Job {
         image: PathBuf,
         opts: GenerateOptions,
     },
+    /// Ends the thread (sent when the window closes).
+    Stop,
 }
 
 /// One timed word of a transcript.
@@ -85,6 +87,7 @@ pub enum Event {
 pub struct Worker {
     jobs: Sender<Job>,
     pub events: Receiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Worker {
@@ -96,6 +99,9 @@ impl Worker {
             .spawn(move || {
                 let mut state = State::new(gpu);
                 for job in job_rx {
+                    if matches!(job, Job::Stop) {
+                        break;
+                    }
                     let send = |e: Event| {
                         // The UI has gone: nothing left to tell.
                         let _ = tx.send(e);
@@ -106,10 +112,14 @@ impl Worker {
                     }
                 }
             });
-        if let Err(e) = spawned {
-            eprintln!("seqbridge-desktop: cannot start the inference thread: {e}");
+        let thread = spawned
+            .map_err(|e| eprintln!("seqbridge-desktop: cannot start the inference thread: {e}"))
+            .ok();
+        Worker {
+            jobs,
+            events,
+            thread,
         }
-        Worker { jobs, events }
     }
 
     /// A sender for threads other than the UI's (the file dialog's).
@@ -120,6 +130,20 @@ impl Worker {
     pub fn send(&self, job: Job) {
         if self.jobs.send(job).is_err() {
             eprintln!("seqbridge-desktop: the inference thread has stopped");
+        }
+    }
+}
+
+/// Stops the thread after its current job and waits for it: its models and its handle on
+/// the device are dropped there and then, not while the window tears the device down on
+/// another thread (on GL, two threads dropping the context race in wgpu-hal's EGL code).
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.jobs.send(Job::Stop);
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            eprintln!("seqbridge-desktop: the inference thread panicked");
         }
     }
 }
@@ -168,6 +192,7 @@ impl State {
             Job::Translate { text, opts } => self.translate(&text, &opts, send),
             Job::Transcribe(path) => self.transcribe(&path, send),
             Job::Caption { image, opts } => self.caption(&image, &opts, send),
+            Job::Stop => Ok(()),
         }
     }
 

@@ -90,6 +90,9 @@ fn translation_streams_and_the_heatmap_matches_its_snapshot() {
         r.height() as u32,
     )
     .to_image();
-    let opts = SnapshotOptions::new().threshold(0.6).max_failed_pixels(40);
+    let opts = SnapshotOptions::new()
+        .threshold(0.6)
+        .max_failed_pixels(40)
+        .output_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"));
     try_image_snapshot_options(&crop, "heatmap_panel", &opts).unwrap();
 }
