@@ -183,23 +183,6 @@ impl Model {
             .max(1)
     }
 
-    /// The feature extractor of this Whisper model: its directory's
-    /// preprocessor_config.json when there is one (Hugging Face), else Whisper's defaults
-    /// for the model's mel bins (CTranslate2 directories have none).
-    pub fn mel_extractor(&self) -> Result<MelExtractor> {
-        let n_mels = self.config.num_mel_bins.ok_or_else(|| Error::Config {
-            path: self.dir.join("config.json"),
-            msg: "not a Whisper model (no num_mel_bins)".into(),
-        })?;
-        let preprocessor = self.dir.join("preprocessor_config.json");
-        let mels = if preprocessor.exists() {
-            MelConfig::from_preprocessor_config(&preprocessor)?
-        } else {
-            MelConfig::whisper(n_mels)
-        };
-        MelExtractor::new(&mels)
-    }
-
     fn specials(&self) -> Result<Specials> {
         let g = &self.generation_config;
         let no_ts = g.no_timestamps_token_id.ok_or_else(|| {
