@@ -37,7 +37,7 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0", NODEVICE_SELECT="1"),
+            env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0", NODEVICE_SELECT="1", RAY_AUTH_MODE="disabled"),
         )
 
 
@@ -82,6 +82,9 @@ def local_cluster(
         if time.monotonic() > deadline or procs[i].poll() is not None:
             raise RuntimeError(f"{what}: {logs[i].read_text()[-2000:]}")
 
+    # No token auth on either side: a ~/.ray/auth_token (left by a ray.init() that started its
+    # own Ray) would otherwise turn it on for the nodes but not for this driver, or back.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     try:
         while True:
             try:
