@@ -13,7 +13,8 @@ phase() { echo "python_test: $1 (${SECONDS}s)"; }
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
 venv="$(realpath -m "${SEQBRIDGE_PY_VENV:-target/python-venv}")"
-requirements=(maturin pytest pytest-timeout numpy "ray[data,serve]")
+# Ray below 2.64, which drops the map_batches remote args (scheduling_strategy) the job uses.
+requirements=(maturin pytest pytest-timeout numpy "ray[data,serve]>=2.60,<2.64")
 stamp="$venv/.seqbridge-requirements"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

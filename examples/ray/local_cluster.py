@@ -1,5 +1,5 @@
 """A local Ray cluster for tests and measurements: a head node and more nodes, each started
-with `ray start --block` on loopback in its own process group, so that stopping it ends
+with `ray start --block` on this machine in its own process group, so that stopping it ends
 exactly the processes it started (never another Ray on the machine). Every wait is bounded.
 
     with local_cluster(nodes=2, cpus_per_node=1) as address:
@@ -37,7 +37,7 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0", NODEVICE_SELECT="1"),
+            env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0", NODEVICE_SELECT="1", RAY_AUTH_MODE="disabled"),
         )
 
 
@@ -69,6 +69,10 @@ def local_cluster(
     tmp = Path(tempfile.mkdtemp(prefix="sbray-"))
     port = free_port()
     address = f"127.0.0.1:{port}"
+    # Ray (2.60) replaces a loopback --node-ip-address with the machine's own address
+    # (services.resolve_ip_for_localhost) and its servers listen on every interface: the
+    # nodes talk over this machine's address, the driver connects through 127.0.0.1, and
+    # keeping others out is the host firewall's job.
     common = ["--node-ip-address=127.0.0.1", f"--num-cpus={cpus_per_node}", "--object-store-memory=150000000"]
     logs = [tmp / f"node{i}.log" for i in range(nodes)]
     procs = [_start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={tmp}", *common], logs[0])]
@@ -78,6 +82,9 @@ def local_cluster(
         if time.monotonic() > deadline or procs[i].poll() is not None:
             raise RuntimeError(f"{what}: {logs[i].read_text()[-2000:]}")
 
+    # No token auth on either side: a ~/.ray/auth_token (left by a ray.init() that started its
+    # own Ray) would otherwise turn it on for the nodes but not for this driver, or back.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     try:
         while True:
             try:

@@ -60,6 +60,7 @@ def translate_file(
         concurrency=concurrency,
         num_cpus=num_cpus,
         batch_format="numpy",
+        # A remote arg of the actors (deprecated by Ray 2.60, still honoured until 2.64).
         scheduling_strategy="SPREAD" if spread else "DEFAULT",
     )
     rows = list(ds.iter_rows())
