@@ -269,7 +269,10 @@ fn bench_tiny_reports_every_field() {
                 let mm = &m["matmul"];
                 for k in ["ms", "gb", "gflop", "gb_s", "gflop_s", "bandwidth_fraction"] {
                     let x = mm[k].as_f64().unwrap_or(-1.0);
-                    assert!(x.is_finite() && x > 0.0, "roofline.families.matmul.{k} in {v}");
+                    assert!(
+                        x.is_finite() && x > 0.0,
+                        "roofline.families.matmul.{k} in {v}"
+                    );
                 }
                 let f = mm["gflop_s"].as_f64().unwrap_or(0.0) / rn("fma_gflop_s");
                 assert!((mm["fma_fraction"].as_f64().unwrap_or(-1.0) - f).abs() < 1e-9);
@@ -330,7 +333,10 @@ fn translate_int8_gives_the_same_dates() {
     assert!(ok, "{err}");
     assert_eq!(out, "2026-11-28\n1999-03-03T14:05\n");
     let (ok, _, err) = run(&strings(&["translate", "--dtype", "int4", "x"]));
-    assert!(!ok && err.contains("int4") && err.contains("--dtype"), "{err}");
+    assert!(
+        !ok && err.contains("int4") && err.contains("--dtype"),
+        "{err}"
+    );
 }
 
 /// File mode: every line comes back, in order; empty and blank lines stay empty.

@@ -12,7 +12,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use seqbridge_gpu::{Gpu, GpuOptions};
 use seqbridge_models::io::audio::load_audio;
-use seqbridge_models::{LoadOptions, Model, TranscribeOptions, Transcript, WeightDtype};
+use seqbridge_models::{
+    LoadOptions, Model, Quantization, TranscribeOptions, Transcript, WeightDtype,
+};
 
 use crate::errors::{gpu_err, model_err};
 use crate::inputs::{Source, Sources, generate_options, id_lists, ids};
@@ -40,15 +42,25 @@ fn open_gpu(backend: Option<&str>, adapter: Option<String>) -> seqbridge_gpu::Re
     Gpu::open(&opts)
 }
 
-fn weight_dtype(name: &str) -> PyResult<WeightDtype> {
-    match name {
-        "f32" => Ok(WeightDtype::F32),
-        "f16" => Ok(WeightDtype::F16),
-        "auto" => Ok(WeightDtype::Auto),
-        other => Err(PyValueError::new_err(format!(
-            "dtype {other:?}: use \"f32\", \"f16\" or \"auto\" (f16 checkpoints stay f16)"
-        ))),
-    }
+/// The storage of `dtype` (as the command line's `--dtype`): int8 is weight-only int8 for
+/// the linear layers, f16 for the other matrices.
+fn load_options(name: &str) -> PyResult<LoadOptions> {
+    let (weight_dtype, quantization) = match name {
+        "f32" => (WeightDtype::F32, Quantization::None),
+        "f16" => (WeightDtype::F16, Quantization::None),
+        "auto" => (WeightDtype::Auto, Quantization::None),
+        "int8" => (WeightDtype::F16, Quantization::Int8),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "dtype {other:?}: use \"f32\", \"f16\", \"int8\" or \"auto\" (f16 checkpoints stay f16)"
+            )));
+        }
+    };
+    Ok(LoadOptions {
+        weight_dtype,
+        quantization,
+        ..Default::default()
+    })
 }
 
 /// An audio argument: a file path, or 16 kHz mono samples.
@@ -124,10 +136,7 @@ impl PyModel {
         adapter: Option<String>,
         dtype: &str,
     ) -> PyResult<Self> {
-        let opts = LoadOptions {
-            weight_dtype: weight_dtype(dtype)?,
-            ..Default::default()
-        };
+        let opts = load_options(dtype)?;
         let gpu = py
             .detach(|| open_gpu(backend.as_deref(), adapter))
             .map_err(gpu_err)?;

@@ -40,6 +40,12 @@ def test_translate_beams_equals_cli(shipped, dates):
     assert shipped.translate(texts, num_beams=4) == run_cli("translate", "--num-beams", "4", *texts).splitlines()
 
 
+def test_translate_int8_equals_cli(dates):
+    texts = dates[:8]
+    model = seqbridge.Model(SHIPPED, dtype="int8")
+    assert model.translate(texts) == run_cli("translate", "--dtype", "int8", *texts).splitlines()
+
+
 def test_blank_lines_stay_blank(shipped, cli_dates, dates):
     assert shipped.translate(["", dates[0], "  "]) == ["", cli_dates[0], ""]
 

@@ -91,7 +91,7 @@ class Model:
         *,
         backend: Optional[str] = None,
         adapter: Optional[str] = None,
-        dtype: Literal["f32", "f16", "auto"] = "f32",
+        dtype: Literal["f32", "f16", "int8", "auto"] = "f32",
     ) -> None: ...
     @property
     def path(self) -> Path: ...
