@@ -15,7 +15,7 @@ shift || true
 mkdir -p "$out"
 # The dev profile optimises dependencies: the same build the test run has just made.
 cargo build -p seqbridge-desktop
-bin=target/debug/seqbridge-desktop
+bin="${CARGO_TARGET_DIR:-target}/debug/seqbridge-desktop"
 for backend in vulkan gl; do
     png="$out/$backend.png"
     rm -f "$png"

@@ -36,6 +36,8 @@ rm -rf target/wheels/seqbridge-*.whl
     target/wheels/seqbridge-*.whl
 
 phase "wheel installed"
+# The CLI binary in the build directory cargo used (CARGO_TARGET_DIR when set).
+export SEQBRIDGE_CLI="${SEQBRIDGE_CLI:-$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/seqbridge}"
 # Bounded: every Ray wait has its own timeout, and the whole run has this one.
 cd crates/python
 timeout 3600 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
