@@ -107,10 +107,6 @@ struct Shape {
     new_tokens: usize,
 }
 
-fn dtype_name(d: Dtype) -> &'static str {
-    d.name()
-}
-
 /// GPU ms per kernel family of a call profiled with timestamps.
 fn kernel_ms(p: &Profile) -> Value {
     let mut m = serde_json::Map::new();
@@ -355,7 +351,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         "beams": a.beams,
         "src_len": src_len,
         "new_tokens": shape.new_tokens,
-        "dtype": dtype_name(a.dtype),
+        "dtype": a.dtype.name(),
         "warmup": a.warmup,
         "iters": a.iters,
         "seed": a.seed,

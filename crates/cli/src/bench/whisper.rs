@@ -15,7 +15,7 @@ use seqbridge_models::io::mel::MelExtractor;
 use seqbridge_models::{GenerateOptions, Model, Profile};
 use serde_json::{Value, json};
 
-use super::{BenchArgs, dtype_name, kernel_ms, mean, median, percentile};
+use super::{BenchArgs, kernel_ms, mean, median, percentile};
 
 /// The fixture clips, in the source tree this binary was built from.
 const AUDIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/audio");
@@ -218,7 +218,7 @@ pub fn bench(a: &BenchArgs, gpu: &Gpu, model: &Model, dir: &Path, load_ms: f64) 
         "clips": per_clip,
         "beams": a.beams,
         "language": opts.language,
-        "dtype": dtype_name(a.dtype),
+        "dtype": a.dtype.name(),
         "warmup": a.warmup,
         "runs": a.iters,
     }))
