@@ -13,8 +13,8 @@ out="${1:-target/desktop-smoke}"
 shift || true
 [ "${1:-}" = "--" ] && shift
 mkdir -p "$out"
-# The dev profile optimises dependencies: the same build the test run has just made.
-cargo build -p seqbridge-desktop
+# The build the workspace test run has just made (`-p` would resolve other dependency features).
+cargo build --workspace --bins
 bin="${CARGO_TARGET_DIR:-target}/debug/seqbridge-desktop"
 for backend in vulkan gl; do
     png="$out/$backend.png"

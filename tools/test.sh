@@ -12,11 +12,14 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 python3 tools/whisper/fetch_weights.py
 cargo test --workspace
 # The real-weight Whisper suites (minutes on a software adapter) run on the default adapter only.
-SEQBRIDGE_BACKEND=gl cargo test --test kernels --test models -- --skip whisper:: --skip whisper_words:: --skip whisper_transcribe::
-SEQBRIDGE_BACKEND=gl cargo test -p seqbridge-desktop
+# `--workspace` with target filters, not `-p`: cargo resolves dependency features per package
+# selection, so `-p` would rebuild wgpu, naga, eframe, ... with another feature set.
+SEQBRIDGE_BACKEND=gl cargo test --workspace --test kernels --test models -- --skip whisper:: --skip whisper_words:: --skip whisper_transcribe::
+# The desktop app's integration tests (its unit tests are host-only and ran above).
+SEQBRIDGE_BACKEND=gl cargo test --workspace --test ui --test tabs --test heatmap_colours
 bash tools/desktop_smoke.sh
 # wgpu's GL backend panics when a thread waits 6 s for its context; this one submit runs ~10 s
 # while another thread uploads, which must wait instead (ignored above: 10 s of software GPU).
-SEQBRIDGE_BACKEND=gl cargo test --test kernels -- --ignored threads_wait_out_a_submit_longer_than_wgpus_gl_lock
+SEQBRIDGE_BACKEND=gl cargo test --workspace --test kernels -- --ignored threads_wait_out_a_submit_longer_than_wgpus_gl_lock
 # The Python wheel, its pytest suite and the Ray examples on a local cluster.
 bash tools/python_test.sh
