@@ -16,7 +16,7 @@ cargo test --workspace
 # selection, so `-p` would rebuild wgpu, naga, eframe, ... with another feature set.
 SEQBRIDGE_BACKEND=gl cargo test --workspace --test kernels --test models -- --skip whisper:: --skip whisper_words:: --skip whisper_transcribe::
 # The desktop app's integration tests (its unit tests are host-only and ran above).
-SEQBRIDGE_BACKEND=gl cargo test --workspace --test ui --test tabs --test heatmap_colours
+SEQBRIDGE_BACKEND=gl cargo test --workspace --test ui --test tabs --test heatmap_colours -- --skip a_dropped_clip
 bash tools/desktop_smoke.sh
 # wgpu's GL backend panics when a thread waits 6 s for its context; this one submit runs ~10 s
 # while another thread uploads, which must wait instead (ignored above: 10 s of software GPU).

@@ -142,6 +142,23 @@ fn runs_on_a_device_the_host_owns() {
     rec.submit();
     assert_eq!(out.to_vec_f32().unwrap(), vec![2.0, 4.0, 6.0]);
 
+    // On the host's device a recording is cut at its split points (the host's frames run
+    // between the pieces); each piece sees the results of the ones before.
+    assert!(gpu.shares_queue());
+    let x = gpu.upload(&[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let before = gpu.stats();
+    let mut rec = Recorder::new(&gpu);
+    for _ in 0..3 {
+        elementwise::add(&mut rec, &x, &x, &out).unwrap();
+        rec.split_point().unwrap();
+        elementwise::add(&mut rec, &out, &a, &x).unwrap();
+    }
+    rec.submit();
+    let d = gpu.stats() - before;
+    assert_eq!((d.dispatches, d.submits), (6, 4), "{d:?}");
+    // x ← 2x + a, three times, from x = a: 3a, 7a, 15a.
+    assert_eq!(x.to_vec_f32().unwrap(), vec![15.0, 30.0, 45.0]);
+
     // The tiled matmul sizes itself by this device's (default, smaller) limits.
     use seqbridge::gpu::ops::matmul::{MatmulOptions, matmul};
     let (m, k, n) = (67, 33, 29);

@@ -156,6 +156,10 @@ impl App {
         &self.vision
     }
 
+    pub fn speech(&self) -> &Speech {
+        &self.speech
+    }
+
     /// Starts transcribing `file` (the Speech tab's drop does the same).
     pub fn transcribe(&mut self, file: PathBuf) {
         self.tab = Tab::Speech;

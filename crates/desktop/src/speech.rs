@@ -28,6 +28,11 @@ impl Speech {
         self.clock = Some((Instant::now(), 0.0));
     }
 
+    /// The last transcript, and its words with their times in seconds.
+    pub fn transcript(&self) -> (&str, &[TimedWord]) {
+        (&self.text, &self.words)
+    }
+
     pub fn playing(&self) -> bool {
         self.clock.is_some()
     }

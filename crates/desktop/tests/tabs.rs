@@ -1,5 +1,6 @@
-//! The captioning tab, driven as a user would: choose the model, drop an image on the
-//! window. Its caption and heat maps are the library's for the same image.
+//! The captioning and speech tabs, driven as a user would: drop a file on the window. The
+//! caption and heat maps are the library's for the same image; the words and their times
+//! are transformers' for the same clip.
 
 mod common;
 
@@ -11,7 +12,7 @@ use egui_kittest::kittest::Queryable;
 use seqbridge_desktop::worker::Family;
 use seqbridge_models::{GenerateOptions, Model};
 
-use common::{harness_allowing_tofu, wait_idle};
+use common::{harness, harness_allowing_tofu, wait_idle};
 
 /// A file dropped on the window, as winit reports one.
 #[derive(Debug)]
@@ -75,4 +76,52 @@ fn a_dropped_image_gets_the_libraries_caption_and_a_heat_map_per_token() {
     if !c.text.trim().is_empty() {
         h.get_by_label(&c.text);
     }
+}
+
+/// whisper-tiny.en from `tools/whisper/fetch_weights.py` (tools/test.sh fetches it first), on
+/// the English clip whose words transformers' pipeline gave in token_timestamps.json.
+#[test]
+fn a_dropped_clip_is_transcribed_word_by_word_as_transformers_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("whisper/token_timestamps.json")).unwrap())
+            .unwrap();
+    let clip = &reference["models"]["whisper-tiny.en"][0];
+    assert_eq!(clip["file"], "en_us.wav");
+    let want = clip["greedy"]["words"].as_array().unwrap();
+
+    let mut h = harness();
+    h.get_by_label("Speech (Whisper)").click();
+    h.run_steps(1);
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(root.join("audio/en_us.wav"))));
+    h.run_steps(1);
+    assert!(
+        h.state().app().is_busy(),
+        "the drop did not start transcribing"
+    );
+    wait_idle(&mut h);
+
+    let (text, words) = h.state().app().speech().transcript();
+    let text = text.to_string();
+    let got: Vec<_> = words
+        .iter()
+        .map(|w| (w.word.clone(), w.start, w.end))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((word, start, end), w) in got.iter().zip(want) {
+        assert_eq!(word, w["word"].as_str().unwrap());
+        for (g, key) in [(start, "start"), (end, "end")] {
+            let r = w[key].as_f64().unwrap() as f32;
+            // One 20 ms frame: the alignment's time step.
+            assert!((g - r).abs() <= 0.02 + 1e-6, "{word} {key}: {g} vs {r}");
+        }
+        assert!(
+            h.query_all_by_label(word.trim()).next().is_some(),
+            "{word} is not on the screen"
+        );
+    }
+    let joined: String = want.iter().map(|w| w["word"].as_str().unwrap()).collect();
+    assert_eq!(text.trim(), joined.trim());
 }

@@ -106,6 +106,8 @@ struct Inner {
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// Queues this crate's GL calls (see [`crate::gate`]).
     gate: GlGate,
+    /// Made by [`Gpu::from_device`]: the host submits to the same queue.
+    shared: bool,
 }
 
 /// Ranks adapters: real GPUs first, then software; native APIs before GL.
@@ -201,7 +203,7 @@ impl Gpu {
         let (device, queue) =
             pollster::block_on(adapter.request_device(&device_descriptor(&adapter)))
                 .map_err(|e| Error::RequestDevice(e.to_string()))?;
-        Ok(Gpu::from_device(Some(&adapter), device, queue))
+        Ok(Gpu::wrap(Some(&adapter), device, queue, false))
     }
 
     /// Wraps a device and queue that the host application already owns (desktop embedding).
@@ -210,10 +212,22 @@ impl Gpu {
     /// the device (wgpu's GL backend panics when one waits over 6 s for another). Limits and
     /// features are the device's: a device requested with [`device_descriptor`] has the
     /// adapter's, others run within their own.
+    ///
+    /// The host's own submissions (a window's frames) share the queue with this crate's, so
+    /// long recordings are cut into several submits at [`crate::Recorder::split_point`]s.
     pub fn from_device(
         adapter: Option<&wgpu::Adapter>,
         device: wgpu::Device,
         queue: wgpu::Queue,
+    ) -> Gpu {
+        Gpu::wrap(adapter, device, queue, true)
+    }
+
+    fn wrap(
+        adapter: Option<&wgpu::Adapter>,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        shared: bool,
     ) -> Gpu {
         let features = device.features();
         let info = adapter.map(|a| a.get_info());
@@ -265,6 +279,7 @@ impl Gpu {
                 next_buffer_id: AtomicU64::new(0),
                 uncaptured,
                 gate,
+                shared,
             }),
         }
     }
@@ -323,6 +338,12 @@ impl Gpu {
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
     }
+    /// Whether the device came from the host ([`Gpu::from_device`]), whose own submissions
+    /// wait behind this crate's.
+    pub fn shares_queue(&self) -> bool {
+        self.inner.shared
+    }
+
     pub(crate) fn gate(&self) -> &GlGate {
         &self.inner.gate
     }
@@ -481,6 +502,19 @@ impl Gpu {
         self.inner
             .device
             .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Device(e.to_string()))
+    }
+
+    /// Waits until the GPU has run `submission`.
+    pub(crate) fn wait_for(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
+        let _gl = self.inner.gate.enter();
+        self.inner
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
             .map(|_| ())
             .map_err(|e| Error::Device(e.to_string()))
     }

@@ -33,6 +33,8 @@ pub struct Recorder {
     dispatches: u64,
     /// Present when recording with timestamps: each dispatch then gets its own pass.
     profiler: Option<Profiler>,
+    /// Dispatches recorded before the last [`Recorder::split_point`] cut.
+    dispatches_at_split: u64,
 }
 
 /// Timestamp queries around every dispatch of a profiled recorder.
@@ -97,6 +99,7 @@ impl Recorder {
             keep: Vec::new(),
             dispatches: 0,
             profiler: None,
+            dispatches_at_split: 0,
         }
     }
 
@@ -367,18 +370,53 @@ impl Recorder {
 
     /// Uploads the parameters and submits everything recorded, as one command buffer.
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
-        self.pass = None;
-        let _gl = self.gpu.gate().enter();
+        let gpu = self.gpu.clone();
+        let _gl = gpu.gate().enter();
         // Timestamp query sets are freed inside the gate too; the buffers this recorder
         // kept return to the pool (or are freed, gated themselves) after it.
         drop(self.profiler.take());
+        self.submit_recorded()
+    }
+
+    /// A place where a long recording (an encoder's layer stack) may be cut in two. On a
+    /// device shared with a host ([`Gpu::from_device`]), what is recorded since the last cut
+    /// is submitted here and waited for, so the queue never holds more than that piece ahead
+    /// of the host's own submissions (a window's frames): they wait for one piece, not for
+    /// the whole recording. Elsewhere it does nothing: one submit is cheaper.
+    pub fn split_point(&mut self) -> Result<()> {
+        if !self.gpu.shares_queue() || self.dispatches == self.dispatches_at_split {
+            return Ok(());
+        }
+        self.dispatches_at_split = self.dispatches;
+        let gpu = self.gpu.clone();
+        let index = {
+            let _gl = gpu.gate().enter();
+            self.submit_recorded()
+        };
+        gpu.wait_for(index)
+    }
+
+    /// Submits the commands and parameters recorded so far and opens a new command buffer;
+    /// the buffers bound so far stay kept until the recorder is dropped. Callers hold the gate.
+    fn submit_recorded(&mut self) -> wgpu::SubmissionIndex {
+        self.pass = None;
         for chunk in &self.params {
             self.gpu
                 .queue()
                 .write_buffer(&chunk.buf.raw, 0, &chunk.data);
             self.gpu.note_upload(chunk.data.len() as u64);
         }
-        let index = self.gpu.queue().submit([self.encoder.finish()]);
+        // Dispatches after this point take fresh parameter chunks.
+        self.keep
+            .extend(self.params.drain(..).map(|chunk| chunk.buf));
+        let next = self
+            .gpu
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("seqbridge"),
+            });
+        let encoder = std::mem::replace(&mut self.encoder, next);
+        let index = self.gpu.queue().submit([encoder.finish()]);
         self.gpu.counters().add(Counter::Submits, 1);
         index
     }

@@ -288,6 +288,7 @@ impl Decoder for TransformerDecoder {
                 },
                 bias: bias.as_ref(),
                 cross: &views,
+                split: false,
             };
             layer.forward(rec, s, &io)?;
         }

@@ -238,6 +238,7 @@ impl Encoder for TransformerEncoder {
                 },
                 bias: bias.as_ref(),
                 cross: &[],
+                split: true,
             };
             layer.forward(rec, &mut scratch, &io)?;
         }
@@ -277,6 +278,7 @@ pub(crate) fn unpadded_stack(
             },
             bias: None,
             cross: &[],
+            split: true,
         };
         layer.forward(rec, scratch, &io)?;
     }

@@ -130,6 +130,11 @@ pub struct LayerInputs<'a> {
     pub bias: Option<&'a Tensor>,
     /// One view per cross block, in order.
     pub cross: &'a [CrossView<'a>],
+    /// Cut the recording after each sub-layer ([`Recorder::split_point`]: only on a device
+    /// shared with a host, whose frames then wait for one sub-layer). An encoder pass over a
+    /// long input takes seconds on a software adapter; a decoder step is short and stays one
+    /// submit.
+    pub split: bool,
 }
 
 /// A sub-layer with its residual connection and norm. `f(input, out, residual)` must end
@@ -203,6 +208,9 @@ impl TransformerLayer {
                 },
             )?;
         }
+        if io.split {
+            rec.split_point()?;
+        }
         residual_block(
             rec,
             self.norm_first,
@@ -210,6 +218,10 @@ impl TransformerLayer {
             res,
             normed,
             |rec, x, out, residual| self.ffn.forward(rec, x, (hidden, gate), out, residual),
-        )
+        )?;
+        if io.split {
+            rec.split_point()?;
+        }
+        Ok(())
     }
 }

@@ -266,6 +266,7 @@ impl Encoder for WhisperEncoder {
             None,
             0,
         )?;
+        rec.split_point()?;
         let conv2 = Conv1d {
             channels: d,
             stride: 2,
@@ -284,6 +285,7 @@ impl Encoder for WhisperEncoder {
             None,
             0,
         )?;
+        rec.split_point()?;
         let mut scratch = Scratch::new(&gpu, &self.layers, b * s, d)?;
         scratch.res.reset();
         let positions = self.embed_positions.view(0, &[s, d])?;
