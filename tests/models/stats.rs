@@ -56,6 +56,14 @@ fn greedy_24_tokens_counters() {
         loop_delta.buffers_created, 0,
         "buffers created during steps 2..24: {loop_delta:?}"
     );
+    // The first two steps fill the bind group cache: the pool hands the step's small
+    // buffers out in the same order from the second step on.
+    let settled = snaps[23] - snaps[1];
+    assert_eq!(
+        settled.bind_groups_created, 0,
+        "bind groups created during steps 3..24 (each step binds what the one before did): \
+         {settled:?}"
+    );
     assert_eq!(loop_delta.submits, 23, "one submit per step");
     let per_step = loop_delta.dispatches / 23;
     eprintln!("dispatches per greedy step: {per_step} ({} layers)", layers);

@@ -3,6 +3,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+use crate::bind_cache::BindCache;
 use crate::error::{Error, Result};
 use crate::gate::GlGate;
 use crate::params::WgslParams;
@@ -108,6 +109,7 @@ struct Inner {
     gate: GlGate,
     /// Made by [`Gpu::from_device`]: the host submits to the same queue.
     shared: bool,
+    bind_groups: BindCache,
 }
 
 /// Ranks adapters: real GPUs first, then software; native APIs before GL.
@@ -280,6 +282,7 @@ impl Gpu {
                 uncaptured,
                 gate,
                 shared,
+                bind_groups: BindCache::default(),
             }),
         }
     }
@@ -342,6 +345,10 @@ impl Gpu {
     /// wait behind this crate's.
     pub fn shares_queue(&self) -> bool {
         self.inner.shared
+    }
+
+    pub(crate) fn bind_groups(&self) -> &BindCache {
+        &self.inner.bind_groups
     }
 
     pub(crate) fn gate(&self) -> &GlGate {
@@ -521,6 +528,8 @@ impl Gpu {
 
     /// Frees idle pooled buffers.
     pub fn trim_pool(&self) {
+        // Cached bind groups hold buffer handles: drop them first, so the memory goes too.
+        self.inner.bind_groups.clear();
         self.inner.pool.trim(&self.inner.gate);
     }
 }

@@ -8,6 +8,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod bind_cache;
 pub mod context;
 pub mod error;
 mod gate;

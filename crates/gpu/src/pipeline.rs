@@ -207,7 +207,12 @@ pub struct Kernel {
     pub(crate) params_size: u64,
     pub(crate) family: Family,
     pub(crate) label: String,
+    /// Unique per kernel built in this process (the bind group cache's key).
+    pub(crate) id: u64,
 }
+
+/// Ids of built kernels.
+static NEXT_KERNEL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Kernel {
     pub fn family(&self) -> Family {
@@ -400,6 +405,7 @@ fn build(
         params_size,
         family: key.family,
         label,
+        id: NEXT_KERNEL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     })
 }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::bind_cache::BindKey;
 use crate::context::Gpu;
 use crate::error::{Error, Result};
 use crate::params::WgslParams;
@@ -193,29 +194,43 @@ impl Recorder {
             return Ok(());
         }
         let (chunk, offset) = self.push_params(bytemuck::bytes_of(params), kernel.params_size);
-        let mut entries = Vec::with_capacity(tensors.len() + 1);
-        entries.push(wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &self.params[chunk].buf.raw,
-                offset: 0,
-                size: wgpu::BufferSize::new(kernel.params_size),
-            }),
-        });
-        for (t, &(binding, _)) in tensors.iter().zip(kernel.bindings) {
+        let params = &self.params[chunk].buf;
+        let key = BindKey {
+            kernel: kernel.id,
+            entries: std::iter::once((0, params.id, 0, kernel.params_size))
+                .chain(
+                    tensors
+                        .iter()
+                        .zip(kernel.bindings)
+                        .map(|(t, &(binding, _))| (binding, t.buf.id, t.offset, t.byte_len())),
+                )
+                .collect(),
+        };
+        let bind_group = self.gpu.bind_groups().get_or_make(key, || {
+            let mut entries = Vec::with_capacity(tensors.len() + 1);
             entries.push(wgpu::BindGroupEntry {
-                binding,
-                resource: t.binding(),
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params.raw,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(kernel.params_size),
+                }),
             });
-        }
-        let bind_group = self
-            .gpu
-            .device()
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &kernel.layout,
-                entries: &entries,
-            });
+            for (t, &(binding, _)) in tensors.iter().zip(kernel.bindings) {
+                entries.push(wgpu::BindGroupEntry {
+                    binding,
+                    resource: t.binding(),
+                });
+            }
+            self.gpu.counters().add(Counter::BindGroupsCreated, 1);
+            self.gpu
+                .device()
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &kernel.layout,
+                    entries: &entries,
+                })
+        });
         self.keep.extend(tensors.iter().map(|t| t.buf.clone()));
 
         let mut pass = if let Some(prof) = self.profiler.as_mut() {

@@ -19,6 +19,8 @@ pub struct Stats {
     pub buffers_created: u64,
     /// Bytes of all wgpu buffers created so far.
     pub bytes_allocated: u64,
+    /// wgpu bind groups created (the bind group cache's misses).
+    pub bind_groups_created: u64,
 }
 
 impl std::ops::Sub for Stats {
@@ -31,6 +33,7 @@ impl std::ops::Sub for Stats {
             bytes_read_back: self.bytes_read_back - rhs.bytes_read_back,
             buffers_created: self.buffers_created - rhs.buffers_created,
             bytes_allocated: self.bytes_allocated - rhs.bytes_allocated,
+            bind_groups_created: self.bind_groups_created - rhs.bind_groups_created,
         }
     }
 }
@@ -44,6 +47,7 @@ pub(crate) enum Counter {
     BytesReadBack,
     BuffersCreated,
     BytesAllocated,
+    BindGroupsCreated,
 }
 
 impl Stats {
@@ -55,6 +59,7 @@ impl Stats {
             Counter::BytesReadBack => &mut self.bytes_read_back,
             Counter::BuffersCreated => &mut self.buffers_created,
             Counter::BytesAllocated => &mut self.bytes_allocated,
+            Counter::BindGroupsCreated => &mut self.bind_groups_created,
         }
     }
 }
@@ -71,6 +76,7 @@ pub(crate) struct Counters {
     bytes_read_back: AtomicU64,
     buffers_created: AtomicU64,
     bytes_allocated: AtomicU64,
+    bind_groups_created: AtomicU64,
 }
 
 impl Default for Counters {
@@ -84,6 +90,7 @@ impl Default for Counters {
             bytes_read_back: AtomicU64::new(0),
             buffers_created: AtomicU64::new(0),
             bytes_allocated: AtomicU64::new(0),
+            bind_groups_created: AtomicU64::new(0),
         }
     }
 }
@@ -107,6 +114,7 @@ impl Counters {
             Counter::BytesReadBack => &self.bytes_read_back,
             Counter::BuffersCreated => &self.buffers_created,
             Counter::BytesAllocated => &self.bytes_allocated,
+            Counter::BindGroupsCreated => &self.bind_groups_created,
         }
     }
 
@@ -133,6 +141,7 @@ impl Counters {
             bytes_read_back: get(&self.bytes_read_back),
             buffers_created: get(&self.buffers_created),
             bytes_allocated: get(&self.bytes_allocated),
+            bind_groups_created: get(&self.bind_groups_created),
         }
     }
 
