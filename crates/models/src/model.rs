@@ -3,6 +3,7 @@
 //! decoder the architecture built and by the generation loop ([`crate::generation`]).
 
 mod alignment;
+mod sources;
 mod streaming;
 mod transcribe;
 

@@ -5,6 +5,7 @@
 
 pub mod bart;
 pub mod gpt2;
+pub mod multi_source;
 pub mod t5;
 pub mod trocr;
 pub mod vision_encoder_decoder;
@@ -45,6 +46,7 @@ pub const REGISTRY: &[(&str, Builder)] = &[
     ("umt5", t5_family),
     ("whisper", whisper_family),
     ("vision-encoder-decoder", vision_family),
+    ("multi_source", multi_source_family),
 ];
 
 fn bart_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
@@ -61,6 +63,10 @@ fn whisper_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<B
 
 fn vision_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
     vision_encoder_decoder::build(path, parse_json(path, text)?, ld, vars)
+}
+
+fn multi_source_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
+    multi_source::build(path, parse_json(path, text)?, ld, vars)
 }
 
 /// The `model_type` of a config.json, checked against the registry.

@@ -38,7 +38,7 @@ const DECODERS: &[&str] = &["gpt2", "trocr"];
 
 /// Parses sub-config `key` (`encoder`, `decoder`) as `T`, after checking its `model_type`
 /// is one of `known`; errors name the key.
-fn sub_config<T: serde::de::DeserializeOwned>(
+pub(crate) fn sub_config<T: serde::de::DeserializeOwned>(
     path: &Path,
     key: &str,
     value: &Value,
