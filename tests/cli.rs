@@ -1072,3 +1072,53 @@ fn a_bogus_backend_is_named() {
         "{err}"
     );
 }
+
+/// `seqbridge generate --source` on the multi-source fixtures: example 0's token ids beside
+/// an image file give transformers' greedy sequence (tools/multi_source/make_fixtures.py);
+/// a source of an unknown kind and a missing source are named.
+#[test]
+fn generate_from_several_sources() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["concat-3", "separate-2"] {
+        let dir = root.join("multi_source").join(name);
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+                .unwrap();
+        let case = &r["from_file"];
+        let image = root
+            .join("vision/images")
+            .join(case["image"].as_str().unwrap());
+        let mut args = vec![
+            "generate".to_string(),
+            "--model".into(),
+            dir.display().to_string(),
+            "--format".into(),
+            "json".into(),
+            "--max-new-tokens".into(),
+            case["kwargs"]["max_new_tokens"].to_string(),
+        ];
+        let kinds = r["kinds"].as_array().unwrap();
+        for (kind, input) in kinds.iter().zip(r["inputs"].as_array().unwrap()) {
+            args.push("--source".into());
+            args.push(match kind.as_str().unwrap() {
+                "text" => format!("ids:{}", ids_arg(&input[0])),
+                _ => format!("image:{}", image.display()),
+            });
+        }
+        let (ok, stdout, stderr) = run(&args);
+        assert!(ok, "{name}: {stderr}");
+        let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        assert_eq!(v["sequences"], case["sequences"], "{name}");
+
+        let (ok, _, stderr) = run(&args[..args.len() - 2]);
+        assert!(
+            !ok && stderr.contains(&format!("reads {} sources", kinds.len())),
+            "{stderr}"
+        );
+        let mut bad = args.clone();
+        let last = bad.len() - 1;
+        bad[last] = "audio:x.wav".into();
+        let (ok, _, stderr) = run(&bad);
+        assert!(!ok && stderr.contains("audio:x.wav"), "{stderr}");
+    }
+}

@@ -15,6 +15,7 @@ mod generate;
 mod output;
 mod overlay;
 mod score;
+mod sources;
 mod subtitles;
 mod transcribe;
 mod translate;
