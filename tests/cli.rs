@@ -1122,3 +1122,37 @@ fn generate_from_several_sources() {
         assert!(!ok && stderr.contains("audio:x.wav"), "{stderr}");
     }
 }
+
+/// `seqbridge bench` on a multi-source model (text + image + text) makes random inputs for
+/// each source and reports every source's length; separate blocks take more dispatches a
+/// step than one concatenated cross-attention of the same decoder.
+#[test]
+fn bench_multi_source_model() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi_source");
+    let mut dispatches = Vec::new();
+    for name in ["concat-3", "separate-3"] {
+        let dir = root.join(name).display().to_string();
+        let (ok, out, err) = run(&[
+            "bench".into(),
+            "--model".into(),
+            dir,
+            "--new-tokens".into(),
+            "3".into(),
+            "--src-len".into(),
+            "5".into(),
+            "--batch".into(),
+            "2".into(),
+            "--iters".into(),
+            "1".into(),
+            "--format".into(),
+            "json".into(),
+        ]);
+        assert!(ok, "{name}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(v["src_len"], serde_json::json!([5, 10, 5]), "{name}: {v}");
+        assert!(v["step_ms_median"].as_f64().unwrap() > 0.0, "{name}: {v}");
+        dispatches.push(v["dispatches_per_step"].as_f64().unwrap());
+    }
+    // 2 layers × 2 more blocks × (query, attention, output, norm) at least.
+    assert!(dispatches[1] >= dispatches[0] + 16.0, "{dispatches:?}");
+}

@@ -257,6 +257,12 @@ impl Model {
         self.encoder.patch_grid()
     }
 
+    /// What each source of the model reads, in order (one entry except for multi-source
+    /// models).
+    pub fn source_kinds(&self) -> Vec<crate::encoder::SourceKind> {
+        self.encoder.source_kinds()
+    }
+
     /// Weight bytes uploaded at load.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes.load(Ordering::Relaxed)

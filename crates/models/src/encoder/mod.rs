@@ -141,6 +141,27 @@ pub trait Encoder: Send + Sync {
     fn patch_grid(&self) -> Option<PatchGrid> {
         None
     }
+    /// What each source reads: one entry, or one per source of a multi-source model.
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        vec![
+            self.patch_grid()
+                .map_or(SourceKind::Features, SourceKind::Pixels),
+        ]
+    }
+}
+
+/// What one source of a model reads (for callers that make inputs: benches, interfaces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Token ids below `vocab`, at most `max_len` of them.
+    Tokens {
+        vocab: usize,
+        max_len: Option<usize>,
+    },
+    /// Pixel values of the grid's image size.
+    Pixels(PatchGrid),
+    /// Audio features.
+    Features,
 }
 
 /// The positions of an image encoder: `leading` learned tokens (`[CLS]`, DeiT's
@@ -206,6 +227,13 @@ pub struct TransformerEncoder {
 }
 
 impl Encoder for TransformerEncoder {
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        vec![SourceKind::Tokens {
+            vocab: self.embed.tokens.vocab,
+            max_len: self.max_positions,
+        }]
+    }
+
     fn check(&self, input: &EncoderInput) -> Result<()> {
         let sources = input.tokens("this text encoder")?;
         check_sequences(

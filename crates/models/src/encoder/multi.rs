@@ -4,7 +4,7 @@
 
 use seqbridge_gpu::{DType, Recorder};
 
-use crate::encoder::{Encoder, EncoderInput, Memory, PatchGrid};
+use crate::encoder::{Encoder, EncoderInput, Memory, PatchGrid, SourceKind};
 use crate::error::{Error, Result};
 use crate::nn::Linear;
 
@@ -77,6 +77,13 @@ impl Encoder for MultiEncoder {
     fn patch_grid(&self) -> Option<PatchGrid> {
         self.encoders.iter().find_map(|e| e.patch_grid())
     }
+
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        self.encoders
+            .iter()
+            .flat_map(|e| e.source_kinds())
+            .collect()
+    }
 }
 
 /// An encoder followed by `enc_to_dec_proj`, a linear to the decoder's width (as
@@ -107,5 +114,9 @@ impl Encoder for Projected {
 
     fn patch_grid(&self) -> Option<PatchGrid> {
         self.inner.patch_grid()
+    }
+
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        self.inner.source_kinds()
     }
 }
