@@ -1074,8 +1074,8 @@ fn a_bogus_backend_is_named() {
 }
 
 /// `seqbridge generate --source` on the multi-source fixtures: example 0's token ids beside
-/// an image file give transformers' greedy sequence (tools/multi_source/make_fixtures.py);
-/// a source of an unknown kind and a missing source are named.
+/// an image file give transformers' greedy sequence (tools/multi_source/make_fixtures.py)
+/// and an `--align-png` heatmap; a source of an unknown kind and a missing source are named.
 #[test]
 fn generate_from_several_sources() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -1105,10 +1105,37 @@ fn generate_from_several_sources() {
                 _ => format!("image:{}", image.display()),
             });
         }
-        let (ok, stdout, stderr) = run(&args);
+        let tmp = tempfile::tempdir().unwrap();
+        let png = tmp.path().join("align.png");
+        let mut with_png = args.clone();
+        with_png.extend(["--align-png".into(), png.display().to_string()]);
+        let (ok, stdout, stderr) = run(&with_png);
         assert!(ok, "{name}: {stderr}");
         let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
         assert_eq!(v["sequences"], case["sequences"], "{name}");
+        // The heatmap: a PNG whose IHDR height grows with the rows (a share row per source
+        // and one per position: text tokens and the image's 10 positions).
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{name}");
+        let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        let rows = kinds.len()
+            + r["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(kinds)
+                .map(|(x, k)| {
+                    if k == "text" {
+                        x[0].as_array().unwrap().len()
+                    } else {
+                        10
+                    }
+                })
+                .sum::<usize>();
+        assert!(
+            height as usize >= rows * 16,
+            "{name}: {height} px for {rows} rows"
+        );
 
         let (ok, _, stderr) = run(&args[..args.len() - 2]);
         assert!(

@@ -229,3 +229,22 @@ fn multi_source_input_errors_are_named() {
     let e = run(&EncoderInput::Sources(&wrong[..]));
     assert!(e.contains("source 2") && e.contains("999"), "{e}");
 }
+
+/// Tokens stream per source as each greedy step finishes, the same as the sequences.
+#[test]
+fn multi_source_tokens_stream() {
+    let Fixture { r, model } = fixture("concat-2");
+    let data = owned(r, 0..3);
+    let srcs = inputs(r, &data);
+    let mut streamed = vec![Vec::new(); 3];
+    let out = model
+        .generate_input(
+            &EncoderInput::Sources(&srcs),
+            &options(&r["generate"][0]["kwargs"]),
+            &mut |src, tok| streamed[src].push(tok),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (src, hyps) in out.sequences.iter().enumerate() {
+        assert_eq!(streamed[src], hyps[0][1..], "source {src}");
+    }
+}

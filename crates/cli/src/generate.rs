@@ -19,6 +19,10 @@ pub struct GenerateArgs {
     #[arg(long = "source", value_name = "KIND:VALUE", value_parser = parse_source,
           conflicts_with_all = ["input_ids", "text"])]
     pub source: Vec<Source>,
+    /// With --source: draw each generated token's cross-attention over every source's
+    /// positions (last layer, mean over heads), with each source's share, to a PNG.
+    #[arg(long, value_name = "FILE", requires = "source")]
+    pub align_png: Option<std::path::PathBuf>,
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
     #[arg(long)]
@@ -86,7 +90,13 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
         let loaded = crate::sources::load(&model, &a.source)?;
         let inputs: Vec<_> = loaded.iter().map(|l| l.input()).collect();
         let input = seqbridge_models::encoder::EncoderInput::Sources(&inputs);
-        model.generate_input(&input, &a.options(), &mut |_, _| {})?
+        let out = model.generate_input(&input, &a.options(), &mut |_, _| {})?;
+        if let Some(path) = &a.align_png {
+            let best = out.sequences.first().and_then(|h| h.first());
+            let a = crate::sources::alignment(&model, &loaded, best.map_or(&[], Vec::as_slice))?;
+            crate::align::write_png(&a, path)?;
+        }
+        out
     };
     let best: Vec<&Vec<u32>> = out.sequences.iter().filter_map(|h| h.first()).collect();
     let has_text = a.source.iter().any(|s| matches!(s, Source::Text(_)));
