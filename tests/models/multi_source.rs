@@ -12,45 +12,24 @@ use seqbridge::models::encoder::EncoderInput;
 use seqbridge::models::{GenerateOptions, Model};
 use serde_json::Value;
 
-use crate::common::{assert_close, floats, gpu, id_lists, options};
+use crate::common::{Fixture, assert_close, fixture_in, floats, id_lists, options};
 
 /// Log-probabilities, beam scores and attention probabilities.
 const TOL: f32 = 1e-4;
 const FIXTURES: [&str; 4] = ["concat-2", "separate-2", "concat-3", "separate-3"];
 
 fn model_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/multi_source")
-        .join(name);
-    assert!(
-        dir.join("config.json").exists(),
-        "fixture {} is missing: run tools/multi_source/make_fixtures.py",
-        dir.display()
-    );
-    dir
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi_source");
+    fixture_in(&root, name, "tools/multi_source/make_fixtures.py")
 }
 
-struct Fixture {
-    r: Value,
-    model: Model,
-}
-
+/// Every fixture, loaded once per test binary.
 fn fixture(name: &str) -> &'static Fixture {
     static ALL: OnceLock<Vec<Fixture>> = OnceLock::new();
     let all = ALL.get_or_init(|| {
         FIXTURES
             .iter()
-            .map(|name| {
-                let path = model_dir(name).join("reference.json");
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                Fixture {
-                    r: serde_json::from_str(&text)
-                        .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-                    model: Model::load(model_dir(name), gpu())
-                        .unwrap_or_else(|e| panic!("{name}: {e}")),
-                }
-            })
+            .map(|n| Fixture::load(&model_dir(n)))
             .collect()
     });
     &all[FIXTURES.iter().position(|n| *n == name).expect("a fixture")]

@@ -132,6 +132,23 @@ pub(crate) fn check_tokens<'a>(
     Ok(())
 }
 
+/// A composite model's top-level special tokens (EOS ids, then pad, bos and decoder start
+/// when given) must lie inside the decoder's vocabulary.
+pub(crate) fn check_special_tokens(
+    path: &Path,
+    vocab: usize,
+    eos: &[u32],
+    (pad, bos, start): (Option<u32>, Option<u32>, Option<u32>),
+) -> Result<()> {
+    let ids = eos
+        .iter()
+        .map(|&t| ("eos_token_id", t))
+        .chain(pad.map(|t| ("pad_token_id", t)))
+        .chain(bos.map(|t| ("bos_token_id", t)))
+        .chain(start.map(|t| ("decoder_start_token_id", t)));
+    check_tokens(path, vocab, ids)
+}
+
 /// config.json's layer count `layers` (of `key`) against the checkpoint, before any layer
 /// is built: at least one, and not fewer than the checkpoint holds (`probe(n)`, a tensor of
 /// layer n, present), or the model would load and compute garbage. The error names the key

@@ -132,16 +132,12 @@ pub fn build(path: &Path, cfg: MultiSourceConfig, ld: &Loader, vars: &Vars) -> R
         .clone()
         .unwrap_or(dec_config.eos_token_id.clone());
     let vocab = dec_config.decoder_vocab_size;
-    let ids = eos
-        .iter()
-        .map(|&t| ("eos_token_id", t))
-        .chain(cfg.pad_token_id.map(|t| ("pad_token_id", t)))
-        .chain(cfg.bos_token_id.map(|t| ("bos_token_id", t)))
-        .chain(
-            cfg.decoder_start_token_id
-                .map(|t| ("decoder_start_token_id", t)),
-        );
-    crate::arch::check_tokens(path, vocab, ids)?;
+    let tokens = (
+        cfg.pad_token_id,
+        cfg.bos_token_id,
+        cfg.decoder_start_token_id,
+    );
+    crate::arch::check_special_tokens(path, vocab, &eos, tokens)?;
     let config = ModelConfig {
         model_type: "multi_source".into(),
         encoder_layers: 0,
