@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use seqbridge::models::GenerateOptions;
 use seqbridge::models::encoder::EncoderInput;
-use seqbridge::models::{GenerateOptions, Model};
 use serde_json::Value;
 
 use crate::common::{Fixture, assert_close, fixture_in, floats, id_lists, options};
@@ -146,13 +146,12 @@ fn multi_source_cross_attentions_per_source() {
 
 /// Each encoder runs once, each source's cross K/V is projected once per layer (concat:
 /// the packed sources once), one submit for the encoders and one per step, no weights
-/// uploaded during the call.
+/// uploaded during the call. (The counters are the calling thread's own, so the shared GPU
+/// serves.)
 #[test]
 fn multi_source_stats() {
-    let gpu = seqbridge::gpu::Gpu::new().expect("a GPU adapter");
     for name in ["concat-3", "separate-3"] {
-        let m = Model::load(model_dir(name), &gpu).unwrap_or_else(|e| panic!("{e}"));
-        let r = &fixture(name).r;
+        let Fixture { r, model: m } = fixture(name);
         let data = owned(r, 0..3);
         let srcs = inputs(r, &data);
         let layers = m.config().decoder_layers as u64;

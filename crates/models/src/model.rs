@@ -490,7 +490,9 @@ impl Model {
     }
 
     /// Cross-attention probabilities of a teacher-forced pass over `decoder_input_ids` (as
-    /// given, decoder start included): per decoder layer, `[heads, T, S]` row-major.
+    /// given, decoder start included): per decoder layer, `[heads, T, S]` row-major (a
+    /// multi-source model with separate blocks: per block, layer by layer; see
+    /// [`Model::cross_attentions_sources`]).
     pub fn cross_attentions(
         &self,
         source: &[u32],
@@ -516,7 +518,7 @@ impl Model {
     }
 
     /// [`Model::cross_attentions_input`] left on the GPU, for a host that draws the maps with
-    /// its own pipeline (the desktop app's heatmap): per decoder layer, the f32 tensor
+    /// its own pipeline (the desktop app's heatmap): per decoder layer (per cross block), the f32 tensor
     /// `[1, heads, T, S]` the attention kernel wrote. The pass is submitted, not waited for
     /// (work the host submits later on the same queue sees the result); nothing is read back.
     pub fn cross_attention_tensors(
