@@ -1171,6 +1171,8 @@ fn bench_multi_source_model() {
             "2".into(),
             "--iters".into(),
             "1".into(),
+            "--warmup".into(),
+            "0".into(),
             "--format".into(),
             "json".into(),
         ]);
