@@ -1,7 +1,7 @@
 //! `seqbridge generate`: greedy or beam search from token ids or text, or from the sources
 //! of one example of a multi-source model (`--source`).
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use seqbridge_models::{EarlyStopping, GenerateOptions};
 use serde_json::json;
@@ -21,7 +21,7 @@ pub struct GenerateArgs {
     pub source: Vec<Source>,
     /// With --source: draw each generated token's cross-attention over every source's
     /// positions (last layer, mean over heads), with each source's share, to a PNG.
-    #[arg(long, value_name = "FILE", requires = "source")]
+    #[arg(long, value_name = "FILE")]
     pub align_png: Option<std::path::PathBuf>,
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
@@ -82,6 +82,9 @@ impl GenerateArgs {
 }
 
 pub fn run(a: &GenerateArgs) -> Result<()> {
+    if a.align_png.is_some() && a.source.is_empty() {
+        bail!("--align-png draws the sources of --source; translate --align-png aligns text");
+    }
     let model = a.common.load()?;
     let out = if a.source.is_empty() {
         let sources = a.common.sources(&model)?;
