@@ -6,6 +6,7 @@
 mod attention;
 mod cache;
 mod common;
+mod concat;
 mod conv;
 mod elementwise;
 mod embedding;

@@ -34,6 +34,35 @@ pub fn fixture_dir(family: &str) -> PathBuf {
     dir
 }
 
+/// `root/name`, a fixture directory that `script` writes (asserted present).
+pub fn fixture_in(root: &std::path::Path, name: &str, script: &str) -> PathBuf {
+    let dir = root.join(name);
+    assert!(
+        dir.join("config.json").exists(),
+        "fixture {} is missing: run {script}",
+        dir.display()
+    );
+    dir
+}
+
+/// A fixture directory's reference.json and model on the shared GPU.
+pub struct Fixture {
+    pub r: Value,
+    pub model: Model,
+}
+
+impl Fixture {
+    pub fn load(dir: &std::path::Path) -> Fixture {
+        let path = dir.join("reference.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        Fixture {
+            r: serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            model: Model::load(dir, gpu()).unwrap_or_else(|e| panic!("{}: {e}", dir.display())),
+        }
+    }
+}
+
 pub fn reference(family: &str) -> Value {
     let path = fixture_dir(family).join("reference.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

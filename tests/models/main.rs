@@ -8,6 +8,7 @@ mod common;
 mod ctranslate2;
 mod date_normalizer;
 mod errors;
+mod multi_source;
 mod parity;
 mod props;
 mod quantized;

@@ -11,7 +11,7 @@ use seqbridge::models::encoder::EncoderInput;
 use seqbridge::models::{GenerateOptions, Model};
 use serde_json::Value;
 
-use crate::common::{assert_close, floats, gpu, id_lists, options};
+use crate::common::{Fixture, assert_close, fixture_in, floats, gpu, id_lists, options};
 
 /// Log-probabilities and beam scores; encoder states (absolute, relative); attention
 /// probabilities.
@@ -28,41 +28,19 @@ fn root() -> PathBuf {
 }
 
 fn model_dir(name: &str) -> PathBuf {
-    let dir = root().join(name);
-    assert!(
-        dir.join("config.json").exists(),
-        "fixture {} is missing: run tools/vision/make_fixtures.py",
-        dir.display()
-    );
-    dir
+    fixture_in(&root(), name, "tools/vision/make_fixtures.py")
 }
 
-/// A fixture's reference.json and model on the shared GPU, loaded once per test binary.
-struct Fixture {
-    r: Value,
-    model: Model,
-}
-
+/// Every fixture, loaded once per test binary.
 fn fixture(name: &str) -> &'static Fixture {
     static ALL: OnceLock<Vec<Fixture>> = OnceLock::new();
     let all = ALL.get_or_init(|| {
         FIXTURES
             .iter()
-            .map(|name| {
-                let path = model_dir(name).join("reference.json");
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                Fixture {
-                    r: serde_json::from_str(&text)
-                        .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-                    model: Model::load(model_dir(name), gpu())
-                        .unwrap_or_else(|e| panic!("{name}: {e}")),
-                }
-            })
+            .map(|n| Fixture::load(&model_dir(n)))
             .collect()
     });
-    let i = FIXTURES.iter().position(|n| *n == name).expect("a fixture");
-    &all[i]
+    &all[FIXTURES.iter().position(|n| *n == name).expect("a fixture")]
 }
 
 fn image_files(r: &Value) -> Vec<PathBuf> {

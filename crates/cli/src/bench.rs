@@ -11,12 +11,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::Gpu;
-use seqbridge_models::encoder::EncoderInput;
+use seqbridge_models::encoder::{EncoderInput, PatchGrid, SourceKind};
 use seqbridge_models::{GenerateOptions, Model, Pixels, Profile};
 use serde_json::{Value, json};
 
 use crate::args::{Dtype, open_gpu};
 use crate::output::Stdout;
+use crate::sources::Loaded;
 
 /// Built-in shapes: Hugging Face config.json files in assets/bench (the transformers
 /// baseline, tools/baseline/bench_transformers.py, reads the same files).
@@ -42,6 +43,16 @@ const CONFIGS: &[(&str, &str)] = &[
         "vit-gpt2",
         include_str!("../../../assets/bench/vit-gpt2.json"),
     ),
+    // A text (opus-mt-sized) and an image (ViT-small 224/16) source read by a 6-layer
+    // decoder of width 512, concatenated or in separate cross-attention blocks.
+    (
+        "multi-concat",
+        include_str!("../../../assets/bench/multi-concat.json"),
+    ),
+    (
+        "multi-separate",
+        include_str!("../../../assets/bench/multi-separate.json"),
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -60,8 +71,9 @@ pub struct BenchArgs {
         conflicts_with = "config"
     )]
     pub model: Option<PathBuf>,
-    /// Built-in shape with random weights: tiny, opus-mt, bart-base, m2m100-418m, t5-small or
-    /// vit-gpt2 (image captioning, random pixels).
+    /// Built-in shape with random weights: tiny, opus-mt, bart-base, m2m100-418m, t5-small,
+    /// vit-gpt2 (image captioning, random pixels), multi-concat or multi-separate (a text and
+    /// an image source, concatenated or in separate cross-attention blocks).
     #[arg(long, value_name = "NAME")]
     pub config: Option<String>,
     /// Sources per call (text models; default 1).
@@ -140,16 +152,20 @@ fn mean(xs: &[u64]) -> f64 {
     }
 }
 
-/// Random source ids, avoiding the special tokens, each ending with EOS.
-fn sources(model: &Model, a: &BenchArgs, shape: &Shape) -> Result<Vec<Vec<u32>>> {
-    let cfg = model.config();
+/// Random source ids below `vocab` (at most `max` of them), avoiding the special tokens,
+/// each ending with EOS.
+fn sources(
+    model: &Model,
+    a: &BenchArgs,
+    shape: &Shape,
+    (vocab, max): (usize, Option<usize>),
+) -> Result<Vec<Vec<u32>>> {
     let gc = model.generation_config();
-    let max = cfg.max_source_positions.unwrap_or(usize::MAX);
+    let max = max.unwrap_or(usize::MAX);
     if shape.src_len == 0 || shape.src_len > max {
         bail!(
-            "--src-len {} must be between 1 and {} {max}",
+            "--src-len {} must be between 1 and the source's {max} positions",
             shape.src_len,
-            cfg.positions_key
         );
     }
     let eos = gc
@@ -173,7 +189,7 @@ fn sources(model: &Model, a: &BenchArgs, shape: &Shape) -> Result<Vec<Vec<u32>>>
         state ^= state << 17;
         state
     };
-    let vocab = cfg.vocab_size as u64;
+    let vocab = vocab as u64;
     Ok((0..shape.batch)
         .map(|_| {
             let mut s: Vec<u32> = (1..shape.src_len)
@@ -192,9 +208,8 @@ fn sources(model: &Model, a: &BenchArgs, shape: &Shape) -> Result<Vec<Vec<u32>>>
         .collect())
 }
 
-/// Random pixel values in [-1, 1] for an image model (`None` for text models).
-fn pixels(model: &Model, a: &BenchArgs, batch: usize) -> Option<Pixels> {
-    let g = model.patch_grid()?;
+/// Random pixel values in [-1, 1] for the image size of `g`.
+fn pixels(g: PatchGrid, a: &BenchArgs, batch: usize) -> Pixels {
     let (height, width) = g.image;
     let n = batch * 3 * height * width;
     let mut state = a.seed ^ 0x9e37_79b9;
@@ -206,13 +221,13 @@ fn pixels(model: &Model, a: &BenchArgs, batch: usize) -> Option<Pixels> {
             (state % 2001) as f32 / 1000.0 - 1.0
         })
         .collect();
-    Some(Pixels {
+    Pixels {
         data,
         batch,
         channels: 3,
         height,
         width,
-    })
+    }
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
@@ -270,20 +285,31 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         src_len: a.src_len.unwrap_or(32),
         new_tokens: a.new_tokens.unwrap_or(32),
     };
-    // An image model reads random pixels (its source length is the patch grid's).
-    let images = pixels(model, a, shape.batch);
-    let srcs = match images {
-        Some(_) => Vec::new(),
-        None => sources(model, a, &shape)?,
+    // Per source: random ids, or random pixels for an image (its length is the patch
+    // grid's); a multi-source model reads them all.
+    let kinds = model.source_kinds();
+    let loaded = kinds
+        .iter()
+        .map(|kind| match *kind {
+            SourceKind::Pixels(g) => Ok(Loaded::Pixels(pixels(g, a, shape.batch))),
+            SourceKind::Tokens { vocab, max_len } => {
+                Ok(Loaded::Tokens(sources(model, a, &shape, (vocab, max_len))?))
+            }
+            SourceKind::Features => bail!("{what} reads audio features; bench it with --model"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let inputs: Vec<EncoderInput> = loaded.iter().map(Loaded::input).collect();
+    let input = match inputs.as_slice() {
+        [one] => *one,
+        _ => EncoderInput::Sources(&inputs),
     };
-    let input = match &images {
-        Some(p) => p.input(),
-        None => EncoderInput::Tokens(&srcs),
-    };
-    let src_len = match model.patch_grid() {
-        Some(g) => g.leading + g.rows * g.cols,
-        None => shape.src_len,
-    };
+    let src_len: Vec<usize> = kinds
+        .iter()
+        .map(|k| match k {
+            SourceKind::Pixels(g) => g.leading + g.rows * g.cols,
+            _ => shape.src_len,
+        })
+        .collect();
     let opts = GenerateOptions {
         num_beams: Some(a.beams),
         max_new_tokens: Some(shape.new_tokens),
@@ -349,7 +375,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         "config": what,
         "batch": shape.batch,
         "beams": a.beams,
-        "src_len": src_len,
+        "src_len": if src_len.len() == 1 { json!(src_len[0]) } else { json!(src_len) },
         "new_tokens": shape.new_tokens,
         "dtype": a.dtype.name(),
         "warmup": a.warmup,

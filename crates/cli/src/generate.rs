@@ -1,17 +1,28 @@
-//! `seqbridge generate`: greedy or beam search from token ids or text.
+//! `seqbridge generate`: greedy or beam search from token ids or text, or from the sources
+//! of one example of a multi-source model (`--source`).
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use seqbridge_models::{EarlyStopping, GenerateOptions};
 use serde_json::json;
 
 use crate::args::{Format, IdList, ModelArgs, parse_finite, parse_id_list, parse_ids};
 use crate::output::{Stdout, ids_line, stats_json, stats_line};
+use crate::sources::{Source, parse_source};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub common: ModelArgs,
+    /// One source of a multi-source model, in the order of its encoders: text:TEXT,
+    /// ids:IDS or image:FILE; repeat once per source.
+    #[arg(long = "source", value_name = "KIND:VALUE", value_parser = parse_source,
+          conflicts_with_all = ["input_ids", "text"])]
+    pub source: Vec<Source>,
+    /// With --source: draw each generated token's cross-attention over every source's
+    /// positions (last layer, mean over heads), with each source's share, to a PNG.
+    #[arg(long, value_name = "FILE")]
+    pub align_png: Option<std::path::PathBuf>,
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
     #[arg(long)]
@@ -71,11 +82,28 @@ impl GenerateArgs {
 }
 
 pub fn run(a: &GenerateArgs) -> Result<()> {
+    if a.align_png.is_some() && a.source.is_empty() {
+        bail!("--align-png draws the sources of --source; translate --align-png aligns text");
+    }
     let model = a.common.load()?;
-    let sources = a.common.sources(&model)?;
-    let out = model.generate(&sources, &a.options())?;
+    let out = if a.source.is_empty() {
+        let sources = a.common.sources(&model)?;
+        model.generate(&sources, &a.options())?
+    } else {
+        let loaded = crate::sources::load(&model, &a.source)?;
+        let inputs: Vec<_> = loaded.iter().map(|l| l.input()).collect();
+        let input = seqbridge_models::encoder::EncoderInput::Sources(&inputs);
+        let out = model.generate_input(&input, &a.options(), &mut |_, _| {})?;
+        if let Some(path) = &a.align_png {
+            let best = out.sequences.first().and_then(|h| h.first());
+            let a = crate::sources::alignment(&model, &loaded, best.map_or(&[], Vec::as_slice))?;
+            crate::align::write_png(&a, path)?;
+        }
+        out
+    };
     let best: Vec<&Vec<u32>> = out.sequences.iter().filter_map(|h| h.first()).collect();
-    let texts = if a.common.text.is_empty() {
+    let has_text = a.source.iter().any(|s| matches!(s, Source::Text(_)));
+    let texts = if a.common.text.is_empty() && !has_text {
         None
     } else {
         let tok = model.require_tokenizer()?;

@@ -15,6 +15,7 @@ mod generate;
 mod output;
 mod overlay;
 mod score;
+mod sources;
 mod subtitles;
 mod transcribe;
 mod translate;
@@ -121,7 +122,9 @@ mod tests {
     use clap::{CommandFactory, FromArgMatches};
 
     /// Values tried for an option until clap's parser accepts one: ids, numbers, switches.
-    const CANDIDATES: &[&str] = &["0", "5,17,0", "0.5", "true", "text", "never", "x.txt"];
+    const CANDIDATES: &[&str] = &[
+        "0", "5,17,0", "0.5", "true", "text", "never", "x.txt", "text:x",
+    ];
 
     /// Every option of every subcommand, given a value its parser accepts, is read back
     /// without a panic. clap checks a field's type against its parser only when the option

@@ -3,6 +3,7 @@
 //! decoder the architecture built and by the generation loop ([`crate::generation`]).
 
 mod alignment;
+mod sources;
 mod streaming;
 mod transcribe;
 
@@ -256,6 +257,12 @@ impl Model {
         self.encoder.patch_grid()
     }
 
+    /// What each source of the model reads, in order (one entry except for multi-source
+    /// models).
+    pub fn source_kinds(&self) -> Vec<crate::encoder::SourceKind> {
+        self.encoder.source_kinds()
+    }
+
     /// Weight bytes uploaded at load.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes.load(Ordering::Relaxed)
@@ -483,7 +490,9 @@ impl Model {
     }
 
     /// Cross-attention probabilities of a teacher-forced pass over `decoder_input_ids` (as
-    /// given, decoder start included): per decoder layer, `[heads, T, S]` row-major.
+    /// given, decoder start included): per decoder layer, `[heads, T, S]` row-major (a
+    /// multi-source model with separate blocks: per block, layer by layer; see
+    /// [`Model::cross_attentions_sources`]).
     pub fn cross_attentions(
         &self,
         source: &[u32],
@@ -509,7 +518,7 @@ impl Model {
     }
 
     /// [`Model::cross_attentions_input`] left on the GPU, for a host that draws the maps with
-    /// its own pipeline (the desktop app's heatmap): per decoder layer, the f32 tensor
+    /// its own pipeline (the desktop app's heatmap): per decoder layer (per cross block), the f32 tensor
     /// `[1, heads, T, S]` the attention kernel wrote. The pass is submitted, not waited for
     /// (work the host submits later on the same queue sees the result); nothing is read back.
     pub fn cross_attention_tensors(

@@ -5,6 +5,7 @@
 
 pub mod bart;
 pub mod gpt2;
+pub mod multi_source;
 pub mod t5;
 pub mod trocr;
 pub mod vision_encoder_decoder;
@@ -45,6 +46,7 @@ pub const REGISTRY: &[(&str, Builder)] = &[
     ("umt5", t5_family),
     ("whisper", whisper_family),
     ("vision-encoder-decoder", vision_family),
+    ("multi_source", multi_source_family),
 ];
 
 fn bart_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
@@ -61,6 +63,10 @@ fn whisper_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<B
 
 fn vision_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
     vision_encoder_decoder::build(path, parse_json(path, text)?, ld, vars)
+}
+
+fn multi_source_family(path: &Path, text: &str, ld: &Loader, vars: &Vars) -> Result<Built> {
+    multi_source::build(path, parse_json(path, text)?, ld, vars)
 }
 
 /// The `model_type` of a config.json, checked against the registry.
@@ -124,6 +130,23 @@ pub(crate) fn check_tokens<'a>(
         }
     }
     Ok(())
+}
+
+/// A composite model's top-level special tokens (EOS ids, then pad, bos and decoder start
+/// when given) must lie inside the decoder's vocabulary.
+pub(crate) fn check_special_tokens(
+    path: &Path,
+    vocab: usize,
+    eos: &[u32],
+    (pad, bos, start): (Option<u32>, Option<u32>, Option<u32>),
+) -> Result<()> {
+    let ids = eos
+        .iter()
+        .map(|&t| ("eos_token_id", t))
+        .chain(pad.map(|t| ("pad_token_id", t)))
+        .chain(bos.map(|t| ("bos_token_id", t)))
+        .chain(start.map(|t| ("decoder_start_token_id", t)));
+    check_tokens(path, vocab, ids)
 }
 
 /// config.json's layer count `layers` (of `key`) against the checkpoint, before any layer

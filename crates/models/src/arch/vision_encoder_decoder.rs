@@ -38,7 +38,7 @@ const DECODERS: &[&str] = &["gpt2", "trocr"];
 
 /// Parses sub-config `key` (`encoder`, `decoder`) as `T`, after checking its `model_type`
 /// is one of `known`; errors name the key.
-fn sub_config<T: serde::de::DeserializeOwned>(
+pub(crate) fn sub_config<T: serde::de::DeserializeOwned>(
     path: &Path,
     key: &str,
     value: &Value,
@@ -169,16 +169,12 @@ pub fn build(
         .clone()
         .or_else(|| shape.eos.clone())
         .unwrap_or_default();
-    let ids = eos
-        .iter()
-        .map(|&t| ("eos_token_id", t))
-        .chain(cfg.pad_token_id.map(|t| ("pad_token_id", t)))
-        .chain(cfg.bos_token_id.map(|t| ("bos_token_id", t)))
-        .chain(
-            cfg.decoder_start_token_id
-                .map(|t| ("decoder_start_token_id", t)),
-        );
-    crate::arch::check_tokens(path, shape.vocab, ids)?;
+    let tokens = (
+        cfg.pad_token_id,
+        cfg.bos_token_id,
+        cfg.decoder_start_token_id,
+    );
+    crate::arch::check_special_tokens(path, shape.vocab, &eos, tokens)?;
     for (key, n, (stack, leaf)) in [
         (
             "encoder.num_hidden_layers",

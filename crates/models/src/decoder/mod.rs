@@ -3,6 +3,10 @@
 //! tokens per sequence into logits. [`TransformerDecoder`] is the decoder of every family
 //! built from the shared layers; the generation loop drives any [`Decoder`].
 
+mod concat;
+
+pub use concat::ConcatDecoder;
+
 use seqbridge_gpu::ops::attention::SeqLayout;
 use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 
@@ -30,6 +34,9 @@ pub struct CrossKv {
     pub blocks: usize,
     /// Sources in the batch (each decoder row reads source row / kv_group).
     pub batch: usize,
+    /// Concatenated sources ([`ConcatDecoder`]): per example, the real lengths of the
+    /// memories packed one after another into its row of the one source; empty otherwise.
+    pub segments: Vec<Vec<usize>>,
 }
 
 /// Buffers of the decoder passes of one call: `rows` sequences (sources × beams) fed `q_len`
@@ -71,8 +78,9 @@ pub trait Decoder: Send + Sync {
     fn state(&self, gpu: &Gpu, rows: usize, q_len: usize, t_cap: usize) -> Result<DecoderState>;
     /// Records a pass over `state.ids` at positions `t0 .. t0 + Q` and the logits.
     /// `kv_group`: decoder rows per source (beams). `kv_rows`: the beam indirection table
-    /// `[N, Tcap]` of the self-attention cache. `cross_probs`: per layer, f32 `[N, H, Q, S]`
-    /// to receive the first cross block's probabilities (none: that layer writes none).
+    /// `[N, Tcap]` of the self-attention cache. `cross_probs`: per cross block, layer by
+    /// layer (one block per layer: per layer), f32 `[N, H, Q, S]` to receive its
+    /// probabilities (none: that block writes none).
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
@@ -107,7 +115,7 @@ impl TransformerDecoder {
         layer: &TransformerLayer,
         cross: &'a CrossKv,
         kv_group: usize,
-        probs: Option<&'a Tensor>,
+        probs: &'a [Option<Tensor>],
     ) -> Vec<CrossView<'a>> {
         layer
             .cross
@@ -124,7 +132,7 @@ impl TransformerDecoder {
                     src_len: src.len,
                     lengths: &src.lengths,
                     kv_group,
-                    probs: if c == 0 { probs } else { None },
+                    probs: probs.get(c).and_then(Option::as_ref),
                 }
             })
             .collect()
@@ -219,6 +227,7 @@ impl Decoder for TransformerDecoder {
             sources,
             blocks,
             batch,
+            segments: Vec::new(),
         })
     }
 
@@ -275,7 +284,10 @@ impl Decoder for TransformerDecoder {
             if let (Some(out), Some(p)) = (&bias, self.position_bias.get(l)) {
                 p.forward(rec, t0, q, t0 + q, out)?;
             }
-            let probs = cross_probs.and_then(|p| p.get(l)).and_then(Option::as_ref);
+            let blocks = layer.cross.len();
+            let probs = cross_probs
+                .and_then(|p| p.get(l * blocks..(l + 1) * blocks))
+                .unwrap_or(&[]);
             let views = self.cross_views(layer, cross, kv_group, probs);
             let io = LayerInputs {
                 rows: n,

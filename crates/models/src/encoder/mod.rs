@@ -3,6 +3,8 @@
 //! family built from the shared layers; Whisper's audio encoder is in `arch/whisper`, the
 //! ViT image encoder in `arch/vit`.
 
+pub mod multi;
+
 use seqbridge_gpu::{DType, Recorder, Tensor};
 
 use crate::error::{Error, Result};
@@ -32,6 +34,9 @@ pub enum EncoderInput<'a> {
         height: usize,
         width: usize,
     },
+    /// One input per encoder of a multi-source model, in the order of its `encoders`; each
+    /// holds the same batch of examples.
+    Sources(&'a [EncoderInput<'a>]),
 }
 
 impl<'a> EncoderInput<'a> {
@@ -40,6 +45,7 @@ impl<'a> EncoderInput<'a> {
         match self {
             EncoderInput::Tokens(s) => s.len(),
             EncoderInput::Features { batch, .. } | EncoderInput::Pixels { batch, .. } => *batch,
+            EncoderInput::Sources(s) => s.first().map_or(0, EncoderInput::batch),
         }
     }
 
@@ -53,6 +59,13 @@ impl<'a> EncoderInput<'a> {
         }
         let slice = |data: &'a [f32], per: usize| data.get(lo * per..hi * per);
         Ok(match *self {
+            // Sub-inputs would need storage of their own: only the whole batch.
+            EncoderInput::Sources(_) if (lo, hi) == (0, n) => *self,
+            EncoderInput::Sources(_) => {
+                return Err(Error::Input(format!(
+                    "examples {lo}..{hi} of {n}: several sources go through in one batch"
+                )));
+            }
             EncoderInput::Tokens(s) => EncoderInput::Tokens(&s[lo..hi]),
             EncoderInput::Features {
                 data,
@@ -91,12 +104,17 @@ impl<'a> EncoderInput<'a> {
             EncoderInput::Pixels { .. } => {
                 Err(Error::Input(format!("{who} reads token ids, not pixels")))
             }
+            EncoderInput::Sources(_) => Err(Error::Input(format!(
+                "{who} reads token ids, not several sources"
+            ))),
         }
     }
 }
 
 /// An encoder's output: states of `batch` sources right-padded to `len` positions.
 pub struct Memory {
+    /// Per row, its real length (the host's copy of `lengths`).
+    pub row_lengths: Vec<usize>,
     /// f32 `[batch, len, dim]`.
     pub states: Tensor,
     /// u32 `[batch]`: real lengths (positions past them are padding, masked as keys).
@@ -114,10 +132,36 @@ pub trait Encoder: Send + Sync {
     fn check(&self, input: &EncoderInput) -> Result<()>;
     /// Records the encoder over `input`.
     fn encode(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Memory>;
+    /// Records the encoders over `input`: one memory per source the decoder attends (one,
+    /// except for a multi-source model's encoders).
+    fn encode_sources(&self, rec: &mut Recorder, input: &EncoderInput) -> Result<Vec<Memory>> {
+        Ok(vec![self.encode(rec, input)?])
+    }
     /// Where an image encoder's positions lie on the image; `None` for other encoders.
     fn patch_grid(&self) -> Option<PatchGrid> {
         None
     }
+    /// What each source reads: one entry, or one per source of a multi-source model.
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        vec![
+            self.patch_grid()
+                .map_or(SourceKind::Features, SourceKind::Pixels),
+        ]
+    }
+}
+
+/// What one source of a model reads (for callers that make inputs: benches, interfaces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Token ids below `vocab`, at most `max_len` of them.
+    Tokens {
+        vocab: usize,
+        max_len: Option<usize>,
+    },
+    /// Pixel values of the grid's image size.
+    Pixels(PatchGrid),
+    /// Audio features.
+    Features,
 }
 
 /// The positions of an image encoder: `leading` learned tokens (`[CLS]`, DeiT's
@@ -183,6 +227,13 @@ pub struct TransformerEncoder {
 }
 
 impl Encoder for TransformerEncoder {
+    fn source_kinds(&self) -> Vec<SourceKind> {
+        vec![SourceKind::Tokens {
+            vocab: self.embed.tokens.vocab,
+            max_len: self.max_positions,
+        }]
+    }
+
     fn check(&self, input: &EncoderInput) -> Result<()> {
         let sources = input.tokens("this text encoder")?;
         check_sequences(
@@ -246,6 +297,7 @@ impl Encoder for TransformerEncoder {
             scratch.res.norm(rec, n)?;
         }
         Ok(Memory {
+            row_lengths: sources.iter().map(Vec::len).collect(),
             states: scratch.res.cur().reshape(&[b, s, d])?,
             lengths,
             batch: b,

@@ -219,11 +219,13 @@ impl Runner<'_> {
     ) -> Result<CrossKv> {
         probe.start();
         let mut rec = probe.recorder(self.gpu);
-        let memory = self.encoder.encode(&mut rec, input)?;
-        let cross = self.decoder.project(&mut rec, &[&memory])?;
+        let memories = self.encoder.encode_sources(&mut rec, input)?;
+        let cross = self
+            .decoder
+            .project(&mut rec, &memories.iter().collect::<Vec<_>>())?;
         probe.submit(rec)?;
         probe.end_encoder(self.gpu)?;
-        stats.encoder_runs += 1;
+        stats.encoder_runs += memories.len() as u64;
         stats.cross_kv_computes += cross.blocks as u64;
         Ok(cross)
     }
@@ -477,8 +479,9 @@ impl Runner<'_> {
             .collect())
     }
 
-    /// Per decoder layer, the first cross block's probabilities `[heads, T, S]` of one
-    /// teacher-forced pass over `decoder_input_ids` (source 0 of `cross`).
+    /// Per cross block, layer by layer, its probabilities `[heads, T, S]` of one
+    /// teacher-forced pass over `decoder_input_ids` (one block per layer and source of
+    /// `cross`).
     pub fn cross_attentions(
         &self,
         cross: &CrossKv,
@@ -504,7 +507,7 @@ impl Runner<'_> {
         Ok(out)
     }
 
-    /// [`Runner::cross_attentions`] left on the GPU: per decoder layer, the f32 tensor
+    /// [`Runner::cross_attentions`] left on the GPU: per cross block, the f32 tensor
     /// `[1, heads, T, S]` the pass writes, recorded into `rec` (valid once it is submitted).
     pub fn record_cross_attentions(
         &self,
@@ -513,12 +516,16 @@ impl Runner<'_> {
         decoder_input_ids: &[u32],
     ) -> Result<Vec<Tensor>> {
         let t = decoder_input_ids.len();
-        let s = cross.sources.first().map_or(0, |src| src.len);
         let h = self.decoder.cross_heads();
         let mut dec = self.decoder.state(self.gpu, 1, t, t)?;
         self.gpu.write(&dec.ids, decoder_input_ids)?;
-        let probs = (0..self.decoder.num_layers())
-            .map(|_| self.gpu.empty(&[1, h, t, s], DType::F32))
+        // Every layer has one block per source, in source order.
+        let blocks = cross.sources.len();
+        let probs = (0..self.decoder.num_layers() * blocks)
+            .map(|i| {
+                self.gpu
+                    .empty(&[1, h, t, cross.sources[i % blocks].len], DType::F32)
+            })
             .collect::<seqbridge_gpu::Result<Vec<_>>>()?;
         let slots: Vec<_> = probs.iter().cloned().map(Some).collect();
         self.decoder

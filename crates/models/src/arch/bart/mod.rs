@@ -269,8 +269,7 @@ const PROJ: [&str; 4] = ["q_proj", "k_proj", "v_proj", "out_proj"];
 pub fn build(path: &std::path::Path, cfg: BartConfig, ld: &Loader, vars: &Vars) -> Result<Built> {
     let spec = Spec::new(path, cfg)?;
     let config = spec.model_config();
-    let (c, fam) = (&spec.cfg, spec.family);
-    let d = c.d_model;
+    let c = &spec.cfg;
     let model = vars.pp("model");
     let (enc_v, dec_v) = (model.pp("encoder"), model.pp("decoder"));
     for (key, n, side) in [
@@ -280,16 +279,113 @@ pub fn build(path: &std::path::Path, cfg: BartConfig, ld: &Loader, vars: &Vars) 
         let probe = |l| model.key(&format!("{side}.layers.{l}.fc1.weight"));
         crate::arch::check_layer_count(path, &model, (key, n), probe)?;
     }
-    let embed_scale = if c.scale_embedding.unwrap_or(false) {
-        (d as f32).sqrt()
-    } else {
-        1.0
-    };
-    let ln = |v: &Vars, name: &str| Norm::layer(ld, v, name, d, LAYER_NORM_EPS);
-    let ln_opt = |v: &Vars, name: &str, on: bool| on.then(|| ln(v, name)).transpose();
     let (enc_tokens, dec_tokens) = load_token_embeddings(ld, &model, &spec)?;
-    let positions = |v: &Vars| -> Result<PositionTable> {
-        match fam.positions {
+    let parts = Parts { spec: &spec, ld };
+    let encoder = parts.encoder(&enc_v, enc_tokens)?;
+
+    // lm_head: tied to the decoder embeddings unless the config unties it and the checkpoint
+    // has its own (a missing lm_head falls back to tied, as transformers does).
+    let vocab = spec.decoder_vocab_size;
+    let final_logits_bias = if spec.family.final_logits_bias && vars.contains("final_logits_bias") {
+        Some(vars.f32("final_logits_bias", &[1, vocab])?)
+    } else {
+        None
+    };
+    let lm_head = if !c.tie_word_embeddings.unwrap_or(true) && vars.contains("lm_head.weight") {
+        let w = vars.pp("lm_head").matrix("weight", &[vocab, c.d_model])?;
+        Linear::from_host(ld, &w, final_logits_bias.as_deref(), vocab, c.d_model)?
+    } else {
+        dec_tokens.as_linear(final_logits_bias.as_deref(), ld)?
+    };
+    let decoder = parts.decoder(&dec_v, dec_tokens, lm_head, CrossNames::One)?;
+    Ok(Built {
+        config,
+        encoder: Box::new(encoder),
+        decoder: Box::new(decoder),
+    })
+}
+
+/// How a decoder layer's cross-attention blocks are named: BART's one `encoder_attn` (and
+/// `encoder_attn_layer_norm`), or one block per source, `encoder_attn.{i}` (a multi-source
+/// checkpoint with separate cross-attention).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrossNames {
+    One,
+    PerSource(usize),
+}
+
+/// A `BartEncoder` stored on its own under `vars` (`embed_tokens`, `embed_positions`,
+/// `layers.N`, ...): a multi-source checkpoint's text encoder.
+pub fn text_encoder(
+    path: &std::path::Path,
+    cfg: BartConfig,
+    ld: &Loader,
+    vars: &Vars,
+) -> Result<TransformerEncoder> {
+    let spec = Spec::new(path, cfg)?;
+    let probe = |l| vars.key(&format!("layers.{l}.fc1.weight"));
+    let key = vars.key("encoder_layers");
+    crate::arch::check_layer_count(path, vars, (&key, spec.cfg.encoder_layers), probe)?;
+    let tokens = standalone_tokens(ld, vars, &spec, spec.cfg.vocab_size)?;
+    Parts { spec: &spec, ld }.encoder(vars, tokens)
+}
+
+/// A `BartDecoder` stored on its own under `vars`, its output projection tied to its
+/// `embed_tokens`, with the cross-attention blocks `cross` names. Returns it and its
+/// config's description.
+pub fn standalone_decoder(
+    path: &std::path::Path,
+    cfg: BartConfig,
+    ld: &Loader,
+    vars: &Vars,
+    cross: CrossNames,
+) -> Result<(TransformerDecoder, ModelConfig)> {
+    let spec = Spec::new(path, cfg)?;
+    let probe = |l| vars.key(&format!("layers.{l}.fc1.weight"));
+    let key = vars.key("decoder_layers");
+    crate::arch::check_layer_count(path, vars, (&key, spec.cfg.decoder_layers), probe)?;
+    let tokens = standalone_tokens(ld, vars, &spec, spec.decoder_vocab_size)?;
+    let lm_head = tokens.as_linear(None, ld)?;
+    let parts = Parts { spec: &spec, ld };
+    Ok((
+        parts.decoder(vars, tokens, lm_head, cross)?,
+        spec.model_config(),
+    ))
+}
+
+fn standalone_tokens(ld: &Loader, vars: &Vars, spec: &Spec, rows: usize) -> Result<Embedding> {
+    let w = vars
+        .pp("embed_tokens")
+        .matrix("weight", &[rows, spec.cfg.d_model])?;
+    Embedding::from_host(ld, &w, rows, spec.cfg.d_model)
+}
+
+/// The loader of a [`Spec`]'s encoder and decoder stacks.
+struct Parts<'a, 'l> {
+    spec: &'a Spec,
+    ld: &'a Loader<'l>,
+}
+
+impl Parts<'_, '_> {
+    fn ln(&self, v: &Vars, name: &str) -> Result<Norm> {
+        Norm::layer(self.ld, v, name, self.spec.cfg.d_model, LAYER_NORM_EPS)
+    }
+
+    fn ln_opt(&self, v: &Vars, name: &str, on: bool) -> Result<Option<Norm>> {
+        on.then(|| self.ln(v, name)).transpose()
+    }
+
+    fn embed_scale(&self) -> f32 {
+        if self.spec.cfg.scale_embedding.unwrap_or(false) {
+            (self.spec.cfg.d_model as f32).sqrt()
+        } else {
+            1.0
+        }
+    }
+
+    fn positions(&self, v: &Vars) -> Result<PositionTable> {
+        let (c, ld, d) = (&self.spec.cfg, self.ld, self.spec.cfg.d_model);
+        match self.spec.family.positions {
             Positions::Learned => {
                 let rows = c.max_position_embeddings + 2;
                 let w = v.pp("embed_positions").f32("weight", &[rows, d])?;
@@ -307,120 +403,147 @@ pub fn build(path: &std::path::Path, cfg: BartConfig, ld: &Loader, vars: &Vars) 
             ),
             Positions::M2M100Sinusoidal => m2m_100::M2M100SinusoidalPositionalEmbedding::load(
                 ld,
-                spec.pad,
+                self.spec.pad,
                 c.max_position_embeddings,
                 d,
             ),
         }
-    };
-    let feed_forward = |v: &Vars, ffn: usize| -> Result<FeedForward> {
+    }
+
+    fn feed_forward(&self, v: &Vars, ffn: usize) -> Result<FeedForward> {
+        let d = self.spec.cfg.d_model;
         Ok(FeedForward::Plain {
-            fc1: Linear::load(ld, v, "fc1", ffn, d, true)?,
-            fc2: Linear::load(ld, v, "fc2", d, ffn, true)?,
-            act: spec.act,
+            fc1: Linear::load(self.ld, v, "fc1", ffn, d, true)?,
+            fc2: Linear::load(self.ld, v, "fc2", d, ffn, true)?,
+            act: self.spec.act,
         })
-    };
+    }
 
-    let enc_heads = spec.heads(c.encoder_attention_heads);
-    let enc_layers = (0..c.encoder_layers)
-        .map(|i| {
-            let v = enc_v.pp(&format!("layers.{i}"));
-            Ok(TransformerLayer {
-                self_attn: SelfAttention::load(ld, &v.pp("self_attn"), PROJ, enc_heads, d, true)?,
-                self_attn_norm: ln(&v, "self_attn_layer_norm")?,
-                cross: Vec::new(),
-                ffn: feed_forward(&v, c.encoder_ffn_dim)?,
-                ffn_norm: ln(&v, "final_layer_norm")?,
-                norm_first: fam.normalize_before,
+    fn encoder(&self, enc_v: &Vars, tokens: Embedding) -> Result<TransformerEncoder> {
+        let (c, fam, ld, d) = (
+            &self.spec.cfg,
+            self.spec.family,
+            self.ld,
+            self.spec.cfg.d_model,
+        );
+        let heads = self.spec.heads(c.encoder_attention_heads);
+        let layers = (0..c.encoder_layers)
+            .map(|i| {
+                let v = enc_v.pp(&format!("layers.{i}"));
+                Ok(TransformerLayer {
+                    self_attn: SelfAttention::load(ld, &v.pp("self_attn"), PROJ, heads, d, true)?,
+                    self_attn_norm: self.ln(&v, "self_attn_layer_norm")?,
+                    cross: Vec::new(),
+                    ffn: self.feed_forward(&v, c.encoder_ffn_dim)?,
+                    ffn_norm: self.ln(&v, "final_layer_norm")?,
+                    norm_first: fam.normalize_before,
+                })
             })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TransformerEncoder {
+            embed: TextEmbedding {
+                tokens,
+                positions: Some(self.positions(enc_v)?),
+                scale: self.embed_scale(),
+                norm: self.ln_opt(enc_v, "layernorm_embedding", fam.layernorm_embedding)?,
+            },
+            layers,
+            final_norm: self.ln_opt(enc_v, "layer_norm", fam.final_layer_norm)?,
+            position_bias: Vec::new(),
+            d_model: d,
+            pad_token_id: self.spec.pad,
+            max_positions: Some(c.max_position_embeddings),
+            positions_key: "max_position_embeddings",
         })
-        .collect::<Result<Vec<_>>>()?;
-    let encoder = TransformerEncoder {
-        embed: TextEmbedding {
-            tokens: enc_tokens,
-            positions: Some(positions(&enc_v)?),
-            scale: embed_scale,
-            norm: ln_opt(&enc_v, "layernorm_embedding", fam.layernorm_embedding)?,
-        },
-        layers: enc_layers,
-        final_norm: ln_opt(&enc_v, "layer_norm", fam.final_layer_norm)?,
-        position_bias: Vec::new(),
-        d_model: d,
-        pad_token_id: spec.pad,
-        max_positions: Some(c.max_position_embeddings),
-        positions_key: "max_position_embeddings",
-    };
+    }
 
-    let dec_heads = spec.heads(c.decoder_attention_heads);
-    let layer_vars: Vec<Vars> = (0..c.decoder_layers)
-        .map(|i| dec_v.pp(&format!("layers.{i}")))
-        .collect();
-    let dec_layers = layer_vars
-        .iter()
-        .enumerate()
-        .map(|(l, v)| {
-            let cross = CrossAttention::load(
-                ld,
-                &v.pp("encoder_attn"),
-                ("q_proj", "out_proj"),
-                dec_heads,
-                d,
-                true,
-                (0, l),
-            )?;
-            Ok(TransformerLayer {
-                self_attn: SelfAttention::load(ld, &v.pp("self_attn"), PROJ, dec_heads, d, true)?,
-                self_attn_norm: ln(v, "self_attn_layer_norm")?,
-                cross: vec![CrossBlock {
-                    attn: cross,
-                    norm: ln(v, "encoder_attn_layer_norm")?,
-                }],
-                ffn: feed_forward(v, c.decoder_ffn_dim)?,
-                ffn_norm: ln(v, "final_layer_norm")?,
-                norm_first: fam.normalize_before,
+    fn decoder(
+        &self,
+        dec_v: &Vars,
+        tokens: Embedding,
+        lm_head: Linear,
+        cross: CrossNames,
+    ) -> Result<TransformerDecoder> {
+        let (c, fam, ld, d) = (
+            &self.spec.cfg,
+            self.spec.family,
+            self.ld,
+            self.spec.cfg.d_model,
+        );
+        let heads = self.spec.heads(c.decoder_attention_heads);
+        let layer_vars: Vec<Vars> = (0..c.decoder_layers)
+            .map(|i| dec_v.pp(&format!("layers.{i}")))
+            .collect();
+        // Per source, the (attention, norm) names of its block in every layer.
+        let names: Vec<(String, String)> = match cross {
+            CrossNames::One => vec![("encoder_attn".into(), "encoder_attn_layer_norm".into())],
+            CrossNames::PerSource(n) => (0..n)
+                .map(|i| {
+                    (
+                        format!("encoder_attn.{i}"),
+                        format!("encoder_attn_layer_norm.{i}"),
+                    )
+                })
+                .collect(),
+        };
+        let layers = layer_vars
+            .iter()
+            .enumerate()
+            .map(|(l, v)| {
+                let blocks = names
+                    .iter()
+                    .enumerate()
+                    .map(|(src, (attn, norm))| {
+                        Ok(CrossBlock {
+                            attn: CrossAttention::load(
+                                ld,
+                                &v.pp(attn),
+                                ("q_proj", "out_proj"),
+                                heads,
+                                d,
+                                true,
+                                (src, l),
+                            )?,
+                            norm: self.ln(v, norm)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(TransformerLayer {
+                    self_attn: SelfAttention::load(ld, &v.pp("self_attn"), PROJ, heads, d, true)?,
+                    self_attn_norm: self.ln(v, "self_attn_layer_norm")?,
+                    cross: blocks,
+                    ffn: self.feed_forward(v, c.decoder_ffn_dim)?,
+                    ffn_norm: self.ln(v, "final_layer_norm")?,
+                    norm_first: fam.normalize_before,
+                })
             })
+            .collect::<Result<Vec<_>>>()?;
+        let cross_kv_proj = names
+            .iter()
+            .map(|(attn, _)| {
+                let cross_vars: Vec<Vars> = layer_vars.iter().map(|v| v.pp(attn)).collect();
+                let kv_parts: Vec<(&Vars, &str)> = cross_vars
+                    .iter()
+                    .flat_map(|v| [(v, "k_proj"), (v, "v_proj")])
+                    .collect();
+                Linear::load_fused(ld, &kv_parts, d, d, true)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TransformerDecoder {
+            embed: TextEmbedding {
+                tokens,
+                positions: Some(self.positions(dec_v)?),
+                scale: self.embed_scale(),
+                norm: self.ln_opt(dec_v, "layernorm_embedding", fam.layernorm_embedding)?,
+            },
+            layers,
+            final_norm: self.ln_opt(dec_v, "layer_norm", fam.final_layer_norm)?,
+            lm_head,
+            cross_kv_proj,
+            position_bias: Vec::new(),
+            d_model: d,
         })
-        .collect::<Result<Vec<_>>>()?;
-    let cross_vars: Vec<Vars> = layer_vars.iter().map(|v| v.pp("encoder_attn")).collect();
-    let kv_parts: Vec<(&Vars, &str)> = cross_vars
-        .iter()
-        .flat_map(|v| [(v, "k_proj"), (v, "v_proj")])
-        .collect();
-    let cross_kv_proj = Linear::load_fused(ld, &kv_parts, d, d, true)?;
-
-    // lm_head: tied to the decoder embeddings unless the config unties it and the checkpoint
-    // has its own (a missing lm_head falls back to tied, as transformers does).
-    let vocab = spec.decoder_vocab_size;
-    let final_logits_bias = if fam.final_logits_bias && vars.contains("final_logits_bias") {
-        Some(vars.f32("final_logits_bias", &[1, vocab])?)
-    } else {
-        None
-    };
-    let lm_head = if !c.tie_word_embeddings.unwrap_or(true) && vars.contains("lm_head.weight") {
-        let w = vars.pp("lm_head").matrix("weight", &[vocab, d])?;
-        Linear::from_host(ld, &w, final_logits_bias.as_deref(), vocab, d)?
-    } else {
-        dec_tokens.as_linear(final_logits_bias.as_deref(), ld)?
-    };
-    let decoder = TransformerDecoder {
-        embed: TextEmbedding {
-            tokens: dec_tokens,
-            positions: Some(positions(&dec_v)?),
-            scale: embed_scale,
-            norm: ln_opt(&dec_v, "layernorm_embedding", fam.layernorm_embedding)?,
-        },
-        layers: dec_layers,
-        final_norm: ln_opt(&dec_v, "layer_norm", fam.final_layer_norm)?,
-        lm_head,
-        cross_kv_proj: vec![cross_kv_proj],
-        position_bias: Vec::new(),
-        d_model: d,
-    };
-    Ok(Built {
-        config,
-        encoder: Box::new(encoder),
-        decoder: Box::new(decoder),
-    })
+    }
 }
 
 /// `model.shared` (or the older `encoder.embed_tokens` / `decoder.embed_tokens` keys);

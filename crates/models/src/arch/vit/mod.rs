@@ -351,6 +351,7 @@ impl Encoder for VitEncoder {
             None => (scratch.res.cur().clone(), d),
         };
         Ok(Memory {
+            row_lengths: vec![s; b],
             states: states.reshape(&[b, s, dim])?,
             lengths,
             batch: b,

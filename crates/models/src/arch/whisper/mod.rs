@@ -292,6 +292,7 @@ impl Encoder for WhisperEncoder {
         add(rec, &h2, &positions, scratch.res.cur())?;
         let lengths = unpadded_stack(rec, &self.layers, &mut scratch, (b, s, d), &self.layer_norm)?;
         Ok(Memory {
+            row_lengths: vec![s; b],
             states: scratch.res.cur().reshape(&[b, s, d])?,
             lengths,
             batch: b,
