@@ -18,3 +18,4 @@ mod roofline;
 mod runtime;
 mod sampling;
 mod softmax;
+mod token_mask;
