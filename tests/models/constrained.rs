@@ -76,6 +76,26 @@ fn constrained_greedy_and_beam_match_transformers() {
     gpu().check_errors().unwrap();
 }
 
+/// Found lazily (as when the mask table would be too big), the constraint gives the same
+/// outputs: each step then uploads its rows' masks instead of their nodes.
+#[test]
+fn a_lazy_constraint_gives_the_same_outputs() {
+    let r = reference();
+    let pattern = r["pattern"].as_str().unwrap();
+    let model = load("marian");
+    let c = model.compile_constraint_with(pattern, 0).unwrap();
+    assert!(c.is_lazy());
+    for case in r["cases"].as_array().unwrap() {
+        let src = vec![ids(&case["input_ids"])];
+        for (name, beams) in [("greedy", 1), ("beam4", 4)] {
+            let opts = with(beams, Some(Constrain::Regex(pattern.into())));
+            let held = model.generate(&src, &opts).unwrap();
+            assert_eq!(held.sequences[0][0], ids(&case[name]["sequence"]), "{name}");
+        }
+    }
+    assert!(c.nodes() > 1, "nodes were found as the search went");
+}
+
 /// Every hypothesis of a beam search matches, and a batch constrains each row on its own.
 #[test]
 fn every_returned_beam_and_batch_row_matches() {

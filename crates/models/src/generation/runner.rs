@@ -200,14 +200,19 @@ impl RangeRules {
 }
 
 /// The constraint of a call on the GPU: its mask table (uploaded once per model and
-/// expression) and the automaton node of every row, which is all a step uploads.
+/// expression) and the automaton node of every row, which is all a step uploads. A lazy
+/// constraint (a table too big to build) uploads the masks of the step's rows instead.
 struct Masking {
     constraint: std::sync::Arc<Constraint>,
+    /// u32 `[nodes + 1, words]` (every node), or `[rows, words]` (lazily: row r's mask in
+    /// row r, written each step).
     table: Tensor,
+    lazy: bool,
     /// u32 `[rows]`: the mask row of each row of logits.
     row_nodes: Tensor,
     nodes: Vec<u32>,
     staged: Vec<u32>,
+    staged_masks: Vec<u32>,
 }
 
 impl Masking {
@@ -215,11 +220,22 @@ impl Masking {
         let Some(c) = &search.constraint else {
             return Ok(None);
         };
+        let words = c.mask_words();
+        let (table, lazy) = match c.table(gpu)? {
+            Some(t) => (t, false),
+            None => (gpu.empty(&[rows, words], DType::U32)?, true),
+        };
         Ok(Some(Masking {
-            table: c.table(gpu)?,
+            table,
+            lazy,
             row_nodes: gpu.empty(&[rows], DType::U32)?,
             nodes: vec![c.start(); rows],
             staged: vec![UNCONSTRAINED; rows],
+            staged_masks: if lazy {
+                vec![0; rows * words]
+            } else {
+                Vec::new()
+            },
             constraint: c.clone(),
         }))
     }
@@ -232,12 +248,20 @@ impl Masking {
         logits: &Tensor,
         active: impl Fn(usize) -> bool,
     ) -> Result<()> {
+        let words = self.constraint.mask_words();
         for (row, slot) in self.staged.iter_mut().enumerate() {
-            *slot = if active(row) {
-                self.nodes[row]
-            } else {
-                UNCONSTRAINED
+            *slot = match (active(row), self.lazy) {
+                (false, _) => UNCONSTRAINED,
+                (true, false) => self.nodes[row],
+                (true, true) => {
+                    let mask = self.constraint.mask(self.nodes[row]);
+                    self.staged_masks[row * words..(row + 1) * words].copy_from_slice(&mask);
+                    row as u32
+                }
             };
+        }
+        if self.lazy {
+            rec.gpu().write(&self.table, &self.staged_masks)?;
         }
         rec.gpu().write(&self.row_nodes, &self.staged)?;
         token_mask(rec, logits, &self.table, &self.row_nodes)?;

@@ -56,6 +56,17 @@ impl Model {
     /// `pattern` compiled against this model's tokenizer and end tokens (what a call with
     /// `constrain: Regex(pattern)` uses; kept for later calls).
     pub fn compile_constraint(&self, pattern: &str) -> Result<Arc<Constraint>> {
+        self.compile_constraint_with(pattern, crate::generation::constraint::MAX_TABLE_BYTES)
+    }
+
+    /// [`Model::compile_constraint`] with the mask table limited to `table_bytes`, past which
+    /// its nodes are found lazily ([`Constraint::with_table_limit`]). Later calls with the
+    /// same expression use what this compiled.
+    pub fn compile_constraint_with(
+        &self,
+        pattern: &str,
+        table_bytes: usize,
+    ) -> Result<Arc<Constraint>> {
         let eos = self
             .generation_config
             .eos_token_id
@@ -65,7 +76,7 @@ impl Model {
             constrain: Some(Constrain::Regex(pattern.to_string())),
             ..Default::default()
         };
-        self.constraint_for(&opts, &eos)?
+        self.constraint_with(&opts, &eos, table_bytes)?
             .ok_or_else(|| Error::Options(format!("constraint {pattern:?} was not compiled")))
     }
 
@@ -74,6 +85,16 @@ impl Model {
         &self,
         opts: &GenerateOptions,
         eos: &[u32],
+    ) -> Result<Option<Arc<Constraint>>> {
+        let limit = crate::generation::constraint::MAX_TABLE_BYTES;
+        self.constraint_with(opts, eos, limit)
+    }
+
+    fn constraint_with(
+        &self,
+        opts: &GenerateOptions,
+        eos: &[u32],
+        table_bytes: usize,
     ) -> Result<Option<Arc<Constraint>>> {
         let (pattern, file) = match (&opts.constrain, &self.constraints.default) {
             (Some(Constrain::Off), _) | (None, None) => return Ok(None),
@@ -107,13 +128,15 @@ impl Model {
                 self.constraints.pieces.get_or_init(|| p)
             }
         };
-        let c = Constraint::new(pattern, pieces.clone(), eos).map_err(|e| match file {
-            Some(path) => Error::Io {
-                path: path.clone(),
-                msg: e.to_string(),
+        let c = Constraint::with_table_limit(pattern, pieces.clone(), eos, table_bytes).map_err(
+            |e| match file {
+                Some(path) => Error::Io {
+                    path: path.clone(),
+                    msg: e.to_string(),
+                },
+                None => e,
             },
-            None => e,
-        })?;
+        )?;
         let c = Arc::new(c);
         let mut kept = lock();
         if kept.len() == KEPT {
