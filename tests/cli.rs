@@ -1185,3 +1185,51 @@ fn bench_multi_source_model() {
     // 2 layers × 2 more blocks × (query, attention, output, norm) at least.
     assert!(dispatches[1] >= dispatches[0] + 16.0, "{dispatches:?}");
 }
+
+/// `--constrain` decodes under the expression: the marian fixture gives transformers'
+/// constrained output (tests/fixtures/constrained/reference.json); a bad expression is one
+/// line naming it; `--constrain` and `--no-constrain` exclude each other.
+#[test]
+fn generate_and_translate_constrain() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constrained/reference.json");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let pattern = r["pattern"].as_str().unwrap();
+    let case = &r["cases"][0];
+    let ids = ids_arg(&case["input_ids"]);
+    let dir = fixture("marian").display().to_string();
+    let (ok, out, err) = run(&strings(&[
+        "generate",
+        "--model",
+        &dir,
+        "--input-ids",
+        &ids,
+        "--num-beams",
+        "1",
+        "--constrain",
+        pattern,
+        "--format",
+        "json",
+    ]));
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sequences"][0], case["greedy"]["sequence"], "{out}");
+    let (ok, _, err) = run(&strings(&[
+        "translate",
+        "--constrain",
+        "([0-9]",
+        "1 May 2020",
+    ]));
+    assert!(
+        !ok && err.contains("unclosed group") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let (ok, _, err) = run(&strings(&[
+        "translate",
+        "--constrain",
+        "[0-9]+",
+        "--no-constrain",
+        "1 May 2020",
+    ]));
+    assert!(!ok && err.contains("--no-constrain"), "{err}");
+}

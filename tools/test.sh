@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 python3 tools/whisper/fetch_weights.py
+# The date model's ISO 8601 grammar is generated: the committed file must be the script's output.
+python3 tools/dates/iso_grammar.py --check
 cargo test --workspace
 # The real-weight Whisper suites (minutes on a software adapter) run on the default adapter only.
 # `--workspace` with target filters, not `-p`: cargo resolves dependency features per package

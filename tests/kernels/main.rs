@@ -19,3 +19,4 @@ mod roofline;
 mod runtime;
 mod sampling;
 mod softmax;
+mod token_mask;

@@ -5,6 +5,7 @@
 
 mod audio;
 mod common;
+mod constrained;
 mod ctranslate2;
 mod date_normalizer;
 mod errors;

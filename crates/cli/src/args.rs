@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::{Gpu, GpuOptions};
-use seqbridge_models::{LoadOptions, Model, Quantization, WeightDtype};
+use seqbridge_models::{Constrain, LoadOptions, Model, Quantization, WeightDtype};
 
 /// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set, else native APIs before GL
 /// ([`Gpu::open`]).
@@ -145,5 +145,27 @@ impl ModelArgs {
             bail!("give the sources with --input-ids IDS or --text TEXT");
         }
         Ok(self.input_ids.clone())
+    }
+}
+
+/// `--constrain REGEX` and `--no-constrain`.
+#[derive(Args, Debug, Default)]
+pub struct ConstrainArgs {
+    /// Decode under a constraint: the output text must be a full match of REGEX (the Rust
+    /// `regex` crate's syntax). Overrides the model directory's constraint.regex.
+    #[arg(long, value_name = "REGEX", conflicts_with = "no_constrain")]
+    pub constrain: Option<String>,
+    /// Decode without any constraint, not even the model directory's constraint.regex.
+    #[arg(long)]
+    pub no_constrain: bool,
+}
+
+impl ConstrainArgs {
+    /// The generation option (`None`: the model directory's default).
+    pub fn option(&self) -> Option<Constrain> {
+        if self.no_constrain {
+            return Some(Constrain::Off);
+        }
+        self.constrain.clone().map(Constrain::Regex)
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::Gpu;
 use seqbridge_models::encoder::{EncoderInput, PatchGrid, SourceKind};
-use seqbridge_models::{GenerateOptions, Model, Pixels, Profile};
+use seqbridge_models::{Constrain, GenerateOptions, Model, Pixels, Profile};
 use serde_json::{Value, json};
 
 use crate::args::{Dtype, open_gpu};
@@ -110,6 +110,11 @@ pub struct BenchArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
+    /// Text models: decode under this regular expression (needs the model directory's
+    /// tokenizer), and report what the constraint costs. Without it the bench runs
+    /// unconstrained, even on a model whose directory has a constraint.regex.
+    #[arg(long, value_name = "REGEX")]
+    pub constrain: Option<String>,
 }
 
 /// The text bench's shape: --batch, --src-len and --new-tokens with their defaults.
@@ -310,10 +315,23 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
             _ => shape.src_len,
         })
         .collect();
+    let constraint = a
+        .constrain
+        .as_deref()
+        .map(|pattern| {
+            let t = Instant::now();
+            let c = model.compile_constraint(pattern)?;
+            anyhow::Ok((c, t.elapsed().as_secs_f64() * 1e3))
+        })
+        .transpose()?;
     let opts = GenerateOptions {
         num_beams: Some(a.beams),
         max_new_tokens: Some(shape.new_tokens),
         min_new_tokens: Some(shape.new_tokens),
+        constrain: Some(match &a.constrain {
+            Some(p) => Constrain::Regex(p.clone()),
+            None => Constrain::Off,
+        }),
         ..Default::default()
     };
     for _ in 0..a.warmup {
@@ -346,6 +364,25 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         None
     };
     let kernels = timed.as_ref().map_or(Value::Null, kernel_ms);
+    // The constraint's cost: compiling it once, and the mask kernel's GPU time per step
+    // (its host side, one node lookup per row, is inside host_ms_per_step).
+    let constraint = constraint.map_or(Value::Null, |(c, compile_ms)| {
+        let per_step = timed.as_ref().map(|p| {
+            let ms: f64 = p
+                .kernel_ms
+                .iter()
+                .filter(|(f, _)| f.name() == "token_mask")
+                .map(|(_, ms)| ms)
+                .sum();
+            ms / p.step_ms.len().max(1) as f64
+        });
+        json!({
+            "pattern": c.pattern(),
+            "nodes": c.nodes(),
+            "compile_ms": compile_ms,
+            "gpu_ms_per_step": per_step,
+        })
+    });
 
     let all = |f: fn(&Profile) -> &Vec<f64>| -> Vec<f64> {
         profiles.iter().flat_map(|p| f(p).iter().copied()).collect()
@@ -369,6 +406,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         "submits_per_step": mean(&all_u(|p| &p.step_submits)),
         "gpu_bytes_allocated": gpu.stats().bytes_allocated,
         "gpu_ms_by_kernel": kernels,
+        "constraint": constraint,
         "adapter": format!("{} ({})", adapter.name, adapter.driver),
         "backend": adapter.backend,
         "engine": format!("seqbridge {}", env!("CARGO_PKG_VERSION")),

@@ -6,7 +6,9 @@ use clap::Args;
 use seqbridge_models::{EarlyStopping, GenerateOptions};
 use serde_json::json;
 
-use crate::args::{Format, IdList, ModelArgs, parse_finite, parse_id_list, parse_ids};
+use crate::args::{
+    ConstrainArgs, Format, IdList, ModelArgs, parse_finite, parse_id_list, parse_ids,
+};
 use crate::output::{Stdout, ids_line, stats_json, stats_line};
 use crate::sources::{Source, parse_source};
 
@@ -50,6 +52,8 @@ pub struct GenerateArgs {
     /// Token ids forced at the last step, comma-separated.
     #[arg(long, value_parser = parse_id_list)]
     pub forced_eos_token_id: Option<IdList>,
+    #[command(flatten)]
+    pub constrain: ConstrainArgs,
 }
 
 fn parse_early_stopping(s: &str) -> Result<EarlyStopping, String> {
@@ -76,6 +80,7 @@ impl GenerateArgs {
             bad_words_ids: (!self.bad_words_ids.is_empty()).then(|| self.bad_words_ids.clone()),
             forced_bos_token_id: self.forced_bos_token_id,
             forced_eos_token_id: self.forced_eos_token_id.clone().map(|l| l.0),
+            constrain: self.constrain.option(),
             ..Default::default()
         }
     }

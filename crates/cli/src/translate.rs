@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use seqbridge_models::{GenerateOptions, Model};
 
 use crate::align::{Alignment, render_grid, write_png};
-use crate::args::{Dtype, load_model, open_gpu};
+use crate::args::{ConstrainArgs, Dtype, load_model, open_gpu};
 use crate::output::{Lines, Stdout};
 
 #[derive(Args, Debug)]
@@ -48,6 +48,10 @@ pub struct TranslateArgs {
     /// How the weights are stored on the GPU.
     #[arg(long, value_enum, default_value_t = Dtype::Auto)]
     pub dtype: Dtype,
+    /// The shipped date normaliser decodes under its ISO 8601 grammar (constraint.regex in
+    /// its directory) unless told otherwise.
+    #[command(flatten)]
+    pub constrain: ConstrainArgs,
 }
 
 /// The shipped model: `assets/date-normalizer` under the working directory, else in the
@@ -112,6 +116,7 @@ fn translate<'a>(
     let opts = GenerateOptions {
         num_beams: a.num_beams,
         max_new_tokens: a.max_new_tokens,
+        constrain: a.constrain.option(),
         ..Default::default()
     };
     let progress = a.input.is_some();

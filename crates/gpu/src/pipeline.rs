@@ -28,6 +28,7 @@ pub enum Family {
     PositionBias,
     Conv,
     LogitRules,
+    TokenMask,
     Heads,
     Roofline,
 }
@@ -46,7 +47,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 14] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -58,6 +59,7 @@ impl Family {
         Family::PositionBias,
         Family::Conv,
         Family::LogitRules,
+        Family::TokenMask,
         Family::Heads,
         Family::Roofline,
     ];
@@ -75,6 +77,7 @@ impl Family {
             Family::PositionBias => "position_bias",
             Family::Conv => "conv",
             Family::LogitRules => "logit_rules",
+            Family::TokenMask => "token_mask",
             Family::Heads => "heads",
             Family::Roofline => "roofline",
         }
@@ -93,6 +96,7 @@ impl Family {
             Family::PositionBias => shader!("position_bias.wgsl"),
             Family::Conv => shader!("conv.wgsl"),
             Family::LogitRules => shader!("logit_rules.wgsl"),
+            Family::TokenMask => shader!("token_mask.wgsl"),
             Family::Heads => shader!("heads.wgsl"),
             Family::Roofline => shader!("roofline.wgsl"),
         }
@@ -112,6 +116,7 @@ impl Family {
             | Family::PositionBias
             | Family::Conv
             | Family::Heads
+            | Family::TokenMask
             | Family::Roofline => &[],
         }
     }

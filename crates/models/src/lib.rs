@@ -43,11 +43,14 @@ pub mod nn;
 
 pub use config::ModelConfig;
 pub use error::{Error, Result};
-pub use generation::{EarlyStopping, GenerateOptions, GenerationConfig, Profile, Stats, StepEvent};
+pub use generation::{
+    Constrain, Constraint, EarlyStopping, GenerateOptions, GenerationConfig, Profile, Stats,
+    StepEvent,
+};
 pub use io::tokenizer;
 pub use io::{Tokenizer, WeightDtype};
 pub use model::{
-    Generation, ImageProcessor, LoadOptions, Model, Pixels, Scores, TranscribeOptions, Transcript,
-    TranscriptSegment, TranscriptWindow,
+    CONSTRAINT_FILE, Generation, ImageProcessor, LoadOptions, Model, Pixels, Scores,
+    TranscribeOptions, Transcript, TranscriptSegment, TranscriptWindow,
 };
 pub use nn::Quantization;

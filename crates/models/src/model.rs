@@ -4,10 +4,12 @@
 
 mod alignment;
 mod sources;
+mod constraint;
 mod streaming;
 mod transcribe;
 
 pub use crate::io::image::{ImageProcessor, Pixels};
+pub use constraint::CONSTRAINT_FILE;
 pub use transcribe::{TranscribeOptions, Transcript, TranscriptSegment, TranscriptWindow};
 
 use std::path::{Path, PathBuf};
@@ -74,6 +76,8 @@ pub struct Model {
     /// preprocessor_config.json of an image model.
     image_processor: Option<ImageProcessor>,
     weight_bytes: AtomicU64,
+    /// The directory's `constraint.regex` and the constraints compiled for this model.
+    constraints: constraint::Constraints,
 }
 
 /// Counters opened at the start of a call, turned into [`Stats`] at the end. The GPU's
@@ -163,6 +167,7 @@ impl Model {
             tokenizer,
             image_processor,
             weight_bytes,
+            constraints: constraint::Constraints::from_dir(dir)?,
         })
     }
 
@@ -380,7 +385,8 @@ impl Model {
         on_token: &mut dyn FnMut(usize, u32),
         probe: &mut Probe,
     ) -> Result<Generation> {
-        let search = SearchConfig::resolve(&self.config, &self.generation_config, opts)?;
+        let mut search = SearchConfig::resolve(&self.config, &self.generation_config, opts)?;
+        search.constraint = self.constraint_for(opts, &search.eos_token_id)?;
         self.encoder.check(input)?;
         let mut call = self.begin();
         let run = self.runner();

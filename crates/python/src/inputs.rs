@@ -6,7 +6,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use seqbridge_models::{EarlyStopping, GenerateOptions};
+use seqbridge_models::{Constrain, EarlyStopping, GenerateOptions};
 
 /// What `generate` and friends accept as sources.
 pub enum Sources {
@@ -99,7 +99,19 @@ pub const OPTION_NAMES: &[&str] = &[
     "language",
     "task",
     "timestamps",
+    "constrain",
 ];
+
+/// `constrain=`: a regular expression the output must match, or `False` for no constraint
+/// (not even the model directory's `constraint.regex`).
+fn constrain(v: &Bound<'_, PyAny>) -> PyResult<Constrain> {
+    if let Ok(false) = v.extract::<bool>() {
+        return Ok(Constrain::Off);
+    }
+    v.extract::<String>()
+        .map(Constrain::Regex)
+        .map_err(|_| PyTypeError::new_err("constrain must be a regular expression (str) or False"))
+}
 
 /// `**options` as [`GenerateOptions`]; an unknown name is a `TypeError`, as Python's own
 /// keyword arguments are, and `None` keeps the model's value.
@@ -135,6 +147,7 @@ pub fn generate_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<Generat
             "language" => o.language = Some(typed(k, v)?),
             "task" => o.task = Some(typed(k, v)?),
             "timestamps" => o.timestamps = Some(typed(k, v)?),
+            "constrain" => o.constrain = Some(constrain(v)?),
             _ => {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected keyword argument {key:?} (options: {})",

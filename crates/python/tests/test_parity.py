@@ -46,6 +46,16 @@ def test_translate_int8_equals_cli(dates):
     assert model.translate(texts) == run_cli("translate", "--dtype", "int8", *texts).splitlines()
 
 
+def test_constrain_equals_cli(shipped, dates):
+    texts = dates[:4] + ["good morning"]
+    pattern = "[0-9]{4}-[0-9]{2}(-[0-9]{2})?"
+    got = shipped.translate(texts, constrain=pattern)
+    assert got == run_cli("translate", "--constrain", pattern, *texts).splitlines()
+    assert shipped.translate(texts, constrain=False) == run_cli("translate", "--no-constrain", *texts).splitlines()
+    with pytest.raises(ValueError, match="unclosed group"):
+        shipped.translate(texts, constrain="(")
+
+
 def test_blank_lines_stay_blank(shipped, cli_dates, dates):
     assert shipped.translate(["", dates[0], "  "]) == ["", cli_dates[0], ""]
 

@@ -14,6 +14,7 @@ pub mod position_bias;
 pub mod roofline;
 pub mod sampling;
 pub mod softmax;
+pub mod token_mask;
 
 /// Spreads `groups` workgroups over x and y so that neither exceeds the per-dimension limit;
 /// kernels recover the linear index with `group_index` (shaders/common.wgsl).

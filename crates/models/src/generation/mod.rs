@@ -4,6 +4,7 @@
 pub(crate) mod attention_tap;
 pub mod beam;
 pub mod config;
+pub mod constraint;
 pub mod greedy;
 pub mod options;
 pub mod processors;
@@ -13,7 +14,8 @@ pub mod timestamps;
 
 pub use attention_tap::StepEvent;
 pub use config::{EarlyStopping, GenerationConfig};
-pub use options::{GenerateOptions, SearchConfig};
+pub use constraint::Constraint;
+pub use options::{Constrain, GenerateOptions, SearchConfig};
 pub use processors::{LogitsProcessor, Processors};
 pub use profile::Profile;
 pub(crate) use runner::Runner;

@@ -38,6 +38,20 @@ pub struct GenerateOptions {
     pub task: Option<String>,
     /// Whisper: generate timestamp tokens (`return_timestamps`), under the timestamp rules.
     pub timestamps: Option<bool>,
+    /// A regular expression the decoded output must match (see [`Constrain`]); `None` keeps
+    /// the model directory's `constraint.regex`, if it has one.
+    pub constrain: Option<Constrain>,
+}
+
+/// The constraint of a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Constrain {
+    /// The decoded text of every hypothesis (special tokens skipped) is a full match of this
+    /// regular expression (the `regex` crate's syntax): tokens that would leave it are
+    /// masked at every step, EOS is allowed only after a full match.
+    Regex(String),
+    /// No constraint, not even the model directory's.
+    Off,
 }
 
 /// The longest decoder sequence a call may ask for, start token included, whatever the
@@ -79,6 +93,8 @@ pub struct SearchConfig {
     /// Whisper's `<|nospeech|>` (no_timestamps_token_id − 1): its probability after the
     /// start token is reported per source (transformers' `no_speech_prob`).
     pub no_speech_token: Option<u32>,
+    /// The compiled constraint of the call (set by the model, which has the tokenizer).
+    pub constraint: Option<std::sync::Arc<crate::generation::constraint::Constraint>>,
 }
 
 /// Whisper's prompt and the rules that go with it.
@@ -285,6 +301,7 @@ impl SearchConfig {
                 .no_timestamps_token_id
                 .and_then(|t| t.checked_sub(1))
                 .filter(|&t| (t as usize) < model.decoder_vocab_size),
+            constraint: None,
         };
         cfg.validate(model)?;
         Ok(cfg)
@@ -432,6 +449,7 @@ pub(crate) mod tests {
             timestamps: None,
             detect_language: None,
             no_speech_token: None,
+            constraint: None,
         }
     }
 

@@ -11,6 +11,7 @@
 use seqbridge_gpu::ops::cache::reorder_rows_table;
 use seqbridge_gpu::ops::logit_rules::{RULE_WORDS, logit_rules};
 use seqbridge_gpu::ops::sampling::{argmax, edit_logits, log_softmax, log_softmax_gather, topk};
+use seqbridge_gpu::ops::token_mask::{UNCONSTRAINED, token_mask};
 use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 
 use crate::decoder::{CrossKv, Decoder};
@@ -18,6 +19,7 @@ use crate::encoder::{Encoder, EncoderInput};
 use crate::error::Result;
 use crate::generation::attention_tap::StepTap;
 use crate::generation::beam::{BeamSearch, Candidate};
+use crate::generation::constraint::Constraint;
 use crate::generation::greedy::Greedy;
 use crate::generation::options::SearchConfig;
 use crate::generation::processors::{Processors, forced_tokens};
@@ -197,6 +199,85 @@ impl RangeRules {
     }
 }
 
+/// The constraint of a call on the GPU: its mask table (uploaded once per model and
+/// expression) and the automaton node of every row, which is all a step uploads. A lazy
+/// constraint (a table too big to build) uploads the masks of the step's rows instead.
+struct Masking {
+    constraint: std::sync::Arc<Constraint>,
+    /// u32 `[nodes + 1, words]` (every node), or `[rows, words]` (lazily: row r's mask in
+    /// row r, written each step).
+    table: Tensor,
+    lazy: bool,
+    /// u32 `[rows]`: the mask row of each row of logits.
+    row_nodes: Tensor,
+    nodes: Vec<u32>,
+    staged: Vec<u32>,
+    staged_masks: Vec<u32>,
+}
+
+impl Masking {
+    fn new(gpu: &Gpu, search: &SearchConfig, rows: usize) -> Result<Option<Masking>> {
+        let Some(c) = &search.constraint else {
+            return Ok(None);
+        };
+        let words = c.mask_words();
+        let (table, lazy) = match c.table(gpu)? {
+            Some(t) => (t, false),
+            None => (gpu.empty(&[rows, words], DType::U32)?, true),
+        };
+        Ok(Some(Masking {
+            table,
+            lazy,
+            row_nodes: gpu.empty(&[rows], DType::U32)?,
+            nodes: vec![c.start(); rows],
+            staged: vec![UNCONSTRAINED; rows],
+            staged_masks: if lazy {
+                vec![0; rows * words]
+            } else {
+                Vec::new()
+            },
+            constraint: c.clone(),
+        }))
+    }
+
+    /// Records the masks of the rows for which `active(row)` holds; the others (finished
+    /// rows) are left as they are.
+    fn record(
+        &mut self,
+        rec: &mut Recorder,
+        logits: &Tensor,
+        active: impl Fn(usize) -> bool,
+    ) -> Result<()> {
+        let words = self.constraint.mask_words();
+        for (row, slot) in self.staged.iter_mut().enumerate() {
+            *slot = match (active(row), self.lazy) {
+                (false, _) => UNCONSTRAINED,
+                (true, false) => self.nodes[row],
+                (true, true) => {
+                    let mask = self.constraint.mask(self.nodes[row]);
+                    self.staged_masks[row * words..(row + 1) * words].copy_from_slice(&mask);
+                    row as u32
+                }
+            };
+        }
+        if self.lazy {
+            rec.gpu().write(&self.table, &self.staged_masks)?;
+        }
+        rec.gpu().write(&self.row_nodes, &self.staged)?;
+        token_mask(rec, logits, &self.table, &self.row_nodes)?;
+        Ok(())
+    }
+
+    /// Row r now extends row `parents[r]` of the last step with `tokens[r]` (greedy: its own
+    /// row; rows that took no token are left out by the caller).
+    fn advance(&mut self, parents: impl Iterator<Item = usize>, tokens: &[u32]) {
+        let before = self.nodes.clone();
+        for (row, (parent, &tok)) in parents.zip(tokens).enumerate() {
+            self.nodes[row] = self.constraint.advance(before[parent], tok);
+        }
+    }
+}
+
 /// Whether this step picks the language (the first prompt slot, under language detection).
 fn detects_language(search: &SearchConfig, cur_len: usize) -> Option<(u32, u32)> {
     search.detect_language.filter(|_| cur_len == 1)
@@ -249,6 +330,7 @@ impl Runner<'_> {
         let next_ids = self.gpu.empty(&[b], DType::U32)?;
         let mut edits = Edits::new(self.gpu, search, b, vocab)?;
         let mut rules = RangeRules::new(self.gpu, b, vocab)?;
+        let mut masking = Masking::new(self.gpu, search, b)?;
         let mut state = Greedy::new(b, search.decoder_start_token_id);
         let mut tokens = vec![search.decoder_start_token_id; b];
         let mut no_speech = None;
@@ -283,6 +365,9 @@ impl Runner<'_> {
                     .collect();
                 edits.record(&mut rec, &dec.logits, &hist)?;
                 rules.record_timestamps(search, &mut rec, &dec.logits, &hist)?;
+                if let Some(m) = masking.as_mut() {
+                    m.record(&mut rec, &dec.logits, |row| state.unfinished[row])?;
+                }
                 argmax(&mut rec, &dec.logits, &next_ids)?;
                 let rb = rec.read_back(&next_ids)?;
                 probe.submit(rec)?;
@@ -292,6 +377,19 @@ impl Runner<'_> {
             stats.decoder_steps += 1;
             if let Some(tap) = tap.as_deref_mut() {
                 tap.tap.wait()?;
+            }
+            if let Some(m) = masking.as_mut() {
+                // A finished row keeps its node (its token is padding).
+                let kept: Vec<u32> = (0..b)
+                    .map(|row| {
+                        if state.unfinished[row] {
+                            next[row]
+                        } else {
+                            search.eos_token_id.first().copied().unwrap_or(next[row])
+                        }
+                    })
+                    .collect();
+                m.advance(0..b, &kept);
             }
             for (row, tok) in state.advance(search, &next[..b]) {
                 if let Some(tap) = tap.as_deref_mut() {
@@ -345,6 +443,7 @@ impl Runner<'_> {
         let mut edits = Edits::new(gpu, search, n, vocab)?;
         let mut rules = RangeRules::new(gpu, n, vocab)?;
         let lang_ids = gpu.empty(&[n], DType::U32)?;
+        let mut masking = Masking::new(gpu, search, n)?;
         let mut state = BeamSearch::new(b, search);
         let mut tokens = vec![search.decoder_start_token_id; n];
         let mut parent_rows: Vec<u32> = (0..n as u32).collect();
@@ -381,6 +480,9 @@ impl Runner<'_> {
                 let histories = state.histories();
                 edits.record(&mut rec, &dec.logits, &histories)?;
                 rules.record_timestamps(search, &mut rec, &dec.logits, &histories)?;
+                if let Some(m) = masking.as_mut() {
+                    m.record(&mut rec, &dec.logits, |_| true)?;
+                }
                 topk(
                     &mut rec,
                     &dec.logits,
@@ -413,6 +515,9 @@ impl Runner<'_> {
             let step = state.step(search, vocab, candidates);
             if state.done(search) {
                 break;
+            }
+            if let Some(m) = masking.as_mut() {
+                m.advance(step.parents.iter().map(|&p| p as usize), &step.tokens);
             }
             parent_rows = step.parents;
             tokens = step.tokens;

@@ -73,6 +73,7 @@ pub const MODEL_FILES: &[&str] = &[
     "sentencepiece.bpe.model",
     "vocabulary.json",
     "vocabulary.txt",
+    "constraint.regex",
 ];
 
 /// Checks, before anything is read, that each of [`MODEL_FILES`] present in `dir` is a

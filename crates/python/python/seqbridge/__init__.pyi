@@ -81,6 +81,9 @@ class GenerateOptions(TypedDict, total=False):
     """Whisper: "en", ..., or None / "auto" to detect."""
     task: Optional[Literal["transcribe", "translate"]]
     timestamps: Optional[bool]
+    constrain: Optional[Union[str, Literal[False]]]
+    """A regular expression the decoded output must fully match, or False for no constraint
+    (not even the model directory's constraint.regex)."""
 
 class Model:
     """A model directory loaded onto the GPU; shareable by threads."""

@@ -14,6 +14,7 @@
 
 pub mod marian;
 pub mod mbart;
+pub mod pieces;
 pub mod sentencepiece;
 pub mod t5;
 
