@@ -40,6 +40,9 @@ MDY_RATE = 0.2
 CATEGORY_WEIGHTS = [(0.42, "written"), (0.24, "numeric"), (0.15, "partial"),
                     (0.07, "time-only"), (0.12, "no-date")]
 CATEGORIES = [c for _, c in CATEGORY_WEIGHTS]
+# Share of extra examples at the ends of months (28th-31st and just past the end, in
+# written or numeric form), for a second training stage: 0 leaves the stream as it was.
+MONTH_END_RATE = 0.0
 
 
 # --------------------------------------------------------------------------
@@ -450,12 +453,35 @@ def make_no_date(rng, lang, mdy):
     return dd.add_noise(rng, text), ""
 
 
+def month_end(rng, lang, mdy):
+    """A date at the end of its month, or a day or two past it (-> no date): what
+    tells 30 April from 31 April and 29 February 2024 from 29 February 2023."""
+    year = dd.random_date(rng).year
+    month = rng.randint(1, 12) if rng.random() < 0.5 else rng.choice([2, 4, 6, 9, 11])
+    mlen = (_dt.date(year + month // 12, month % 12 + 1, 1) - _dt.timedelta(days=1)).day
+    day = rng.randint(max(28, mlen - 1), min(31, mlen + 2))
+    ok = day <= mlen
+    time = _maybe_time(rng, 0.3)
+    weekday = _dt.date(year, month, day).weekday() if ok else rng.randint(0, 6)
+    if rng.random() < 0.6:
+        src = dd.GENERATORS[lang](rng, FakeDate(year, month, day, weekday), time)
+    else:
+        order = "dmy" if rng.random() < 0.7 else "mdy"
+        a, b = (day, month) if order == "dmy" else (month, day)
+        src, _ = numeric_date(rng, mdy, (a, b, year, order))
+        if time is not None:
+            src = _with_time(rng, lang, src, *time)
+    return dd.add_noise(rng, src), (iso(year, month, day, time) if ok else "")
+
+
 # --------------------------------------------------------------------------
 
 def make(rng: random.Random, lang: str, category: str) -> tuple[str, str]:
     """One (source, target) of a category; MDY_RATE of them start with the MDY token."""
     mdy = rng.random() < MDY_RATE
-    if category == "written":
+    if MONTH_END_RATE and rng.random() < MONTH_END_RATE:
+        src, tgt = month_end(rng, lang, mdy)
+    elif category == "written":
         src, tgt = make_written(rng, lang)
     elif category == "numeric":
         src, tgt = make_numeric(rng, lang, mdy)

@@ -74,6 +74,11 @@ def parse_args():
     ap.add_argument("--eval-every", type=int, default=800)
     ap.add_argument("--eval-every-nth", type=int, default=7, help="held-out lines used for progress checks")
     ap.add_argument("--min-accuracy", type=float, default=0.99)
+    ap.add_argument("--month-end-rate", type=float, default=0.0,
+                    help="share of extra training examples at the ends of months (dates_forms.month_end)")
+    ap.add_argument("--init-from", metavar="DIR",
+                    help="continue from this checkpoint (same tokenizer) instead of a fresh model; "
+                         "give it another --seed so the data stream is new")
     return ap.parse_args()
 
 
@@ -262,6 +267,7 @@ def main() -> None:
             assert "\t" not in src and "\n" not in src
             f.write(f"{src}\t{tgt}\t{cat}\n")
     heldout_sources = {s for s, _, _ in heldout} | {s for s, _, _ in v1}
+    dates_forms.MONTH_END_RATE = args.month_end_rate  # training stream only, not the held-out set
     for src, tgt, _ in heldout:
         assert tok.encode(src).ids == codec.encode(src), src
         assert tok.decode(codec.encode(tgt), skip_special_tokens=True) == tgt
@@ -270,7 +276,12 @@ def main() -> None:
     eval_pairs = heldout[:: args.eval_every_nth]
 
     # 3. model and training
-    model = build_model(args, codec)
+    if args.init_from:
+        model = MarianMTModel.from_pretrained(args.init_from, dtype=torch.float32)
+        assert model.config.vocab_size == len(codec.vocab), "--init-from: another tokenizer"
+        print(f"continuing from {args.init_from}", flush=True)
+    else:
+        model = build_model(args, codec)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: d_model={args.d_model} layers={args.layers}+{args.layers} heads={args.heads} "
           f"ffn={args.ffn} vocab={len(codec.vocab)} params={n_params:,}", flush=True)

@@ -12,6 +12,7 @@ use seqbridge_models::{GenerateOptions, Model};
 
 use crate::align::{Alignment, render_grid, write_png};
 use crate::args::{Dtype, load_model, open_gpu};
+use crate::dates;
 use crate::output::{Lines, Stdout};
 
 #[derive(Args, Debug)]
@@ -48,6 +49,11 @@ pub struct TranslateArgs {
     /// How the weights are stored on the GPU.
     #[arg(long, value_enum, default_value_t = Dtype::Auto)]
     pub dtype: Dtype,
+    /// Date model: read ambiguous numeric dates month-first (03/04/2021 -> 2021-03-04);
+    /// the default is day-first (-> 2021-04-03). A date with a field > 12 reads the only way
+    /// it can either way.
+    #[arg(long)]
+    pub month_first: bool,
 }
 
 /// The shipped model: `assets/date-normalizer` under the working directory, else in the
@@ -114,11 +120,19 @@ fn translate<'a>(
         max_new_tokens: a.max_new_tokens,
         ..Default::default()
     };
+    let sources = if a.month_first {
+        dates::month_first(model.require_tokenizer()?, &dir, &lines)?
+    } else {
+        lines.clone()
+    };
     let progress = a.input.is_some();
-    let done = translate_lines(&model, &lines, &opts, a.batch_size, progress, &mut |t| {
+    let done = translate_lines(&model, &sources, &opts, a.batch_size, progress, &mut |t| {
         out.line(t)
     })?;
     Ok(move || {
+        for line in dates::no_date_lines(&lines, &done.texts) {
+            eprintln!("{line}");
+        }
         if progress {
             eprintln!("{} on {}", done.summary(), gpu.adapter().name);
         }
