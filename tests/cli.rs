@@ -339,11 +339,30 @@ fn translate_int8_gives_the_same_dates() {
     );
 }
 
+/// `translate --input IN --output OUT` with `input` in IN: (success, OUT's text, stderr).
+fn translate_file(input: &str, extra: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (in_path, out_path) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
+    std::fs::write(&in_path, input).unwrap();
+    let mut args = strings(&[
+        "translate",
+        "--input",
+        in_path.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
+    args.extend(strings(extra));
+    let (ok, _, err) = run(&args);
+    (
+        ok,
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        err,
+    )
+}
+
 /// File mode: every line comes back, in order; empty and blank lines stay empty.
 #[test]
 fn translate_file_mode_keeps_every_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
     let lines = [
         "Saturday, 28 November 2026",
         "",
@@ -352,19 +371,9 @@ fn translate_file_mode_keeps_every_line() {
         "Donnerstag, den 9. November 1989 um 19:00 Uhr",
         "",
     ];
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let (ok, _, err) = run(&strings(&[
-        "translate",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-        "--batch-size",
-        "2",
-    ]));
+    let (ok, got, err) = translate_file(&(lines.join("\n") + "\n"), &["--batch-size", "2"]);
     assert!(ok, "{err}");
     assert!(err.contains("translated 6 lines (3 non-empty"), "{err}");
-    let got = std::fs::read_to_string(&output).unwrap();
     assert_eq!(
         got,
         "2026-11-28\n\n1999-03-03T14:05\n\n1989-11-09T19:00\n\n"
@@ -405,6 +414,99 @@ fn eval_reports_exact_match() {
     assert!(ok, "{err}");
     assert!(out.contains("exact match: 2/3 = 66.67%"), "{out}");
     assert!(out.contains("miss: \"le 3 mars 1999\""), "{out}");
+}
+
+/// The forms of issue 17's table, each with its documented answer: numeric dates day-first
+/// (or the only way they read), two-digit years by %y, partial dates and times in ISO 8601's
+/// reduced forms, and an empty line, named on stderr, for text with no date.
+#[test]
+fn translate_reads_what_people_type() {
+    let table = [
+        ("30.06.2015", "2015-06-30"),
+        ("06/30/2015", "2015-06-30"),
+        ("30/06/2015 08:00", "2015-06-30T08:00"),
+        ("4/3/24", "2024-03-04"),
+        ("Thu 2 Feb 23", "2023-02-02"),
+        ("April 2030", "2030-04"),
+        ("am 1. Mai", "--05-01"),
+        ("09:45", "T09:45"),
+        ("good morning", ""),
+        ("17.04.2011 07:10", "2011-04-17T07:10"),
+        ("11/23/2031 6:40 AM", "2031-11-23T06:40"),
+        ("le 19/05/2008 à 7h30", "2008-05-19T07:30"),
+        ("Nov. 5, '87", "1987-11-05"),
+        ("in two weeks", ""),
+        ("30 février 2019", ""),
+        ("2019-14-02", ""),
+    ];
+    let mut args = strings(&["translate"]);
+    args.extend(table.iter().map(|r| r.0.to_string()));
+    let (ok, out, err) = run(&args);
+    assert!(ok, "{err}");
+    let want: String = table.iter().map(|r| format!("{}\n", r.1)).collect();
+    assert_eq!(out, want, "stderr: {err}");
+    for (i, (src, tgt)) in table.iter().enumerate() {
+        let named = err.contains(&format!("line {}: no date in {src:?}", i + 1));
+        assert_eq!(named, tgt.is_empty(), "line {}: {err}", i + 1);
+    }
+}
+
+/// --month-first flips an ambiguous numeric date and nothing else; a model whose tokenizer
+/// lacks the prefix token refuses it with one line.
+#[test]
+fn translate_month_first_reads_ambiguous_dates_month_first() {
+    let (ok, out, err) = run(&strings(&[
+        "translate",
+        "--month-first",
+        "4/3/24",
+        "30/06/2015",
+        "06/30/2015",
+        "Saturday, 28 November 2026",
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(out, "2024-04-03\n2015-06-30\n2015-06-30\n2026-11-28\n");
+    let marian = fixture("marian");
+    let (ok, _, err) = run(&strings(&[
+        "translate",
+        "--month-first",
+        "--model",
+        marian.to_str().unwrap(),
+        "4/3/24",
+    ]));
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--month-first") && err.contains("<mdy>"),
+        "{err}"
+    );
+}
+
+/// File mode keeps line numbers: a line without a date stays an empty line.
+#[test]
+fn translate_file_mode_keeps_a_line_without_a_date() {
+    let (ok, got, err) = translate_file("30.06.2015\ngood morning\n\n09:45\n", &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("line 2: no date"), "{err}");
+    assert!(!err.contains("line 3:"), "{err}");
+    assert_eq!(got, "2015-06-30\n\n\nT09:45\n");
+}
+
+/// A third column gives accuracy per category; an empty reference is "no date".
+#[test]
+fn eval_reports_accuracy_per_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = dir.path().join("dates.tsv");
+    std::fs::write(
+        &tsv,
+        "30.06.2015\t2015-06-30\tnumeric\ngood morning\t\tno-date\n\
+         4/3/24\t2024-04-03\tnumeric\n<mdy>4/3/24\t2024-04-03\tnumeric\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(&strings(&["eval", "--tsv", tsv.to_str().unwrap()]));
+    assert!(ok, "{err}");
+    assert!(out.contains("exact match: 3/4 = 75.00%"), "{out}");
+    assert!(out.contains("  numeric: 2/3 = 66.67%"), "{out}");
+    assert!(out.contains("  no-date: 1/1 = 100.00%"), "{out}");
 }
 
 #[test]

@@ -129,3 +129,35 @@ fn cross_attention_tensors_hold_the_read_back_maps() {
         .unwrap_err();
     assert!(e.to_string().contains("one source at a time"), "{e}");
 }
+
+/// heldout.tsv (source, target, category) holds the five categories the README reports, and
+/// the greedy references cover each of them, the month-first prefix and "no date" (the
+/// decoder start, then `</s>` at once).
+#[test]
+fn references_cover_every_held_out_category() {
+    let tsv = std::fs::read_to_string(root().join("assets/date-normalizer/heldout.tsv"))
+        .expect("heldout.tsv");
+    let mut categories = std::collections::BTreeSet::new();
+    for line in tsv.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 3, "{line:?}");
+        categories.insert(cols[2]);
+    }
+    let want = ["no-date", "numeric", "partial", "time-only", "written"];
+    assert_eq!(categories, want.into_iter().collect());
+    let r = reference();
+    let greedy = r["greedy"].as_array().unwrap();
+    for c in want {
+        assert!(greedy.iter().any(|g| g["category"] == c), "no {c} sample");
+    }
+    assert!(
+        greedy.iter().any(|g| {
+            g["decoded"] == "" && g["sequence"].as_array().is_some_and(|s| s.len() == 2)
+        })
+    );
+    assert!(
+        greedy
+            .iter()
+            .any(|g| g["text"].as_str().is_some_and(|t| t.starts_with("<mdy>")))
+    );
+}

@@ -119,35 +119,43 @@ fn int8_and_f16_against_f32() {
     );
 }
 
-/// The shipped date model, a real trained checkpoint: int8 keeps its held-out accuracy
-/// (99.85% in f32 and f16 on all 2,000 lines; the first 500 here, to keep CI short).
+/// The shipped date model, a real trained checkpoint: int8 keeps its held-out accuracy,
+/// within one point of the shipped f16 weights on the same lines (every tenth of the 3,000
+/// held-out lines, all categories, to keep CI short).
 #[test]
 fn int8_date_model_keeps_its_held_out_accuracy() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/date-normalizer");
     let tsv = std::fs::read_to_string(root.join("heldout.tsv")).expect("heldout.tsv");
+    // source<TAB>target<TAB>category; the target may be empty ("no date").
     let pairs: Vec<(&str, &str)> = tsv
         .lines()
-        .take(500)
-        .filter_map(|l| l.split_once('\t'))
+        .step_by(10)
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            Some((cols.next()?, cols.next()?))
+        })
         .collect();
-    let model = load_as(&root, WeightDtype::F16, Quantization::Int8);
     let sources: Vec<&str> = pairs.iter().map(|p| p.0).collect();
-    let mut right = 0;
-    for (chunk, refs) in sources.chunks(100).zip(pairs.chunks(100)) {
-        let (_, texts) = model
-            .generate_text(chunk, &GenerateOptions::default())
-            .expect("generate");
-        right += texts
-            .iter()
-            .zip(refs)
-            .filter(|(t, r)| t.as_str() == r.1)
-            .count();
-    }
-    let acc = right as f64 / pairs.len() as f64;
-    eprintln!("date model, int8: {right}/{} exact", pairs.len());
+    let exact = |quantization: Quantization| {
+        let model = load_as(&root, WeightDtype::F16, quantization);
+        let mut right = 0;
+        for (chunk, refs) in sources.chunks(100).zip(pairs.chunks(100)) {
+            let (_, texts) = model
+                .generate_text(chunk, &GenerateOptions::default())
+                .expect("generate");
+            right += texts
+                .iter()
+                .zip(refs)
+                .filter(|(t, r)| t.as_str() == r.1)
+                .count();
+        }
+        right
+    };
+    let (f16, int8) = (exact(Quantization::None), exact(Quantization::Int8));
+    let n = pairs.len();
+    eprintln!("date model: f16 {f16}/{n}, int8 {int8}/{n} exact");
     assert!(
-        acc >= 0.99,
-        "int8 date model: {right}/{} exact",
-        pairs.len()
+        f16 as f64 >= 0.97 * n as f64 && int8 + n / 100 >= f16,
+        "date model: f16 {f16}/{n}, int8 {int8}/{n} exact"
     );
 }

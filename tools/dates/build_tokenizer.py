@@ -5,7 +5,10 @@ Layout (shared by source and target, as Marian shares its vocabulary):
     id 1            <unk>   any character outside the vocabulary
     ids 2..N+1      one token per character (printable ASCII incl. the space,
                     then the accented letters the generator emits)
-    id N+2 (last)   <pad>   padding and decoder start, as in Marian
+    id N+2          <mdy>   a source that starts with it reads ambiguous numeric
+                            dates month-first (03/04/2021 -> 2021-03-04); the
+                            CLI's --month-first puts it there
+    id N+3 (last)   <pad>   padding and decoder start, as in Marian
 
 Pipeline, restricted to components the Rust `tokenizers` crate 0.22 supports
 without its `onig` feature:
@@ -30,8 +33,11 @@ from tokenizers import AddedToken
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dates_data  # noqa: E402
+import dates_forms  # noqa: E402
 
 EOS, UNK, PAD = "</s>", "<unk>", "<pad>"
+MDY = dates_forms.MDY
+SPECIALS = (EOS, UNK, MDY, PAD)
 
 
 def build_vocab() -> dict[str, int]:
@@ -39,6 +45,7 @@ def build_vocab() -> dict[str, int]:
     for c in dates_data.vocab_chars():
         assert c not in vocab
         vocab[c] = len(vocab)
+    vocab[MDY] = len(vocab)
     vocab[PAD] = len(vocab)
     return vocab
 
@@ -54,22 +61,28 @@ def build_tokenizer() -> Tokenizer:
         special_tokens=[(EOS, vocab[EOS])],
     )
     tok.decoder = decoders.Fuse()
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (EOS, UNK, PAD)])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIALS])
     # Adding the specials must not have renumbered anything.
-    for t in (EOS, UNK, PAD):
+    for t in SPECIALS:
         assert tok.token_to_id(t) == vocab[t], t
     assert tok.get_vocab_size() == len(vocab)
     return tok
 
 
 def check_roundtrip(tok: Tokenizer, texts) -> None:
-    eos = tok.token_to_id(EOS)
+    """One token per character (the MDY prefix is one token), and decode gives
+    the text back (without the prefix, a special token)."""
+    eos, mdy = tok.token_to_id(EOS), tok.token_to_id(MDY)
     for text in texts:
         enc = tok.encode(text)
         assert enc.ids[-1] == eos, (text, enc.ids)
-        assert len(enc.ids) == len(text) + 1, (text, enc.tokens)
+        body = text
+        if text.startswith(MDY):
+            assert enc.ids[0] == mdy, (text, enc.tokens)
+            body = text[len(MDY):]
+        assert len(enc.ids) == len(body) + 1 + (len(text) - len(body) > 0), (text, enc.tokens)
         dec = tok.decode(enc.ids, skip_special_tokens=True)
-        assert dec == text, (text, dec)
+        assert dec == body, (text, dec)
 
 
 def main() -> None:
@@ -81,7 +94,8 @@ def main() -> None:
     path = os.path.join(out_dir, "tokenizer.json")
     tok.save(path)
     tok = Tokenizer.from_file(path)
-    check_roundtrip(tok, ["Saturday, 28 November 2026", "2026-11-28", "le 3 mars 1999 à 14h05", "  a  b "])
+    check_roundtrip(tok, ["Saturday, 28 November 2026", "2026-11-28", "le 3 mars 1999 à 14h05", "  a  b ",
+                         MDY + "03/04/2021"])
     print(f"wrote {path}: vocab {tok.get_vocab_size()}")
 
 

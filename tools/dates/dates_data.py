@@ -35,8 +35,13 @@ abbreviation.
   any YYYY-MM-DD[{T| }HH:MM]  (3% of examples: ISO input passes through unchanged)
 
 A time without am/pm (or a day-period phrase) is always read as 24-hour.  The
-12-hour forms map 12 am -> 00, 12 pm -> 12, 1-11 pm -> 13-23.  No purely
-numeric dates (03/04/2020) are produced: they are ambiguous between languages.
+12-hour forms map 12 am -> 00, 12 pm -> 12, 1-11 pm -> 13-23.
+
+That is the "written" category (make_written_v1, the first model's whole
+distribution).  dates_forms.py adds what people type besides: numeric dates
+(03/04/2020, read day-first unless the source starts with the <mdy> token),
+two-digit years, partial dates, times alone and text with no date; make_example
+draws a category, then a form of it.
 
 Noise applied on top: UPPER / lower / Title Case / Sentence case; doubled
 spaces, leading/trailing spaces, a trailing period, commas dropped.
@@ -110,7 +115,7 @@ def vocab_chars() -> list[str]:
     """Every character the generator can emit: printable ASCII + the accented
     letters of the tables (both cases) + a few common Latin-1 letters."""
     ascii_chars = [c for c in string.printable if c not in "\t\n\r\x0b\x0c"]
-    extra = set("áéíóúàèìòùâêîôûäëïöüÿçñœæßÁÉÍÓÚÀÈÌÒÙÂÊÎÔÛÄËÏÖÜÇÑŒÆºª")
+    extra = set("áéíóúàèìòùâêîôûäëïöüÿçñœæßÁÉÍÓÚÀÈÌÒÙÂÊÎÔÛÄËÏÖÜÇÑŒÆºª¿¡€«»°")
     return ascii_chars + sorted(_non_ascii_chars() | extra)
 
 
@@ -487,21 +492,31 @@ def gen_iso(rng, date, time):
     return f"{date.isoformat()}{sep}{time[0]:02d}:{time[1]:02d}"
 
 
-def make_example(rng: random.Random, lang: str | None = None) -> tuple[str, str, str]:
-    """Returns (source, target, lang).  About 3% of the examples of every
-    language are ISO 8601 already (identity mapping)."""
-    if lang is None:
-        lang = rng.choice(LANGS)
+def make_written_v1(rng: random.Random, lang: str) -> tuple[str, str]:
+    """The written distribution of the first model (kept as it was, so its held-out
+    set stays in distribution).  About 3% are ISO 8601 already (identity)."""
     date = random_date(rng)
     time = random_time(rng) if rng.random() < 0.45 else None
     gen = gen_iso if rng.random() < 0.03 else GENERATORS[lang]
     src = gen(rng, date, time)
     src = add_noise(rng, src)
-    return src, target_for(date, time), lang
+    return src, target_for(date, time)
+
+
+def make_example(rng: random.Random, lang: str | None = None,
+                 category: str | None = None) -> tuple[str, str, str, str]:
+    """Returns (source, target, lang, category); see dates_forms for the categories."""
+    import dates_forms  # here, not at the top: dates_forms builds on this module's tables
+    if lang is None:
+        lang = rng.choice(LANGS)
+    if category is None:
+        category = _pick(rng, dates_forms.CATEGORY_WEIGHTS)
+    src, tgt = dates_forms.make(rng, lang, category)
+    return src, tgt, lang, category
 
 
 def examples(seed: int):
-    """Endless stream of (source, target, lang) for a seed."""
+    """Endless stream of (source, target, lang, category) for a seed."""
     rng = random.Random(seed)
     while True:
         yield make_example(rng)
@@ -512,11 +527,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lang", choices=LANGS)
+    import dates_forms
+    ap.add_argument("--category", choices=[c for _, c in dates_forms.CATEGORY_WEIGHTS])
     args = ap.parse_args()
     rng = random.Random(args.seed)
     for _ in range(args.n):
-        src, tgt, _ = make_example(rng, args.lang)
-        print(f"{src}\t{tgt}")
+        src, tgt, _, cat = make_example(rng, args.lang, args.category)
+        print(f"{src}\t{tgt}\t{cat}")
 
 
 if __name__ == "__main__":

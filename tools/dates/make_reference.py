@@ -3,12 +3,14 @@
 Loads the float16 checkpoint in assets/date-normalizer/ in float32 (what the
 Rust side runs) and writes tests/fixtures/date_normalizer/reference.json:
 
-  greedy     64 held-out samples (16 per language), num_beams=1
-  beam4      16 held-out samples (4 per language), num_beams=4
+  greedy     64 held-out samples (of every category, every language, some with
+             the month-first prefix), then the rows of issue 17's table,
+             num_beams=1
+  beam4      16 other held-out samples (of every category), num_beams=4
   alignment  teacher-forced forward on the greedy output of one sentence, with
              cross_attentions[layer][head][target_pos][source_pos] (batch 0)
 
-Each entry has text, input_ids (tokenizer.json, with </s>), sequence
+Each entry has text, category, input_ids (tokenizer.json, with </s>), sequence
 (generate's output trimmed: decoder start first, up to and including the first
 </s> at index >= 1, no padding) and decoded (skip_special_tokens=True).
 
@@ -31,7 +33,14 @@ from transformers import MarianMTModel  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-LANG_ORDER = ("en", "fr", "de", "es")  # heldout.tsv is written round-robin in this order
+# Samples per category (heldout.tsv: source, target, category; languages round-robin
+# inside each category, so consecutive rows cycle through en, fr, de, es).
+GREEDY = {"written": 16, "numeric": 16, "partial": 12, "time-only": 8, "no-date": 12}
+BEAM4 = {"written": 4, "numeric": 4, "partial": 3, "time-only": 2, "no-date": 3}
+# Issue 17's table (and a few more of its forms): what a newcomer types first.
+TABLE = ["30.06.2015", "06/30/2015", "30/06/2015 08:00", "4/3/24", "<mdy>4/3/24", "Thu 2 Feb 23",
+         "April 2030", "am 1. Mai", "09:45", "good morning", "17.04.2011 07:10",
+         "11/23/2031 6:40 AM", "le 19/05/2008 à 7h30", "30 février 2019", "2019-14-02"]
 ALIGN_TEXT = "Saturday, 28 November 2026"
 # transformers' defaults for beam search, pinned so the Rust side knows them.
 BEAM_SETTINGS = {4: {"length_penalty": 1.0, "early_stopping": False}}
@@ -39,17 +48,15 @@ BEAM_SETTINGS = {4: {"length_penalty": 1.0, "early_stopping": False}}
 
 def load_heldout(path):
     with open(path, encoding="utf-8") as f:
-        rows = [line.rstrip("\n").split("\t") for line in f if line.strip("\n")]
-    return [(src, tgt) for src, tgt in rows]
+        return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip("\n")]
 
 
-def pick(heldout, per_lang, offset):
-    """per_lang samples of each language, interleaved, starting offset rows into each language."""
-    by_lang = {lang: heldout[i::len(LANG_ORDER)] for i, lang in enumerate(LANG_ORDER)}
+def pick(heldout, counts, skip=None):
+    """(text, category): counts[c] rows of each category, after skip[c] of them."""
     out = []
-    for k in range(per_lang):
-        for lang in LANG_ORDER:
-            out.append(by_lang[lang][offset + k][0])
+    for cat, n in counts.items():
+        rows = [r for r in heldout if r[2] == cat][(skip or {}).get(cat, 0):]
+        out += [(r[0], cat) for r in rows[:n]]
     return out
 
 
@@ -64,12 +71,12 @@ def trim(seq, eos):
 @torch.no_grad()
 def run(model, tok, texts, num_beams, eos):
     out = []
-    for text in texts:  # one at a time: no padding anywhere, like the Rust CLI
+    for text, cat in texts:  # one at a time: no padding anywhere, like the Rust CLI
         ids = tok.encode(text).ids
         gen = model.generate(input_ids=torch.tensor([ids]), num_beams=num_beams, do_sample=False,
                              max_length=model.generation_config.max_length, **BEAM_SETTINGS.get(num_beams, {}))
         seq = trim(gen[0].tolist(), eos)
-        out.append({"text": text, "input_ids": ids, "sequence": seq,
+        out.append({"text": text, "category": cat, "input_ids": ids, "sequence": seq,
                     "decoded": tok.decode(seq, skip_special_tokens=True)})
     return out
 
@@ -114,14 +121,18 @@ def main() -> None:
     eos = model.generation_config.eos_token_id
     heldout = load_heldout(os.path.join(args.model, "heldout.tsv"))
 
-    greedy = run(model, tok, pick(heldout, 16, 0), 1, eos)
-    beam4 = run(model, tok, pick(heldout, 4, 16), 4, eos)
-    want = dict(heldout)
+    greedy = run(model, tok, pick(heldout, GREEDY), 1, eos)
+    beam4 = run(model, tok, pick(heldout, BEAM4, GREEDY), 4, eos)
+    want = {r[0]: r[1] for r in heldout}
     for name, rows in (("greedy", greedy), ("beam4", beam4)):
         ok = sum(r["decoded"] == want[r["text"]] for r in rows)
         print(f"{name}: {ok}/{len(rows)} match the held-out targets")
+    table = run(model, tok, [(t, "table") for t in TABLE], 1, eos)
+    for r in table:
+        print(f"  {r['text']!r} -> {r['decoded']!r}")
+    greedy += table
 
-    [align] = run(model, tok, [ALIGN_TEXT], 1, eos)
+    [align] = run(model, tok, [(ALIGN_TEXT, "written")], 1, eos)
     src = torch.tensor([align["input_ids"]])
     dec_in = torch.tensor([align["sequence"][:-1]])
     with torch.no_grad():

@@ -3,13 +3,17 @@
 Everything is seeded (random, numpy, torch) and runs on the CPU, one thread by
 default.  Steps:
   1. build the character-level tokenizer (build_tokenizer.py) -> OUT/tokenizer.json
-  2. generate the held-out set with its own seed -> OUT/heldout.tsv (2000 lines)
+  2. generate the held-out set with its own seed -> OUT/heldout.tsv
+     (source<TAB>target<TAB>category, a fixed number of lines per category)
   3. train a MarianMTModel on examples generated on the fly from the training
-     seed, skipping any source that is in the held-out set
+     seed, skipping any source that is in the held-out set or in the first
+     model's held-out set (OUT/heldout-v1.tsv, written forms only, kept to
+     check that nothing regressed)
   4. save the checkpoint in float16 (config.json, generation_config.json,
      model.safetensors)
   5. reload the saved f16 checkpoint in float32 and measure held-out
-     exact-match accuracy with greedy `generate` (what the Rust side runs)
+     exact-match accuracy with greedy `generate` (what the Rust side runs),
+     per category, and on heldout-v1.tsv
 
 Usage (from the repository root):
     /work/venv/bin/python tools/dates/train_date_model.py            # defaults below
@@ -38,11 +42,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import build_tokenizer  # noqa: E402
 import dates_data  # noqa: E402
+import dates_forms  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 MAX_POSITIONS = 128
 MAX_SOURCE_CHARS = 100  # generator max is ~65; inputs are never truncated
 GEN_MAX_LENGTH = 32  # "YYYY-MM-DDTHH:MM" is 16 tokens + start + </s>
+# Held-out lines per category (languages round-robin inside each).
+HELDOUT_COUNTS = {"written": 1000, "numeric": 800, "partial": 500, "time-only": 300, "no-date": 400}
+V1_HELDOUT = "heldout-v1.tsv"
 
 
 def parse_args():
@@ -50,10 +58,11 @@ def parse_args():
     ap.add_argument("--out", default=os.path.join(REPO, "assets", "date-normalizer"))
     ap.add_argument("--seed", type=int, default=20261128, help="training seed (model init and data)")
     ap.add_argument("--heldout-seed", type=int, default=19990303)
-    ap.add_argument("--heldout-size", type=int, default=2000)
+    ap.add_argument("--v1-heldout", default=os.path.join(REPO, "assets", "date-normalizer", V1_HELDOUT),
+                    help="the first model's held-out set (copied to OUT if elsewhere)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--batch-size", type=int, default=96)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--weight-decay", type=float, default=0.01)
@@ -62,9 +71,14 @@ def parse_args():
     ap.add_argument("--layers", type=int, default=3, help="encoder and decoder layers each")
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--ffn", type=int, default=512)
-    ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("--eval-size", type=int, default=400, help="held-out lines used for progress checks")
+    ap.add_argument("--eval-every", type=int, default=800)
+    ap.add_argument("--eval-every-nth", type=int, default=7, help="held-out lines used for progress checks")
     ap.add_argument("--min-accuracy", type=float, default=0.99)
+    ap.add_argument("--month-end-rate", type=float, default=0.0,
+                    help="share of extra training examples at the ends of months (dates_forms.month_end)")
+    ap.add_argument("--init-from", metavar="DIR",
+                    help="continue from this checkpoint (same tokenizer) instead of a fresh model; "
+                         "give it another --seed so the data stream is new")
     return ap.parse_args()
 
 
@@ -82,24 +96,63 @@ class CharCodec:
         self.eos = tok.token_to_id(build_tokenizer.EOS)
         self.unk = tok.token_to_id(build_tokenizer.UNK)
         self.pad = tok.token_to_id(build_tokenizer.PAD)
+        self.mdy = tok.token_to_id(build_tokenizer.MDY)
 
     def encode(self, text: str) -> list[int]:
-        return [self.vocab.get(c, self.unk) for c in text] + [self.eos]
+        prefix = []
+        if text.startswith(build_tokenizer.MDY):
+            prefix, text = [self.mdy], text[len(build_tokenizer.MDY):]
+        return prefix + [self.vocab.get(c, self.unk) for c in text] + [self.eos]
 
 
-def make_heldout(seed: int, n: int) -> list[tuple[str, str]]:
+def make_heldout(seed: int, avoid: set[str]) -> list[tuple[str, str, str]]:
+    """(source, target, category), HELDOUT_COUNTS per category, no source twice
+    and none of `avoid`."""
     rng = random.Random(seed)
-    seen: set[str] = set()
+    seen = set(avoid)
     out = []
-    # Round-robin over the languages so the set is balanced.
-    while len(out) < n:
-        lang = dates_data.LANGS[len(out) % len(dates_data.LANGS)]
-        src, tgt, _ = dates_data.make_example(rng, lang)
-        if src in seen:
-            continue
-        seen.add(src)
-        out.append((src, tgt))
+    for category, n in HELDOUT_COUNTS.items():
+        k = 0
+        # Round-robin over the languages so each category is balanced.
+        while k < n:
+            lang = dates_data.LANGS[k % len(dates_data.LANGS)]
+            src, tgt, _, _ = dates_data.make_example(rng, lang, category)
+            if src in seen:
+                continue
+            seen.add(src)
+            out.append((src, tgt, category))
+            k += 1
     return out
+
+
+def read_tsv(path: str) -> list[tuple[str, str, str]]:
+    """source<TAB>target[<TAB>category]; a file without categories is all 'written'."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            rows.append((cols[0], cols[1], cols[2] if len(cols) > 2 else "written"))
+    return rows
+
+
+def report(name: str, rows, errors) -> float:
+    """Prints overall and per-category exact match; returns the worst of them."""
+    missed: dict[str, int] = {}
+    for src, _, _ in errors:
+        missed[src] = 1
+    total: dict[str, list[int]] = {}
+    for src, _, cat in rows:
+        t = total.setdefault(cat, [0, 0])
+        t[0] += src not in missed
+        t[1] += 1
+    hits = sum(t[0] for t in total.values())
+    print(f"{name}: exact match {hits * 100 / len(rows):.2f}% ({hits}/{len(rows)})", flush=True)
+    worst = hits / len(rows)
+    if len(total) > 1:
+        for cat, (h, n) in total.items():
+            print(f"  {cat:10s} {h * 100 / n:6.2f}% ({h}/{n})", flush=True)
+            worst = min(worst, h / n)
+    return worst
 
 
 def pad_batch(seqs: list[list[int]], value: int) -> torch.Tensor:
@@ -121,12 +174,13 @@ def make_batch(codec: CharCodec, pairs, start_id: int):
 
 
 @torch.no_grad()
-def greedy_accuracy(model, codec, pairs, batch_size=200, show_errors=0):
+def greedy_accuracy(model, codec, rows, batch_size=200, show_errors=0):
     model.eval()
     correct = 0
     errors = []
     tok_decode = {i: t for t, i in codec.vocab.items()}
     specials = {codec.eos, codec.pad, codec.unk}
+    pairs = [(r[0], r[1]) for r in rows]
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i:i + batch_size]
         input_ids = pad_batch([codec.encode(s) for s, _ in chunk], codec.pad)
@@ -134,7 +188,7 @@ def greedy_accuracy(model, codec, pairs, batch_size=200, show_errors=0):
         out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
                              num_beams=1, do_sample=False, max_length=GEN_MAX_LENGTH)
         for (src, tgt), seq in zip(chunk, out.tolist()):
-            pred = "".join(tok_decode[t] for t in seq if t not in specials)
+            pred = "".join(tok_decode[t] for t in seq[1:] if t not in specials)
             if pred == tgt:
                 correct += 1
             else:
@@ -201,22 +255,33 @@ def main() -> None:
     tok = Tokenizer.from_file(tok_path)
     codec = CharCodec(tok)
 
-    # 2. held-out set
-    heldout = make_heldout(args.heldout_seed, args.heldout_size)
+    # 2. held-out sets: the new one, and the first model's (written forms only)
+    v1 = read_tsv(args.v1_heldout)
+    v1_path = os.path.join(args.out, V1_HELDOUT)
+    if os.path.abspath(args.v1_heldout) != os.path.abspath(v1_path):
+        with open(v1_path, "w", encoding="utf-8") as f:
+            f.writelines(f"{s}\t{t}\n" for s, t, _ in v1)
+    heldout = make_heldout(args.heldout_seed, {s for s, _, _ in v1})
     with open(os.path.join(args.out, "heldout.tsv"), "w", encoding="utf-8") as f:
-        for src, tgt in heldout:
+        for src, tgt, cat in heldout:
             assert "\t" not in src and "\n" not in src
-            f.write(f"{src}\t{tgt}\n")
-    heldout_sources = {s for s, _ in heldout}
-    for src, tgt in heldout[:500]:
+            f.write(f"{src}\t{tgt}\t{cat}\n")
+    heldout_sources = {s for s, _, _ in heldout} | {s for s, _, _ in v1}
+    dates_forms.MONTH_END_RATE = args.month_end_rate  # training stream only, not the held-out set
+    for src, tgt, _ in heldout:
         assert tok.encode(src).ids == codec.encode(src), src
         assert tok.decode(codec.encode(tgt), skip_special_tokens=True) == tgt
         assert len(src) <= MAX_SOURCE_CHARS
-    build_tokenizer.check_roundtrip(tok, [s for s, _ in heldout] + [t for _, t in heldout])
-    eval_pairs = heldout[: args.eval_size]
+    build_tokenizer.check_roundtrip(tok, [r[0] for r in heldout] + [r[1] for r in heldout if r[1]])
+    eval_pairs = heldout[:: args.eval_every_nth]
 
     # 3. model and training
-    model = build_model(args, codec)
+    if args.init_from:
+        model = MarianMTModel.from_pretrained(args.init_from, dtype=torch.float32)
+        assert model.config.vocab_size == len(codec.vocab), "--init-from: another tokenizer"
+        print(f"continuing from {args.init_from}", flush=True)
+    else:
+        model = build_model(args, codec)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: d_model={args.d_model} layers={args.layers}+{args.layers} heads={args.heads} "
           f"ffn={args.ffn} vocab={len(codec.vocab)} params={n_params:,}", flush=True)
@@ -244,7 +309,7 @@ def main() -> None:
     for step in range(args.steps):
         pairs = []
         while len(pairs) < args.batch_size:
-            src, tgt, _ = next(stream)
+            src, tgt, _, _ = next(stream)
             if src in heldout_sources:
                 skipped += 1
                 continue
@@ -265,14 +330,12 @@ def main() -> None:
             print(f"step {step + 1:5d}  loss {running:.4f}  lr {lr_at(step):.2e}  "
                   f"{time.time() - t_train:6.0f}s", flush=True)
         if (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
-            acc, _ = greedy_accuracy(model, codec, eval_pairs, show_errors=3)
-            print(f"  eval@{step + 1}: exact match {acc * 100:.2f}% on {len(eval_pairs)} held-out", flush=True)
+            _, errs = greedy_accuracy(model, codec, eval_pairs, show_errors=3)
+            report(f"  eval@{step + 1} on {len(eval_pairs)} held-out", eval_pairs, errs)
     train_secs = time.time() - t_train
     print(f"training: {args.steps} steps x {args.batch_size} in {train_secs:.0f}s "
           f"({args.threads} thread(s)); {skipped} held-out duplicates skipped", flush=True)
 
-    acc32, _ = greedy_accuracy(model, codec, heldout)
-    print(f"in-memory f32 model: exact match {acc32 * 100:.2f}%", flush=True)
 
     # 4. save in float16
     model.half()
@@ -282,9 +345,10 @@ def main() -> None:
 
     # 5. reload the f16 checkpoint in f32 and measure what the Rust side will run
     reloaded = MarianMTModel.from_pretrained(args.out, dtype=torch.float32)
-    acc, errors = greedy_accuracy(reloaded, codec, heldout, show_errors=20)
-    print(f"HELD-OUT EXACT MATCH (f16 checkpoint reloaded in f32): {acc * 100:.2f}% "
-          f"({len(heldout) - len(errors)}/{len(heldout)})", flush=True)
+    _, errors = greedy_accuracy(reloaded, codec, heldout, show_errors=30)
+    acc = report("HELD-OUT EXACT MATCH (f16 checkpoint reloaded in f32), heldout.tsv", heldout, errors)
+    _, errors_v1 = greedy_accuracy(reloaded, codec, v1, show_errors=10)
+    acc = min(acc, report(f"HELD-OUT EXACT MATCH (f16 reloaded in f32), {V1_HELDOUT}", v1, errors_v1))
     sizes = {f: os.path.getsize(os.path.join(args.out, f)) for f in sorted(os.listdir(args.out))}
     print("files:", json.dumps(sizes), flush=True)
     print(f"total wall time {time.time() - t_start:.0f}s", flush=True)

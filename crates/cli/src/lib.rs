@@ -10,6 +10,7 @@ mod align;
 mod args;
 mod bench;
 mod caption;
+mod dates;
 mod eval;
 mod generate;
 mod output;

@@ -12,6 +12,7 @@ use seqbridge_models::{GenerateOptions, Model};
 
 use crate::align::{Alignment, render_grid, write_png};
 use crate::args::{ConstrainArgs, Dtype, load_model, open_gpu};
+use crate::dates;
 use crate::output::{Lines, Stdout};
 
 #[derive(Args, Debug)]
@@ -52,6 +53,11 @@ pub struct TranslateArgs {
     /// its directory) unless told otherwise.
     #[command(flatten)]
     pub constrain: ConstrainArgs,
+    /// Date model: read ambiguous numeric dates month-first (03/04/2021 -> 2021-03-04);
+    /// the default is day-first (-> 2021-04-03). A date with a field > 12 reads the only way
+    /// it can either way.
+    #[arg(long)]
+    pub month_first: bool,
 }
 
 /// The shipped model: `assets/date-normalizer` under the working directory, else in the
@@ -119,11 +125,19 @@ fn translate<'a>(
         constrain: a.constrain.option(),
         ..Default::default()
     };
+    let sources = if a.month_first {
+        dates::month_first(model.require_tokenizer()?, &dir, &lines)?
+    } else {
+        lines.clone()
+    };
     let progress = a.input.is_some();
-    let done = translate_lines(&model, &lines, &opts, a.batch_size, progress, &mut |t| {
+    let done = translate_lines(&model, &sources, &opts, a.batch_size, progress, &mut |t| {
         out.line(t)
     })?;
     Ok(move || {
+        for line in dates::no_date_lines(&lines, &done.texts) {
+            eprintln!("{line}");
+        }
         if progress {
             eprintln!("{} on {}", done.summary(), gpu.adapter().name);
         }
