@@ -75,8 +75,9 @@ def main() -> None:
         if a.engine:
             got = subprocess.run(
                 [a.engine, "generate", "--model", a.model, "--source", f"image:{png}",
-                 "--source", f"text:{e['question']}", "--max-new-tokens", "4"],
-                capture_output=True, text=True, check=True).stdout.strip()
+                 "--source", f"text:{e['question']}", "--max-new-tokens", "4", "--format", "json"],
+                capture_output=True, text=True, check=True).stdout
+            got = json.loads(got)["text"][0]
             line += f" engine={got}"
             same += got == ours
         print(line, flush=True)
