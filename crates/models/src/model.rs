@@ -3,8 +3,8 @@
 //! decoder the architecture built and by the generation loop ([`crate::generation`]).
 
 mod alignment;
-mod sources;
 mod constraint;
+mod sources;
 mod streaming;
 mod transcribe;
 
