@@ -37,11 +37,13 @@ impl Drop for GpuBuffer {
                 .push((self.raw.clone(), self.id));
             return;
         }
-        // On GL, freed here rather than when the handle goes, so that it happens inside the
-        // gate (wgpu defers it to the next submit or poll if commands still use the buffer).
-        if let Some(_gl) = self.gate.enter() {
-            self.raw.destroy();
-        }
+        // Freed here rather than when the last handle goes: bind groups in the bind group
+        // cache hold handles to the buffers they bind, and they would keep a dropped model's
+        // weights alive. On GL it happens inside the gate. wgpu defers it to the next submit
+        // or poll if commands still use the buffer; a cached bind group that binds it is never
+        // looked up again, since buffer ids are not reused.
+        let _gl = self.gate.enter();
+        self.raw.destroy();
     }
 }
 
