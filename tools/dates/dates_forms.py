@@ -43,6 +43,9 @@ CATEGORIES = [c for _, c in CATEGORY_WEIGHTS]
 # Share of extra examples at the ends of months (28th-31st and just past the end, in
 # written or numeric form), for a second training stage: 0 leaves the stream as it was.
 MONTH_END_RATE = 0.0
+# Share of those month-end examples that are 28-30 February of a year chosen to be a leap
+# year half the time (a century year one time in five): the leap-year rule the digits carry.
+LEAP_RATE = 0.0
 
 
 # --------------------------------------------------------------------------
@@ -458,6 +461,12 @@ def month_end(rng, lang, mdy):
     tells 30 April from 31 April and 29 February 2024 from 29 February 2023."""
     year = dd.random_date(rng).year
     month = rng.randint(1, 12) if rng.random() < 0.5 else rng.choice([2, 4, 6, 9, 11])
+    if LEAP_RATE and rng.random() < LEAP_RATE:
+        month = 2
+        if rng.random() < 0.2:
+            year = 100 * rng.randint(10, 29)
+        elif rng.random() < 0.5:
+            year = 4 * rng.randint(250, 749)
     mlen = (_dt.date(year + month // 12, month % 12 + 1, 1) - _dt.timedelta(days=1)).day
     day = rng.randint(max(28, mlen - 1), min(31, mlen + 2))
     ok = day <= mlen

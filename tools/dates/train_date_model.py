@@ -76,6 +76,10 @@ def parse_args():
     ap.add_argument("--min-accuracy", type=float, default=0.99)
     ap.add_argument("--month-end-rate", type=float, default=0.0,
                     help="share of extra training examples at the ends of months (dates_forms.month_end)")
+    ap.add_argument("--leap-rate", type=float, default=0.0,
+                    help="share of the month-end examples that are 28-30 February (dates_forms.LEAP_RATE)")
+    ap.add_argument("--no-date-weight", type=float, default=None,
+                    help="weight of the no-date category in the training stream (default 0.12 of 1)")
     ap.add_argument("--init-from", metavar="DIR",
                     help="continue from this checkpoint (same tokenizer) instead of a fresh model; "
                          "give it another --seed so the data stream is new")
@@ -268,6 +272,10 @@ def main() -> None:
             f.write(f"{src}\t{tgt}\t{cat}\n")
     heldout_sources = {s for s, _, _ in heldout} | {s for s, _, _ in v1}
     dates_forms.MONTH_END_RATE = args.month_end_rate  # training stream only, not the held-out set
+    dates_forms.LEAP_RATE = args.leap_rate
+    if args.no_date_weight is not None:
+        dates_forms.CATEGORY_WEIGHTS = [(args.no_date_weight if c == "no-date" else w, c)
+                                        for w, c in dates_forms.CATEGORY_WEIGHTS]
     for src, tgt, _ in heldout:
         assert tok.encode(src).ids == codec.encode(src), src
         assert tok.decode(codec.encode(tgt), skip_special_tokens=True) == tgt

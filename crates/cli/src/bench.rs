@@ -11,13 +11,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use seqbridge_gpu::Gpu;
-use seqbridge_models::encoder::{EncoderInput, PatchGrid, SourceKind};
+use seqbridge_models::encoder::{EncoderInput, PatchGrid, SourceData, SourceKind};
 use seqbridge_models::{Constrain, GenerateOptions, Model, Pixels, Profile};
 use serde_json::{Value, json};
 
 use crate::args::{Dtype, open_gpu};
 use crate::output::Stdout;
-use crate::sources::Loaded;
 
 /// Built-in shapes: Hugging Face config.json files in assets/bench (the transformers
 /// baseline, tools/baseline/bench_transformers.py, reads the same files).
@@ -296,14 +295,17 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
     let loaded = kinds
         .iter()
         .map(|kind| match *kind {
-            SourceKind::Pixels(g) => Ok(Loaded::Pixels(pixels(g, a, shape.batch))),
-            SourceKind::Tokens { vocab, max_len } => {
-                Ok(Loaded::Tokens(sources(model, a, &shape, (vocab, max_len))?))
-            }
+            SourceKind::Pixels(g) => Ok(SourceData::Pixels(pixels(g, a, shape.batch))),
+            SourceKind::Tokens { vocab, max_len } => Ok(SourceData::Tokens(sources(
+                model,
+                a,
+                &shape,
+                (vocab, max_len),
+            )?)),
             SourceKind::Features => bail!("{what} reads audio features; bench it with --model"),
         })
         .collect::<Result<Vec<_>>>()?;
-    let inputs: Vec<EncoderInput> = loaded.iter().map(Loaded::input).collect();
+    let inputs: Vec<EncoderInput> = loaded.iter().map(SourceData::input).collect();
     let input = match inputs.as_slice() {
         [one] => *one,
         _ => EncoderInput::Sources(&inputs),

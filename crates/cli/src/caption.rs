@@ -96,7 +96,7 @@ pub fn run(a: &CaptionArgs) -> Result<()> {
 }
 
 /// FILE for one image, FILE-i.png for several.
-fn overlay_path(path: &Path, i: usize, n: usize) -> PathBuf {
+pub(crate) fn overlay_path(path: &Path, i: usize, n: usize) -> PathBuf {
     if n == 1 {
         return path.to_path_buf();
     }
@@ -141,6 +141,7 @@ fn write_overlay(
         image: &image,
         grid,
         tokens: tokens[..n].to_vec(),
+        notes: Vec::new(),
         maps: maps[..n].to_vec(),
     }
     .write_png(out)

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod align;
 mod args;
+mod ask;
 mod bench;
 mod caption;
 mod dates;
@@ -44,6 +45,8 @@ enum Command {
     Transcribe(transcribe::TranscribeArgs),
     /// Caption images with a vision encoder-decoder model (ViT + GPT-2).
     Caption(caption::CaptionArgs),
+    /// Answer questions about an image (default: the shipped shapes model).
+    Ask(ask::AskArgs),
     /// Exact-match accuracy on a source<TAB>reference file.
     Eval(eval::EvalArgs),
     /// Show the GPU adapter, its features and the limits seqbridge uses.
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Translate(a) => translate::run(&a),
         Command::Transcribe(a) => transcribe::run(&a),
         Command::Caption(a) => caption::run(&a),
+        Command::Ask(a) => ask::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,6 +33,8 @@ pub struct Overlay<'a> {
     pub grid: PatchGrid,
     /// One label per generated token.
     pub tokens: Vec<String>,
+    /// A second, smaller line under each token's label, or none at all (empty).
+    pub notes: Vec<String>,
     /// Per token, the attention over every encoder position (leading tokens first).
     pub maps: Vec<Vec<f32>>,
 }
@@ -51,7 +53,10 @@ impl Overlay<'_> {
     fn check(&self) -> Result<()> {
         let g = &self.grid;
         let s = g.leading + g.rows * g.cols;
-        if self.maps.len() != self.tokens.len() || self.maps.iter().any(|m| m.len() != s) {
+        if self.maps.len() != self.tokens.len()
+            || !(self.notes.is_empty() || self.notes.len() == self.tokens.len())
+            || self.maps.iter().any(|m| m.len() != s)
+        {
             bail!(
                 "{} tokens, {} maps, for an encoder of {s} positions",
                 self.tokens.len(),
@@ -115,7 +120,8 @@ impl Overlay<'_> {
         let (pw, ph) = self.panel_size();
         let base = imageops::resize(self.image, pw, ph, imageops::FilterType::Triangle);
         let char_px = 8 * GLYPH;
-        let label_h = char_px + PAD;
+        let lines = if self.notes.is_empty() { 1 } else { 2 };
+        let label_h = lines * char_px + PAD;
         let panels = 1 + self.tokens.len();
         let cols = panels.min(PER_ROW) as u32;
         let rows = panels.div_ceil(PER_ROW) as u32;
@@ -127,18 +133,25 @@ impl Overlay<'_> {
         );
         let max_chars = (pw / char_px) as usize;
         for i in 0..panels {
-            let (map, label) = match i {
-                0 => (None, "image".to_string()),
-                _ => (Some(&self.maps[i - 1][..]), visible(&self.tokens[i - 1])),
+            let (map, label, note) = match i {
+                0 => (None, "image".to_string(), String::new()),
+                _ => (
+                    Some(&self.maps[i - 1][..]),
+                    visible(&self.tokens[i - 1]),
+                    self.notes.get(i - 1).cloned().unwrap_or_default(),
+                ),
             };
             let x0 = PAD + (i % PER_ROW) as u32 * cell_w;
             let y0 = PAD + (i / PER_ROW) as u32 * cell_h;
             imageops::overlay(&mut sheet, &self.panel(&base, map), x0.into(), y0.into());
-            let label: String = label.chars().take(max_chars).collect();
-            let text_w = label.chars().count() as u32 * char_px;
-            let lx = x0 + pw.saturating_sub(text_w) / 2;
-            for (k, c) in label.chars().enumerate() {
-                draw_char(&mut sheet, c, lx + k as u32 * char_px, y0 + ph + PAD / 2);
+            for (line, text) in [label, note].iter().enumerate() {
+                let text: String = text.chars().take(max_chars).collect();
+                let text_w = text.chars().count() as u32 * char_px;
+                let lx = x0 + pw.saturating_sub(text_w) / 2;
+                let ly = y0 + ph + PAD / 2 + line as u32 * char_px;
+                for (k, c) in text.chars().enumerate() {
+                    draw_char(&mut sheet, c, lx + k as u32 * char_px, ly);
+                }
             }
         }
         sheet
@@ -168,6 +181,7 @@ mod tests {
             image: &img,
             grid: grid(),
             tokens: vec!["a".into()],
+            notes: Vec::new(),
             // Most mass on [CLS]; of the patches, the bottom-right one.
             maps: vec![vec![0.9, 0.0, 0.0, 0.0, 0.1]],
         };
@@ -197,6 +211,7 @@ mod tests {
             image: &img,
             grid: grid(),
             tokens: vec!["a".into()],
+            notes: Vec::new(),
             maps: vec![vec![0.5; 4]],
         };
         let e = o.write_png(Path::new("/nonexistent/o.png")).unwrap_err();

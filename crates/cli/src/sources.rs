@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use seqbridge_models::encoder::EncoderInput;
-use seqbridge_models::{Model, Pixels};
+use seqbridge_models::Model;
+use seqbridge_models::encoder::{EncoderInput, SourceData};
 
 use crate::align::Alignment;
 use crate::args::parse_ids;
@@ -29,23 +29,8 @@ pub fn parse_source(s: &str) -> Result<Source, String> {
     }
 }
 
-/// The sources' data, owned: token ids or pixel values.
-pub enum Loaded {
-    Tokens(Vec<Vec<u32>>),
-    Pixels(Pixels),
-}
-
-impl Loaded {
-    pub fn input(&self) -> EncoderInput<'_> {
-        match self {
-            Loaded::Tokens(ids) => EncoderInput::Tokens(ids),
-            Loaded::Pixels(p) => p.input(),
-        }
-    }
-}
-
 /// Tokenizes the texts and reads the images of `sources`.
-pub fn load(model: &Model, sources: &[Source]) -> Result<Vec<Loaded>> {
+pub fn load(model: &Model, sources: &[Source]) -> Result<Vec<SourceData>> {
     if sources.is_empty() {
         bail!("give the sources with --source text:TEXT, ids:IDS or image:FILE");
     }
@@ -53,9 +38,9 @@ pub fn load(model: &Model, sources: &[Source]) -> Result<Vec<Loaded>> {
         .iter()
         .map(|s| {
             Ok(match s {
-                Source::Text(t) => Loaded::Tokens(vec![model.require_tokenizer()?.encode(t)?]),
-                Source::Ids(ids) => Loaded::Tokens(vec![ids.clone()]),
-                Source::Image(f) => Loaded::Pixels(model.load_images(&[f])?),
+                Source::Text(t) => SourceData::Tokens(vec![model.require_tokenizer()?.encode(t)?]),
+                Source::Ids(ids) => SourceData::Tokens(vec![ids.clone()]),
+                Source::Image(f) => SourceData::Pixels(model.load_images(&[f])?),
             })
         })
         .collect()
@@ -67,11 +52,11 @@ pub fn load(model: &Model, sources: &[Source]) -> Result<Vec<Loaded>> {
 /// or `p0`, `p1`, … for an image's positions, leading tokens first). A row of the matrix is
 /// normalised over all sources together: with concatenated sources that is the one
 /// attention's own split; separate blocks each sum to 1, so each source shows 1/N.
-pub fn alignment(model: &Model, loaded: &[Loaded], sequence: &[u32]) -> Result<Alignment> {
+pub fn alignment(model: &Model, loaded: &[SourceData], sequence: &[u32]) -> Result<Alignment> {
     if sequence.len() < 2 {
         bail!("nothing was generated to align");
     }
-    let inputs: Vec<_> = loaded.iter().map(Loaded::input).collect();
+    let inputs: Vec<_> = loaded.iter().map(SourceData::input).collect();
     let ids = &sequence[..sequence.len() - 1];
     let maps = model.cross_attentions_sources(&EncoderInput::Sources(&inputs), ids)?;
     let (heads, t) = (model.config().decoder_attention_heads, ids.len());
@@ -90,8 +75,8 @@ pub fn alignment(model: &Model, loaded: &[Loaded], sequence: &[u32]) -> Result<A
         let s = last.len() / (heads * t).max(1);
         labels.push(format!("#{i}"));
         labels.extend((0..s).map(|k| match src {
-            Loaded::Tokens(ids) => label(ids[0][k], false),
-            Loaded::Pixels(_) => format!("p{k}"),
+            SourceData::Tokens(ids) => label(ids[0][k], false),
+            SourceData::Pixels(_) => format!("p{k}"),
         }));
         for (ti, row) in rows.iter_mut().enumerate() {
             let mean: Vec<f32> = (0..s)

@@ -1,4 +1,5 @@
-//! Python arguments read into the engine's types: sources (texts or token ids) and the
+//! Python arguments read into the engine's types: sources (texts, token ids, or one item per
+//! source of a multi-source model) and the
 //! keyword options of `generate`. A value of the wrong type is a `TypeError`, a value of the
 //! right type but out of range (a negative id or count) a `ValueError`, both naming the
 //! argument; ranges the model decides (vocabulary, lengths) are checked by the engine.
@@ -6,6 +7,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
+use seqbridge_models::encoder::SourceKind;
 use seqbridge_models::{Constrain, EarlyStopping, GenerateOptions};
 
 /// What `generate` and friends accept as sources.
@@ -51,6 +53,51 @@ impl Source {
         })?;
         Ok(Source::Ids(ids(what, &row)?))
     }
+}
+
+/// One example's item for a source of a multi-source model, read by what that source takes.
+pub enum Item {
+    Tokens(Source),
+    Image(std::path::PathBuf),
+}
+
+/// `generate_sources`' examples: a list with one list per example, each holding one item per
+/// source of the model in its order (`kinds`): a text or token ids for a text encoder, an
+/// image path for an image encoder. Returned by source (column), then by example.
+pub fn examples(obj: &Bound<'_, PyAny>, kinds: &[SourceKind]) -> PyResult<Vec<Vec<Item>>> {
+    let rows: Vec<Vec<Bound<'_, PyAny>>> = obj.extract().map_err(|_| {
+        PyTypeError::new_err(
+            "expected a list of examples, each a list with one item per source of the model",
+        )
+    })?;
+    if rows.is_empty() {
+        return Err(PyValueError::new_err("no examples"));
+    }
+    let mut columns: Vec<Vec<Item>> = kinds.iter().map(|_| Vec::new()).collect();
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != kinds.len() {
+            return Err(PyValueError::new_err(format!(
+                "example {i} has {} item(s); the model reads {} source(s)",
+                row.len(),
+                kinds.len()
+            )));
+        }
+        for (j, (item, kind)) in row.iter().zip(kinds).enumerate() {
+            let what = format!("example {i}, source {j}");
+            columns[j].push(match kind {
+                SourceKind::Tokens { .. } => Item::Tokens(Source::read(&what, item)?),
+                SourceKind::Pixels(_) => Item::Image(item.extract().map_err(|_| {
+                    PyTypeError::new_err(format!("{what}: expected an image path"))
+                })?),
+                SourceKind::Features => {
+                    return Err(PyValueError::new_err(format!(
+                        "{what}: audio sources are read by transcribe(), not generate_sources()"
+                    )));
+                }
+            });
+        }
+    }
+    Ok(columns)
 }
 
 /// Token ids checked to fit `u32` (the vocabulary check is the engine's).

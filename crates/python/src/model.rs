@@ -11,13 +11,14 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use seqbridge_gpu::{Gpu, GpuOptions};
+use seqbridge_models::encoder::{EncoderInput, SourceData, SourceKind};
 use seqbridge_models::io::audio::load_audio;
 use seqbridge_models::{
     LoadOptions, Model, Quantization, TranscribeOptions, Transcript, WeightDtype,
 };
 
 use crate::errors::{gpu_err, model_err};
-use crate::inputs::{Source, Sources, generate_options, id_lists, ids};
+use crate::inputs::{self, Source, Sources, generate_options, id_lists, ids};
 use crate::results::{Generation, transcript};
 use crate::stream::TokenStream;
 
@@ -105,6 +106,24 @@ impl PyModel {
         match source {
             Source::Ids(ids) => Ok(ids),
             Source::Text(t) => self.model.require_tokenizer()?.encode(&t),
+        }
+    }
+
+    /// One source's items for every example: token rows, or the images decoded and
+    /// preprocessed into one batch.
+    fn load_column(&self, items: Vec<inputs::Item>) -> seqbridge_models::Result<SourceData> {
+        let mut ids = Vec::new();
+        let mut images = Vec::new();
+        for item in items {
+            match item {
+                inputs::Item::Tokens(s) => ids.push(self.one_source(s)?),
+                inputs::Item::Image(p) => images.push(p),
+            }
+        }
+        if images.is_empty() {
+            Ok(SourceData::Tokens(ids))
+        } else {
+            self.model.load_images(&images).map(SourceData::Pixels)
         }
     }
 
@@ -222,6 +241,48 @@ impl PyModel {
             .map_err(model_err)?;
         let texts = self.decode_best(&g)?;
         Ok(Generation::new(g, texts))
+    }
+
+    /// Generates for a batch of examples of a multi-source model (or any model: one source):
+    /// each example a list with one item per source, in the order of the model's encoders
+    /// (`source_kinds()`): a text or token ids for a text encoder, an image path for an
+    /// image encoder. `generate`'s options.
+    #[pyo3(signature = (examples, **options))]
+    fn generate_sources(
+        &self,
+        py: Python<'_>,
+        examples: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Generation> {
+        let columns = inputs::examples(examples, &self.model.source_kinds())?;
+        let opts = generate_options(options)?;
+        let g = py
+            .detach(|| {
+                let loaded = columns
+                    .into_iter()
+                    .map(|col| self.load_column(col))
+                    .collect::<seqbridge_models::Result<Vec<_>>>()?;
+                let inputs: Vec<EncoderInput> = loaded.iter().map(SourceData::input).collect();
+                self.model
+                    .generate_input(&EncoderInput::Sources(&inputs), &opts, &mut |_, _| {})
+            })
+            .map_err(model_err)?;
+        let texts = self.decode_best(&g)?;
+        Ok(Generation::new(g, texts))
+    }
+
+    /// What each source of the model reads, in order: `"text"` or `"image"` (`"audio"`
+    /// for Whisper).
+    fn source_kinds(&self) -> Vec<&'static str> {
+        self.model
+            .source_kinds()
+            .iter()
+            .map(|k| match k {
+                SourceKind::Tokens { .. } => "text",
+                SourceKind::Pixels(_) => "image",
+                SourceKind::Features => "audio",
+            })
+            .collect()
     }
 
     /// Streams the new token ids of one source (a text or a list of ids) as an iterator;

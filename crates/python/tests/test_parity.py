@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numpy as np
 import pytest
 
@@ -129,6 +130,31 @@ def test_caption_equals_cli():
     model = seqbridge.Model(model_dir)
     got = model.caption(images, max_new_tokens=8)
     assert got == run_cli("caption", "--model", str(model_dir), "--max-new-tokens", "8", *images).splitlines()
+
+
+@pytest.mark.parametrize("name", ["concat-3", "separate-2"])
+def test_generate_sources_equals_transformers(name):
+    """A text-and-image example as token ids beside an image file gives transformers'
+    greedy sequence (tools/multi_source/make_fixtures.py), alone and twice in a batch."""
+    model_dir = FIXTURES / "multi_source" / name
+    ref = json.loads((model_dir / "reference.json").read_text())
+    case = ref["from_file"]
+    image = str(FIXTURES / "vision" / "images" / case["image"])
+    model = seqbridge.Model(model_dir)
+    assert model.source_kinds() == ref["kinds"]
+    example = [inp[0] if kind == "text" else image for kind, inp in zip(ref["kinds"], ref["inputs"])]
+    g = model.generate_sources([example], **case["kwargs"])
+    assert [h[0] for h in g.sequences] == case["sequences"]
+    assert g.stats["encoder_runs"] == len(ref["kinds"])
+    g2 = model.generate_sources([example, example], **case["kwargs"])
+    assert [h[0] for h in g2.sequences] == case["sequences"] * 2
+    with pytest.raises(ValueError, match=f"example 0 has 1 item.*reads {len(ref['kinds'])} source"):
+        model.generate_sources([[example[0]]])
+    image_at = ref["kinds"].index("image")
+    bad = list(example)
+    bad[image_at] = [1, 2, 3]
+    with pytest.raises(TypeError, match=f"example 0, source {image_at}: expected an image path"):
+        model.generate_sources([bad])
 
 
 def test_encode_decode(shipped):

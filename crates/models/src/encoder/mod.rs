@@ -4,6 +4,9 @@
 //! ViT image encoder in `arch/vit`.
 
 pub mod multi;
+mod source_data;
+
+pub use source_data::SourceData;
 
 use seqbridge_gpu::{DType, Recorder, Tensor};
 

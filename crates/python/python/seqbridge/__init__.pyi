@@ -109,6 +109,12 @@ class Model:
     def generate(
         self, ids_or_texts: Union[Sequence[str], Sequence[Ids]], **options: Unpack[GenerateOptions]
     ) -> Generation: ...
+    def generate_sources(
+        self, examples: Sequence[Sequence[Union[str, Ids, PathLike]]], **options: Unpack[GenerateOptions]
+    ) -> Generation:
+        """Each example: one item per source, in source_kinds() order: a text or ids for
+        "text", an image path for "image"."""
+    def source_kinds(self) -> list[Literal["text", "image", "audio"]]: ...
     def stream(self, source: Union[str, Ids], **options: Unpack[GenerateOptions]) -> TokenStream: ...
     def translate(
         self, texts: Sequence[str], *, batch_size: int = 64, **options: Unpack[GenerateOptions]
