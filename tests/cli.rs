@@ -45,6 +45,10 @@ fn run(args: &[String]) -> (bool, String, String) {
     )
 }
 
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
 /// Per family, the first greedy case without options beyond max_new_tokens, through
 /// `seqbridge generate --format json`.
 #[test]
@@ -1334,4 +1338,75 @@ fn generate_and_translate_constrain() {
         "1 May 2020",
     ]));
     assert!(!ok && err.contains("--no-constrain"), "{err}");
+}
+
+/// `seqbridge ask` on the shipped shapes model (assets/shapes-qa) gives PyTorch's answer to
+/// every held-out question (tools/multi_source/predict_shapes.py --reference), so its exact
+/// match per question type is the one README reports; two questions about one image answer
+/// in one batch and draw one overlay each; a model that does not read an image and a text
+/// is refused by name.
+#[test]
+fn ask_answers_the_shipped_models_heldout_questions_as_pytorch_does() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let held = root.join("assets/shapes-qa/heldout");
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/fixtures/shapes_qa/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let want = r["answers"].as_array().unwrap();
+    let examples: Vec<Value> = std::fs::read_to_string(held.join("examples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(examples.len(), want.len());
+    let eval = held.join("examples.jsonl").display().to_string();
+    let (ok, stdout, stderr) = run(&args(&["ask", "--eval", &eval, "--format", "json"]));
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    for (kind, counts) in r["exact_match"].as_object().unwrap() {
+        assert_eq!(
+            v["exact_match"][kind]["right"], counts["right"],
+            "{kind}: {}",
+            v["exact_match"]
+        );
+        assert_eq!(v["exact_match"][kind]["total"], counts["total"], "{kind}");
+    }
+    // Every miss is PyTorch's miss, with PyTorch's answer.
+    for w in v["wrong"].as_array().unwrap() {
+        let i = examples
+            .iter()
+            .position(|e| {
+                held.join(e["image"].as_str().unwrap()).display().to_string() == w["image"]
+                    && e["question"] == w["question"]
+            })
+            .expect("a held-out example");
+        assert_eq!(w["got"], want[i], "{w}");
+    }
+
+    let image = held.join(examples[0]["image"].as_str().unwrap());
+    let (q0, q1) = (
+        examples[0]["question"].as_str().unwrap(),
+        "how many circles ?",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("ask.png");
+    let image = image.display().to_string();
+    let png_arg = png.display().to_string();
+    let (ok, stdout, stderr) = run(&args(&["ask", &image, q0, q1, "--align-png", &png_arg]));
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], want[0].as_str().unwrap());
+    for i in 0..2 {
+        let bytes = std::fs::read(tmp.path().join(format!("ask-{i}.png"))).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+    }
+
+    let marian = root.join("tests/fixtures/models/marian").display().to_string();
+    let (ok, _, stderr) = run(&args(&["ask", "--model", &marian, &image, q0]));
+    assert!(
+        !ok && stderr.contains("does not read an image and a question"),
+        "{stderr}"
+    );
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Answers a shapes checkpoint's held-out questions (train_shapes.py) with the PyTorch reference
 read back from the saved files, and, given ``--engine BIN``, with ``BIN generate`` on the same
-PNGs, printing both: the check that seqbridge reproduces the trained model.
+PNGs, printing both: the check that seqbridge reproduces the trained model. ``--reference FILE``
+answers every held-out question and writes them with their exact match per type, for the Rust
+test of ``seqbridge ask --eval`` on the shipped model (tests/fixtures/shapes_qa/reference.json).
 
     /work/venv/bin/python tools/multi_source/predict_shapes.py --model /tmp/shapes-concat --n 8 --engine target/debug/seqbridge
+    /work/venv/bin/python tools/multi_source/predict_shapes.py --model assets/shapes-qa --reference tests/fixtures/shapes_qa/reference.json
 """
 
 from __future__ import annotations
@@ -53,16 +56,50 @@ def load(d: str) -> MultiSource:
     return model
 
 
+def answer_all(model: MultiSource, tok: Tokenizer, proc, d: str, held: list[dict]) -> list[str]:
+    """Greedy answers to every held-out question, 64 per batch."""
+    out = []
+    for i in range(0, len(held), 64):
+        exs = held[i:i + 64]
+        px = proc(images=[Image.open(os.path.join(d, "heldout", e["image"])) for e in exs],
+                  return_tensors="pt")["pixel_values"].float()
+        with torch.no_grad():
+            seqs = model.generate([px, [tok.encode(e["question"]).ids for e in exs]], num_beams=1,
+                                  do_sample=False, max_new_tokens=4).sequences.tolist()
+        out += [tok.decode(s, skip_special_tokens=True) for s in seqs]
+    return out
+
+
+def write_reference(path: str, held: list[dict], answers: list[str]) -> None:
+    tally: dict[str, list[int]] = {}
+    for e, got in zip(held, answers):
+        for key in ("all", e["type"]):
+            t = tally.setdefault(key, [0, 0])
+            t[0] += got == e["answer"]
+            t[1] += 1
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"answers": answers,
+                   "exact_match": {k: {"right": r, "total": n} for k, (r, n) in sorted(tally.items())}},
+                  f, indent=0)
+        f.write("\n")
+    print({k: f"{r}/{n}" for k, (r, n) in sorted(tally.items())})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--engine", help="a seqbridge binary to compare with")
+    ap.add_argument("--reference", metavar="FILE", help="write every held-out answer to FILE")
     a = ap.parse_args()
     model = load(a.model)
     tok = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json"))
     proc = AutoImageProcessor.from_pretrained(a.model)
     held = [json.loads(line) for line in open(os.path.join(a.model, "heldout", "examples.jsonl"))]
+    if a.reference:
+        write_reference(a.reference, held, answer_all(model, tok, proc, a.model, held))
+        return
     same = 0
     for e in held[:a.n]:
         png = os.path.join(a.model, "heldout", e["image"])
