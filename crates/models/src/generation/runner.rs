@@ -35,8 +35,12 @@ pub struct Stats {
     pub encoder_runs: u64,
     /// Cross-attention K/V projections, counted per decoder layer (cross block).
     pub cross_kv_computes: u64,
-    /// Decoder passes (generation steps, or 1 per teacher-forced scoring batch).
+    /// Decoder passes whose tokens were kept (generation steps, or 1 per teacher-forced
+    /// scoring batch).
     pub decoder_steps: u64,
+    /// Dispatches recorded, and command buffers submitted. Pipelined greedy search stops one
+    /// step late when every row has ended on EOS: that overshoot step's dispatches and its
+    /// submit are counted here, though not in `decoder_steps`.
     pub dispatches: u64,
     pub submits: u64,
     /// Host → GPU bytes (ids, edits, kernel parameters).
