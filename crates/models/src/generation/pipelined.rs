@@ -142,10 +142,6 @@ impl Runner<'_> {
                 break;
             }
         }
-        Ok(Hypotheses {
-            sequences: state.sequences.into_iter().map(|s| vec![s]).collect(),
-            scores: None,
-            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
-        })
+        Hypotheses::greedy(state, no_speech)
     }
 }

@@ -62,6 +62,17 @@ pub struct Hypotheses {
     pub no_speech: Option<Vec<f32>>,
 }
 
+impl Hypotheses {
+    /// What greedy search found: one hypothesis per source.
+    pub(crate) fn greedy(state: Greedy, no_speech: Option<NoSpeech>) -> Result<Hypotheses> {
+        Ok(Hypotheses {
+            sequences: state.sequences.into_iter().map(|s| vec![s]).collect(),
+            scores: None,
+            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
+        })
+    }
+}
+
 /// Reads back row `r · stride` of `logits` `[rows, V]` for each source r, raw, before this
 /// step's edits are recorded: the rows [`NoSpeech::probs`] reads.
 pub(crate) struct NoSpeech {
@@ -435,11 +446,7 @@ impl Runner<'_> {
                 };
             }
         }
-        Ok(Hypotheses {
-            sequences: state.sequences.into_iter().map(|s| vec![s]).collect(),
-            scores: None,
-            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
-        })
+        Hypotheses::greedy(state, no_speech)
     }
 
     /// Beam search over the sources of `cross`; `on_token(source, token)` once the search is
