@@ -1,5 +1,5 @@
 //! The pipelined greedy loop (ids written on the GPU, step t + 1 submitted before step t's
-//! ids are read) against the host-driven one, on every fixture family: the same sequences
+//! ids are read) against the host-driven one, on fixture families: the same sequences
 //! and `on_token` calls over padded batches whose rows stop at different steps, at the
 //! maximum length, with forced tokens, min length and single-token bad words; and its
 //! counters: no ids uploaded per step, a fixed ring of staging buffers.
@@ -49,7 +49,9 @@ fn batch(family: &str) -> Vec<Vec<u32>> {
 fn pipelined_greedy_matches_the_host_driven_loop() {
     let mut overshoots = 0;
     let mut max_length_hits = 0;
-    for &family in crate::parity::FAMILIES {
+    // One family per position scheme (the parity tests run every family's greedy cases
+    // through the pipelined loop against transformers).
+    for family in ["marian", "bart", "m2m100", "t5"] {
         let model = load(family);
         let sources = batch(family);
         let eos = model.config().eos_token_id.first().map(|&e| vec![e]);
