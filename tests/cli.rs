@@ -242,6 +242,7 @@ fn bench_tiny_reports_every_field() {
             "step_ms_median",
             "host_ms_per_step",
             "dispatches_per_step",
+            "bytes_uploaded_per_step",
         ] {
             assert!(num(k) > 0.0, "{k} = {} in {v}", num(k));
         }

@@ -13,6 +13,7 @@ mod embedding;
 mod heads;
 mod logit_rules;
 mod matmul;
+mod next_ids;
 mod norm;
 mod position_bias;
 mod roofline;

@@ -11,6 +11,7 @@ mod date_normalizer;
 mod errors;
 mod multi_source;
 mod parity;
+mod pipelined;
 mod props;
 mod quantized;
 mod soak;

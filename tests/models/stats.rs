@@ -64,7 +64,9 @@ fn greedy_24_tokens_counters() {
         "bind groups created during steps 3..24 (each step binds what the one before did): \
          {settled:?}"
     );
-    assert_eq!(loop_delta.submits, 23, "one submit per step");
+    // One submit per step; the loop is pipelined (step t + 1 is submitted before step t's
+    // token is reported), so the first snapshot already follows step 2's submit.
+    assert_eq!(loop_delta.submits, 22, "one submit per step");
     let per_step = loop_delta.dispatches / 23;
     eprintln!("dispatches per greedy step: {per_step} ({} layers)", layers);
 }

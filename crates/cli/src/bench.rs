@@ -406,6 +406,7 @@ fn text(a: &BenchArgs, gpu: &Gpu, model: &Model, what: &str, load_ms: f64) -> Re
         "host_ms_per_step": median(&all(|p| &p.host_ms)),
         "dispatches_per_step": mean(&all_u(|p| &p.step_dispatches)),
         "submits_per_step": mean(&all_u(|p| &p.step_submits)),
+        "bytes_uploaded_per_step": mean(&all_u(|p| &p.step_bytes_uploaded)),
         "gpu_bytes_allocated": gpu.stats().bytes_allocated,
         "gpu_ms_by_kernel": kernels,
         "constraint": constraint,

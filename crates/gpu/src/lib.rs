@@ -25,7 +25,7 @@ pub use context::{AdapterSummary, Caps, Gpu, GpuOptions, device_descriptor};
 pub use error::{Error, Result};
 pub use params::WgslParams;
 pub use pipeline::{Access, Const, Family, Kernel, KernelKey};
-pub use recorder::{KernelTimes, Readback, Recorder, Work};
+pub use recorder::{KernelTimes, Readback, Recorder, Staging, Work};
 pub use stats::{Stats, StatsScope};
 pub use tensor::{DType, Element, Tensor};
 pub use wgpu;

@@ -31,6 +31,7 @@ pub enum Family {
     TokenMask,
     Heads,
     Roofline,
+    NextIds,
 }
 
 macro_rules! shader {
@@ -47,7 +48,7 @@ macro_rules! shader {
 const COMMON: &str = shader!("common.wgsl");
 
 impl Family {
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 15] = [
         Family::Elementwise,
         Family::Matmul,
         Family::Softmax,
@@ -62,6 +63,7 @@ impl Family {
         Family::TokenMask,
         Family::Heads,
         Family::Roofline,
+        Family::NextIds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +82,7 @@ impl Family {
             Family::TokenMask => "token_mask",
             Family::Heads => "heads",
             Family::Roofline => "roofline",
+            Family::NextIds => "next_ids",
         }
     }
 
@@ -99,6 +102,7 @@ impl Family {
             Family::TokenMask => shader!("token_mask.wgsl"),
             Family::Heads => shader!("heads.wgsl"),
             Family::Roofline => shader!("roofline.wgsl"),
+            Family::NextIds => shader!("next_ids.wgsl"),
         }
     }
 
@@ -117,7 +121,8 @@ impl Family {
             | Family::Conv
             | Family::Heads
             | Family::TokenMask
-            | Family::Roofline => &[],
+            | Family::Roofline
+            | Family::NextIds => &[],
         }
     }
 }

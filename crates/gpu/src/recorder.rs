@@ -85,6 +85,28 @@ pub struct Readback {
     bytes: u64,
 }
 
+/// A host-visible buffer that a loop reads back through again and again
+/// ([`Recorder::read_back_into`]): a step loop keeps a small ring of them for the whole
+/// call rather than taking a staging buffer per step. A slot is free again once the
+/// [`Readback`] made through it was waited for or dropped.
+pub struct Staging {
+    buf: Arc<GpuBuffer>,
+    bytes: u64,
+}
+
+impl Staging {
+    /// A staging buffer for tensors of up to `bytes` bytes.
+    pub fn new(gpu: &Gpu, bytes: u64) -> Staging {
+        Staging {
+            buf: gpu.pooled(
+                bytes,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+            bytes,
+        }
+    }
+}
+
 impl Recorder {
     pub fn new(gpu: &Gpu) -> Recorder {
         let encoder = gpu
@@ -383,6 +405,29 @@ impl Recorder {
         })
     }
 
+    /// [`Recorder::read_back`] through `staging` instead of a staging buffer of its own.
+    pub fn read_back_into(&mut self, t: &Tensor, staging: &Staging) -> Result<Readback> {
+        let bytes = t.byte_len();
+        if bytes > staging.bytes {
+            return Err(Error::Shape {
+                op: "read_back_into",
+                msg: format!(
+                    "{t:?} does not fit a staging buffer of {} bytes",
+                    staging.bytes
+                ),
+            });
+        }
+        self.keep.push(t.buf.clone());
+        let (src, off, dst) = (t.buf.raw.clone(), t.offset, staging.buf.raw.clone());
+        self.encoder()
+            .copy_buffer_to_buffer(&src, off, &dst, 0, bytes);
+        Ok(Readback {
+            gpu: self.gpu.clone(),
+            staging: staging.buf.clone(),
+            bytes,
+        })
+    }
+
     /// Uploads the parameters and submits everything recorded, as one command buffer.
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
         let gpu = self.gpu.clone();
@@ -505,8 +550,27 @@ impl Recorder {
 }
 
 impl Readback {
-    /// Waits for the copy and returns the bytes.
+    /// Waits for the copy and returns the bytes. It waits for everything submitted so far:
+    /// a loop that keeps work queued behind the copy waits with [`Readback::wait_for`].
     pub fn wait(self) -> Result<Vec<u8>> {
+        self.wait_poll(wgpu::PollType::wait_indefinitely())
+    }
+
+    /// Waits for the copy, submitted in `submission`, and no longer: later submissions keep
+    /// running while the host reads the bytes.
+    pub fn wait_for(self, submission: wgpu::SubmissionIndex) -> Result<Vec<u8>> {
+        self.wait_poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        })
+    }
+
+    /// [`Readback::wait_for`] as u32 values.
+    pub fn wait_for_u32(self, submission: wgpu::SubmissionIndex) -> Result<Vec<u32>> {
+        Ok(bytemuck::cast_slice(&self.wait_for(submission)?).to_vec())
+    }
+
+    fn wait_poll(self, poll: wgpu::PollType) -> Result<Vec<u8>> {
         let _gl = self.gpu.gate().enter();
         let (tx, rx) = std::sync::mpsc::channel();
         self.staging
@@ -516,7 +580,7 @@ impl Readback {
             });
         self.gpu
             .device()
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(poll)
             .map_err(|e| Error::Readback(e.to_string()))?;
         rx.recv()
             .map_err(|e| Error::Readback(e.to_string()))?

@@ -9,6 +9,7 @@ pub mod embedding;
 pub mod heads;
 pub mod logit_rules;
 pub mod matmul;
+pub mod next_ids;
 pub mod norm;
 pub mod position_bias;
 pub mod roofline;

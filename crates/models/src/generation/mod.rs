@@ -7,6 +7,7 @@ pub mod config;
 pub mod constraint;
 pub mod greedy;
 pub mod options;
+mod pipelined;
 pub mod processors;
 pub mod profile;
 pub mod runner;

@@ -6,7 +6,8 @@
 //! processors' logit edits), reorder the self-attention indirection table (beams), run the
 //! decoder on one token per row, then argmax (greedy) or log-softmax + top-k (beams) on the
 //! GPU, and read back 4 bytes per row (greedy) or the top-k candidates (beams). The host
-//! updates hypotheses exactly as transformers' `generate` does.
+//! updates hypotheses exactly as transformers' `generate` does. Greedy search whose steps
+//! need nothing from the host skips the upload and the wait: see `pipelined.rs`.
 
 use seqbridge_gpu::ops::cache::reorder_rows_table;
 use seqbridge_gpu::ops::logit_rules::{RULE_WORDS, logit_rules};
@@ -22,6 +23,7 @@ use crate::generation::beam::{BeamSearch, Candidate};
 use crate::generation::constraint::Constraint;
 use crate::generation::greedy::Greedy;
 use crate::generation::options::SearchConfig;
+use crate::generation::pipelined::pipelinable;
 use crate::generation::processors::{Processors, forced_tokens};
 use crate::generation::profile::Probe;
 use crate::generation::timestamps::only_range;
@@ -33,8 +35,12 @@ pub struct Stats {
     pub encoder_runs: u64,
     /// Cross-attention K/V projections, counted per decoder layer (cross block).
     pub cross_kv_computes: u64,
-    /// Decoder passes (generation steps, or 1 per teacher-forced scoring batch).
+    /// Decoder passes whose tokens were kept (generation steps, or 1 per teacher-forced
+    /// scoring batch).
     pub decoder_steps: u64,
+    /// Dispatches recorded, and command buffers submitted. Pipelined greedy search stops one
+    /// step late when every row has ended on EOS: that overshoot step's dispatches and its
+    /// submit are counted here, though not in `decoder_steps`.
     pub dispatches: u64,
     pub submits: u64,
     /// Host → GPU bytes (ids, edits, kernel parameters).
@@ -56,16 +62,27 @@ pub struct Hypotheses {
     pub no_speech: Option<Vec<f32>>,
 }
 
+impl Hypotheses {
+    /// What greedy search found: one hypothesis per source.
+    pub(crate) fn greedy(state: Greedy, no_speech: Option<NoSpeech>) -> Result<Hypotheses> {
+        Ok(Hypotheses {
+            sequences: state.sequences.into_iter().map(|s| vec![s]).collect(),
+            scores: None,
+            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
+        })
+    }
+}
+
 /// Reads back row `r · stride` of `logits` `[rows, V]` for each source r, raw, before this
 /// step's edits are recorded: the rows [`NoSpeech::probs`] reads.
-struct NoSpeech {
+pub(crate) struct NoSpeech {
     token: u32,
     rows: seqbridge_gpu::Readback,
     vocab: usize,
 }
 
 impl NoSpeech {
-    fn record(
+    pub(crate) fn record(
         search: &SearchConfig,
         rec: &mut Recorder,
         logits: &Tensor,
@@ -86,7 +103,7 @@ impl NoSpeech {
     }
 
     /// softmax(row)[token] per source, in f64 like a careful float32 softmax.
-    fn probs(self) -> Result<Vec<f32>> {
+    pub(crate) fn probs(self) -> Result<Vec<f32>> {
         let v = self.rows.wait_f32()?;
         Ok(v.chunks(self.vocab)
             .map(|row| {
@@ -99,17 +116,24 @@ impl NoSpeech {
 }
 
 /// The logits processors of a call and the GPU buffer their edits travel in.
-struct Edits {
+pub(crate) struct Edits {
     processors: Processors,
     /// u32 `[cap, 3]`: (row, token, edit) triples of one step.
     buf: Tensor,
     penalty: f32,
     triples: Vec<u32>,
+    /// What `buf` holds: a step whose edits are the last step's uploads nothing.
+    uploaded: Vec<u32>,
     vocab: usize,
 }
 
 impl Edits {
-    fn new(gpu: &Gpu, search: &SearchConfig, rows: usize, vocab: usize) -> Result<Edits> {
+    pub(crate) fn new(
+        gpu: &Gpu,
+        search: &SearchConfig,
+        rows: usize,
+        vocab: usize,
+    ) -> Result<Edits> {
         let per_row = 2 * search.max_length
             + search.bad_words_ids.len()
             + search.eos_token_id.len()
@@ -122,19 +146,28 @@ impl Edits {
             buf: gpu.empty(&[cap.max(1), 3], DType::U32)?,
             penalty: search.repetition_penalty as f32,
             triples: Vec::new(),
+            uploaded: Vec::new(),
             vocab,
         })
     }
 
     /// Uploads the edits of every row (an empty history: a finished row) and records their
     /// application to `logits`.
-    fn record(&mut self, rec: &mut Recorder, logits: &Tensor, histories: &[&[u32]]) -> Result<()> {
+    pub(crate) fn record(
+        &mut self,
+        rec: &mut Recorder,
+        logits: &Tensor,
+        histories: &[&[u32]],
+    ) -> Result<()> {
         self.processors
             .triples(histories, self.vocab, &mut self.triples);
         let n = self.triples.len() / 3;
         if n > 0 {
-            rec.gpu()
-                .write(&self.buf.view(0, &[n, 3])?, &self.triples)?;
+            if self.triples != self.uploaded {
+                rec.gpu()
+                    .write(&self.buf.view(0, &[n, 3])?, &self.triples)?;
+                self.uploaded.clone_from(&self.triples);
+            }
             edit_logits(rec, logits, &self.buf, n, self.penalty)?;
         }
         Ok(())
@@ -313,7 +346,9 @@ impl Runner<'_> {
 
     /// Greedy search over the sources of `cross`; `on_token(source, token)` as each step
     /// finishes; with `tap`, its chosen cross-attention heads are read back each step and
-    /// reported with the token.
+    /// reported with the token. Without a tap, a search whose steps need nothing from the
+    /// host runs pipelined ([`Runner::greedy_pipelined`]); the others wait for each step's
+    /// ids before recording the next.
     #[allow(clippy::too_many_arguments)]
     pub fn greedy(
         &self,
@@ -324,6 +359,9 @@ impl Runner<'_> {
         stats: &mut Stats,
         probe: &mut Probe,
     ) -> Result<Hypotheses> {
+        if tap.is_none() && pipelinable(search) {
+            return self.greedy_pipelined(search, cross, on_token, stats, probe);
+        }
         let (b, vocab) = (cross.batch, self.decoder.vocab_size());
         let t_cap = search.max_length - 1;
         let mut dec = self.decoder.state(self.gpu, b, 1, t_cap)?;
@@ -408,11 +446,7 @@ impl Runner<'_> {
                 };
             }
         }
-        Ok(Hypotheses {
-            sequences: state.sequences.into_iter().map(|s| vec![s]).collect(),
-            scores: None,
-            no_speech: no_speech.map(NoSpeech::probs).transpose()?,
-        })
+        Hypotheses::greedy(state, no_speech)
     }
 
     /// Beam search over the sources of `cross`; `on_token(source, token)` once the search is
