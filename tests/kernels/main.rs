@@ -14,6 +14,7 @@ mod heads;
 mod logit_rules;
 mod matmul;
 mod norm;
+mod norm_matmul;
 mod position_bias;
 mod roofline;
 mod runtime;

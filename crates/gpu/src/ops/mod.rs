@@ -10,6 +10,7 @@ pub mod heads;
 pub mod logit_rules;
 pub mod matmul;
 pub mod norm;
+pub mod norm_matmul;
 pub mod position_bias;
 pub mod roofline;
 pub mod sampling;
