@@ -7,9 +7,9 @@
 //! kernel's 4e-6 + 4e-6·|want|.
 
 use half::f16;
+use seqbridge::gpu::Recorder;
 use seqbridge::gpu::ops::matmul::{Activation, MatmulImpl, MatmulOptions, Tuning};
 use seqbridge::gpu::ops::norm_matmul::{NormPrologue, RowNorm, norm_matmul, norm_matmul_tuned};
-use seqbridge::gpu::Recorder;
 
 use crate::common::{act64, assert_close, gpu, randn, rng};
 use crate::matmul::{quantize_rows, shape3};
@@ -181,7 +181,12 @@ fn shapes_dtypes_and_norms() {
 fn row_blocks_and_batches() {
     let mut seed = 100;
     for tuning in [Tuning::Cpu, Tuning::Gpu] {
-        for (batch, m, n, k) in [(3, 1, 17, 36), (2, 3, 9, 64), (1, 8, 33, 40), (2, 33, 7, 48)] {
+        for (batch, m, n, k) in [
+            (3, 1, 17, 36),
+            (2, 3, 9, 64),
+            (1, 8, 33, 40),
+            (2, 33, 7, 48),
+        ] {
             for rms in [false, true] {
                 seed += 1;
                 let mut c = Case::new(batch, m, n, k);
@@ -222,7 +227,10 @@ fn epilogues() {
 #[test]
 fn refuses_what_it_cannot_fuse() {
     let gpu = gpu();
-    let t = |shape: &[usize]| gpu.upload(&vec![1.0f32; shape.iter().product()], shape).unwrap();
+    let t = |shape: &[usize]| {
+        gpu.upload(&vec![1.0f32; shape.iter().product()], shape)
+            .unwrap()
+    };
     let (a, b, out, g) = (t(&[2, 8]), t(&[3, 8]), t(&[2, 3]), t(&[8]));
     let res = t(&[2, 3]);
     let prologue = NormPrologue {
@@ -286,7 +294,11 @@ fn refuses_what_it_cannot_fuse() {
         ),
     ];
     for (opts, pr, what) in cases {
-        let b = if what == "trans_b" { t(&[8, 3]) } else { b.clone() };
+        let b = if what == "trans_b" {
+            t(&[8, 3])
+        } else {
+            b.clone()
+        };
         let e = norm_matmul(&mut rec, &a, &pr, &b, &out, &opts)
             .expect_err(what)
             .to_string();

@@ -153,7 +153,10 @@ fn check<'a>(
         return err("the norm prologue needs trans_b and takes no residual".into());
     }
     if !matches!(opts.imp, MatmulImpl::Auto | MatmulImpl::Rows) {
-        return err(format!("the norm prologue runs on Rows, not {:?}", opts.imp));
+        return err(format!(
+            "the norm prologue runs on Rows, not {:?}",
+            opts.imp
+        ));
     }
     if !prologue.eps.is_finite() || prologue.eps < 0.0 || k == 0 {
         return err(format!(
@@ -192,7 +195,10 @@ fn check<'a>(
             return err("keep shares its buffer with another operand".into());
         }
     }
-    if std::iter::once(gamma).chain(beta).any(|t| same_buffer(t, out)) {
+    if std::iter::once(gamma)
+        .chain(beta)
+        .any(|t| same_buffer(t, out))
+    {
         return err("gamma/beta share their buffer with out".into());
     }
     Ok((gamma, beta))
