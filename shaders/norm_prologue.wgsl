@@ -20,8 +20,31 @@
 // Declares: prologue_stats, prologue_keep, norm_el, norm_quad (identities without NORM_A).
 
 //#if NORM_A
+// Quads where A is read as quads (A_VEC4: K % 4 == 0): on a CPU adapter every load costs a
+// loop over the lanes, so the prologue's extra loads are what fusing costs there.
+//#if A_VEC4
+@group(0) @binding(7) var<storage, read> gamma: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> beta: array<vec4<f32>>;
+
+fn gamma_at(k: u32) -> f32 {
+    return gamma[k >> 2u][k & 3u];
+}
+
+fn beta_at(k: u32) -> f32 {
+    return beta[k >> 2u][k & 3u];
+}
+//#else
 @group(0) @binding(7) var<storage, read> gamma: array<f32>;
 @group(0) @binding(8) var<storage, read> beta: array<f32>;
+
+fn gamma_at(k: u32) -> f32 {
+    return gamma[k];
+}
+
+fn beta_at(k: u32) -> f32 {
+    return beta[k];
+}
+//#endif
 //#if KEEP
 @group(0) @binding(9) var<storage, read_write> normed: array<f32>;
 //#endif
@@ -76,9 +99,16 @@ fn prologue_stats(arow: ptr<function, array<u32, MR>>, lid: u32, sg_lane: u32, s
     var s: array<f32, MR>;
 //#if !RMS_A
     for (var m = 0u; m < MR; m++) {
+//#if A_VEC4
+        for (var k4 = lid; k4 < kdim / 4u; k4 += WG) {
+            let q = a[((*arow)[m] >> 2u) + k4];
+            s[m] += (q.x + q.y) + (q.z + q.w);
+        }
+//#else
         for (var k = lid; k < kdim; k += WG) {
             s[m] += a_at((*arow)[m] + k);
         }
+//#endif
     }
     rows_sum(&s, lid, sg_lane, sg_id, sg_count);
     for (var m = 0u; m < MR; m++) {
@@ -87,10 +117,17 @@ fn prologue_stats(arow: ptr<function, array<u32, MR>>, lid: u32, sg_lane: u32, s
     }
 //#endif
     for (var m = 0u; m < MR; m++) {
+//#if A_VEC4
+        for (var k4 = lid; k4 < kdim / 4u; k4 += WG) {
+            let c = a[((*arow)[m] >> 2u) + k4] - row_mean[m];
+            s[m] += dot(c, c);
+        }
+//#else
         for (var k = lid; k < kdim; k += WG) {
             let c = a_at((*arow)[m] + k) - row_mean[m];
             s[m] += c * c;
         }
+//#endif
     }
     rows_sum(&s, lid, sg_lane, sg_id, sg_count);
     for (var m = 0u; m < MR; m++) {
@@ -101,21 +138,23 @@ fn prologue_stats(arow: ptr<function, array<u32, MR>>, lid: u32, sg_lane: u32, s
 // Element k of block row m normalised; v = a[row + k].
 fn norm_el(m: u32, k: u32, v: f32) -> f32 {
 //#if RMS_A
-    return v * row_rstd[m] * gamma[k];
+    return v * row_rstd[m] * gamma_at(k);
 //#else
-    return (v - row_mean[m]) * row_rstd[m] * gamma[k] + beta[k];
+    return (v - row_mean[m]) * row_rstd[m] * gamma_at(k) + beta_at(k);
 //#endif
 }
 
 // Quad i4 (elements 4·i4 .. 4·i4 + 3) of block row m normalised; v = those elements of a.
+// Only with A_VEC4.
 fn norm_quad(m: u32, i4: u32, v: vec4<f32>) -> vec4<f32> {
-    let k = 4u * i4;
-    let g = vec4<f32>(gamma[k], gamma[k + 1u], gamma[k + 2u], gamma[k + 3u]);
+//#if A_VEC4
 //#if RMS_A
-    return v * row_rstd[m] * g;
+    return v * row_rstd[m] * gamma[i4];
 //#else
-    let b = vec4<f32>(beta[k], beta[k + 1u], beta[k + 2u], beta[k + 3u]);
-    return (v - row_mean[m]) * row_rstd[m] * g + b;
+    return (v - row_mean[m]) * row_rstd[m] * gamma[i4] + beta[i4];
+//#endif
+//#else
+    return v;
 //#endif
 }
 

@@ -149,30 +149,35 @@ fn run(c: &Case, seed: u64) {
     }
 }
 
-/// K: 1, primes, a multiple of 4 but not 8, of 8 but not 16 (f16 as vec4<u32>, int8 as
-/// words), even but not of 4 (f16 as pairs), of 16 (int8 as vec4<u32>), and past 256
-/// (several chunks per invocation at every workgroup size).
-const KS: [usize; 8] = [1, 7, 20, 24, 45, 66, 64, 300];
+/// Each way rows_nk reads a row of B (and A with it): f32 element by element (K = 1, a prime)
+/// and as vec4 (K % 4 == 0, several chunks per invocation at K = 300); f16 by element (odd
+/// K), by u32 pairs (even K) and as vec4<u32> (K % 8 == 0); int8 by word (K % 4 == 0) and as
+/// vec4<u32> (K % 16 == 0).
+const LOADS: [(usize, W); 8] = [
+    (1, W::F32),
+    (7, W::F32),
+    (300, W::F32),
+    (45, W::F16),
+    (66, W::F16),
+    (24, W::F16),
+    (20, W::I8),
+    (64, W::I8),
+];
 
 #[test]
 fn shapes_dtypes_and_norms() {
     let mut seed = 1;
-    for tuning in [Tuning::Cpu, Tuning::Gpu] {
-        for &k in &KS {
-            for w in [W::F32, W::F16, W::I8] {
-                if w == W::I8 && !k.is_multiple_of(4) {
-                    continue;
-                }
-                seed += 1;
-                // Rows 1..=5 (a partial row block of the CPU plan's 4) with the norm kind
-                // and keep alternating; N past one column block.
-                let mut c = Case::new(1, 1 + seed as usize % 5, 13, k);
-                c.w = w;
-                c.rms = seed % 2 == 0;
-                c.keep = seed % 3 != 0;
-                c.tuning = tuning;
-                run(&c, seed);
-            }
+    for (t, tuning) in [Tuning::Cpu, Tuning::Gpu].into_iter().enumerate() {
+        for (i, (k, w)) in LOADS.into_iter().enumerate() {
+            seed += 1;
+            // Rows 1..=5 (a partial row block of the CPU plan's 4); the norm kind and keep
+            // alternate so every load meets both norms; N past one column block.
+            let mut c = Case::new(1, 1 + seed as usize % 5, 13, k);
+            c.w = w;
+            c.rms = (i + t) % 2 == 0;
+            c.keep = (i + t) % 3 != 0;
+            c.tuning = tuning;
+            run(&c, seed);
         }
     }
 }

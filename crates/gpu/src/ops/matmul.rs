@@ -245,7 +245,7 @@ pub(crate) struct Problem {
     b_batched: bool,
     b_f16: bool,
     /// B is int8, four to a word, with per-row scales.
-    pub(crate) b_i8: bool,
+    b_i8: bool,
     /// Row length of out.
     w: usize,
 }

@@ -39,31 +39,27 @@ pub struct NormPrologue<'a> {
     pub keep: Option<&'a Tensor>,
 }
 
-/// Whether fusing the norm into the matmul pays for `a_rows` rows of A (per batch): where
-/// `Auto` picks the rows kernel, which the prologue extends.
-pub fn prologue_pays(gpu: &Gpu, a_rows: usize) -> bool {
+/// Whether fusing the norm into an `a_rows` × `n` × `k` matmul pays: where `Auto` picks the
+/// rows kernel, which the prologue extends, and on CPU adapters only up to
+/// [`CPU_PROLOGUE_MAX_NK`].
+pub fn prologue_pays(gpu: &Gpu, a_rows: usize, n: usize, k: usize) -> bool {
     selected_impl(gpu, a_rows, MatmulImpl::Auto) == MatmulImpl::Rows
+        && (!Tuning::Adapter.cpu(gpu) || n * k <= CPU_PROLOGUE_MAX_NK)
 }
 
-/// a, w, bias, out, gamma, beta, then the kept rows; the int8 layouts add the scales.
-const LAYOUTS: [Bindings; 4] = [
-    &[
-        (1, Access::Read),
-        (2, Access::Read),
-        (3, Access::Read),
-        (5, Access::ReadWrite),
-        (7, Access::Read),
-        (8, Access::Read),
-    ],
-    &[
-        (1, Access::Read),
-        (2, Access::Read),
-        (3, Access::Read),
-        (5, Access::ReadWrite),
-        (7, Access::Read),
-        (8, Access::Read),
-        (9, Access::ReadWrite),
-    ],
+/// On a CPU adapter every load is a loop over the lanes, and each of the matmul's N / NR
+/// workgroups reads its rows of A twice more and gamma and beta once: about 44% more loads
+/// than the plain rows kernel at one row, in proportion to N·K, against the fixed cost
+/// (about 20 µs on lavapipe) of the norm dispatch they save. So the prologue pays there only
+/// for small products: measured on lavapipe (release build, opus-mt, batch 1 greedy), fusing
+/// every layer's norm (N·K up to 2048·512) took a step from 84–88 to 98–101 ms and fusing
+/// the LM head's too (58101·512) to 141 ms, while on `tiny` (d_model 64, N·K ≤ 1001·64) it
+/// saves 6 of 26 dispatches a step.
+pub const CPU_PROLOGUE_MAX_NK: usize = 1 << 16;
+
+/// a, w, bias, out, scales (int8; else bound to gamma and unused), gamma, beta (layer norm;
+/// else bound to gamma and unused), then the kept rows when there are any.
+const LAYOUTS: [Bindings; 2] = [
     &[
         (1, Access::Read),
         (2, Access::Read),
@@ -116,15 +112,14 @@ pub fn norm_matmul_tuned(
     }
     let keep = prologue.keep;
     let bias = opts.bias.unwrap_or(a);
-    let mut tensors = vec![a, b, bias, out];
-    tensors.extend(opts.scales);
+    let mut tensors = vec![a, b, bias, out, opts.scales.unwrap_or(gamma)];
     tensors.extend([gamma, beta.unwrap_or(gamma)]);
     tensors.extend(keep);
     let pr = RowsPrologue {
         rms: beta.is_none(),
         keep: keep.is_some(),
         eps: prologue.eps,
-        bindings: LAYOUTS[usize::from(p.b_i8) * 2 + usize::from(keep.is_some())],
+        bindings: LAYOUTS[usize::from(keep.is_some())],
     };
     let cpu = tuning.cpu(rec.gpu());
     launch_rows(rec, cpu, &p, opts, &tensors, Some(&pr))?;

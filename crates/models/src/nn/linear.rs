@@ -214,7 +214,7 @@ impl Linear {
         let Some(p) = input.norm else {
             return self.forward(rec, input.x, out, act, None, out_col_offset);
         };
-        if !prologue_pays(rec.gpu(), input.rows()) {
+        if !prologue_pays(rec.gpu(), input.rows(), self.out_features, self.in_features) {
             p.norm.forward(rec, input.x, p.out)?;
             return self.forward(rec, p.out, out, act, None, out_col_offset);
         }
