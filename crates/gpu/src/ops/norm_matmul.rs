@@ -6,7 +6,8 @@
 //! the norm kernel is one more dispatch (and barrier) for almost no work, while the matmul's
 //! workgroups can normalise their own rows of A for the price of reading them twice more from
 //! cache. With many rows (encoders, teacher forcing) every workgroup would redo the statistics
-//! of many rows and the separate norm kernel is cheaper: [`prologue_pays`] says which.
+//! of many rows and the separate norm kernel is cheaper; on CPU adapters, where those extra
+//! loads are not free, it is cheaper for all but small products: [`prologue_pays`] says which.
 //!
 //! The epilogue is the matmul's (bias, activation, int8 scales) without the residual: no
 //! sub-layer's first matmul adds one, and the layout stays within WebGPU's default of 8
@@ -49,12 +50,10 @@ pub fn prologue_pays(gpu: &Gpu, a_rows: usize, n: usize, k: usize) -> bool {
 
 /// On a CPU adapter every load is a loop over the lanes, and each of the matmul's N / NR
 /// workgroups reads its rows of A twice more and gamma and beta once: about 44% more loads
-/// than the plain rows kernel at one row, in proportion to N·K, against the fixed cost
-/// (about 20 µs on lavapipe) of the norm dispatch they save. So the prologue pays there only
-/// for small products: measured on lavapipe (release build, opus-mt, batch 1 greedy), fusing
-/// every layer's norm (N·K up to 2048·512) took a step from 84–88 to 98–101 ms and fusing
-/// the LM head's too (58101·512) to 141 ms, while on `tiny` (d_model 64, N·K ≤ 1001·64) it
-/// saves 6 of 26 dispatches a step.
+/// than the plain rows kernel at one row, in proportion to N·K, against the fixed cost of the
+/// norm dispatch they save (tens of µs on lavapipe). So there the prologue pays only for small
+/// products, such as the `tiny` bench config's; at opus-mt's sizes it made a step slower
+/// (README, Benchmarks).
 pub const CPU_PROLOGUE_MAX_NK: usize = 1 << 16;
 
 /// a, w, bias, out, scales (int8; else bound to gamma and unused), gamma, beta (layer norm;

@@ -7,7 +7,8 @@
 //! pays, `Linear::forward_in`): pre-norm, the sub-layer's first linear; post-norm, the norm
 //! after a residual sum waits for the next sub-layer's first linear (possibly the next
 //! layer's, or the LM head), which also keeps the normalised rows as that sub-layer's
-//! residual. So a decoder layer's step records no norm dispatch of its own.
+//! residual. So where the prologue pays, a decoder layer's step records no norm dispatch of
+//! its own.
 
 use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 
