@@ -57,27 +57,16 @@ pub fn prologue_pays(gpu: &Gpu, a_rows: usize, n: usize, k: usize) -> bool {
 pub const CPU_PROLOGUE_MAX_NK: usize = 1 << 16;
 
 /// a, w, bias, out, scales (int8; else bound to gamma and unused), gamma, beta (layer norm;
-/// else bound to gamma and unused), then the kept rows when there are any.
-const LAYOUTS: [Bindings; 2] = [
-    &[
-        (1, Access::Read),
-        (2, Access::Read),
-        (3, Access::Read),
-        (5, Access::ReadWrite),
-        (6, Access::Read),
-        (7, Access::Read),
-        (8, Access::Read),
-    ],
-    &[
-        (1, Access::Read),
-        (2, Access::Read),
-        (3, Access::Read),
-        (5, Access::ReadWrite),
-        (6, Access::Read),
-        (7, Access::Read),
-        (8, Access::Read),
-        (9, Access::ReadWrite),
-    ],
+/// else bound to gamma and unused), then the kept rows: the last entry only with them.
+const LAYOUT: Bindings = &[
+    (1, Access::Read),
+    (2, Access::Read),
+    (3, Access::Read),
+    (5, Access::ReadWrite),
+    (6, Access::Read),
+    (7, Access::Read),
+    (8, Access::Read),
+    (9, Access::ReadWrite),
 ];
 
 /// `out[b, m, n] = act(Σ_k norm(a[b, m, :])[k] · B[n, k] + bias[n])`, B `[N, K]` (trans_b).
@@ -118,7 +107,7 @@ pub fn norm_matmul_tuned(
         rms: beta.is_none(),
         keep: keep.is_some(),
         eps: prologue.eps,
-        bindings: LAYOUTS[usize::from(keep.is_some())],
+        bindings: &LAYOUT[..LAYOUT.len() - usize::from(keep.is_none())],
     };
     let cpu = tuning.cpu(rec.gpu());
     launch_rows(rec, cpu, &p, opts, &tensors, Some(&pr))?;
