@@ -23,7 +23,9 @@
 // Entry-specific constants are listed above each entry; each entry's section is compiled only
 // under its flag (NAIVE, TILED, ROWS, BCAST), so its constants need not exist for the others;
 // QUADS holds the quad loaders tiled and bcast share.
-// Absent bias/residual bindings are bound to `a` by the launcher and never read.
+// Absent bias/residual bindings are bound to `a` by the launcher and never read (the residual's
+// declaration is compiled only with HAS_RES: the norm-prologue layout has no binding 4).
+// rows_nk may normalise A's rows first: NORM_A, RMS_A, KEEP in norm_prologue.wgsl.
 
 //#if A_VEC4
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
@@ -40,7 +42,9 @@
 //#endif
 //#endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
+//#if HAS_RES
 @group(0) @binding(4) var<storage, read> res: array<f32>;
+//#endif
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 //#if W_I8
 @group(0) @binding(6) var<storage, read> scales: array<f32>;
@@ -106,9 +110,9 @@ fn store(acc: f32, bm: u32, n: u32) {
         v += bias[n];
     }
     v = activate(v);
-    if HAS_RES {
-        v += res[o];
-    }
+//#if HAS_RES
+    v += res[o];
+//#endif
     out[o] = v;
 }
 
@@ -646,6 +650,13 @@ fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         arow[m] = select(a_base - blk.m0 * kdim, a_base + m * kdim, blk.m0 + m < params.m);
     }
 
+//#if NORM_A
+    prologue_stats(&arow, lid, sg_lane, sg_id, sg_count);
+    if blk.n0 == 0u {
+        prologue_keep(&arow, params.m - blk.m0, lid);
+    }
+//#endif
+
     var acc: array<f32, NR * MR>;
 //#if W_VEC4
     // Chunks of one vec4<u32>: 16 int8 (four quads), 8 f16 (two quads) or 4 f32 (one quad);
@@ -680,7 +691,7 @@ fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
         for (var m = 0u; m < MR; m++) {
             for (var q = 0u; q < Q; q++) {
-                let av = a[(arow[m] >> 2u) + c * Q + q];
+                let av = norm_quad(m, c * Q + q, a[(arow[m] >> 2u) + c * Q + q]);
                 for (var r = 0u; r < NR; r++) {
                     acc[r * MR + m] += dot(av, wq[r * Q + q]);
                 }
@@ -696,7 +707,9 @@ fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             wp[r] = unpack2x16float(w[(wrow[r] >> 1u) + c]);
         }
         for (var m = 0u; m < MR; m++) {
-            let av = vec2<f32>(a_at(arow[m] + 2u * c), a_at(arow[m] + 2u * c + 1u));
+            let k = 2u * c;
+            let av = vec2<f32>(norm_el(m, k, a_at(arow[m] + k)),
+                               norm_el(m, k + 1u, a_at(arow[m] + k + 1u)));
             for (var r = 0u; r < NR; r++) {
                 acc[r * MR + m] += dot(av, wp[r]);
             }
@@ -709,7 +722,7 @@ fn rows_nk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             wv[r] = b_at(wrow[r] + k);
         }
         for (var m = 0u; m < MR; m++) {
-            let av = a_at(arow[m] + k);
+            let av = norm_el(m, k, a_at(arow[m] + k));
             for (var r = 0u; r < NR; r++) {
                 acc[r * MR + m] += av * wv[r];
             }

@@ -15,6 +15,7 @@ mod logit_rules;
 mod matmul;
 mod next_ids;
 mod norm;
+mod norm_matmul;
 mod position_bias;
 mod roofline;
 mod runtime;

@@ -108,7 +108,7 @@ struct Data {
 }
 
 /// Symmetric per-row int8 quantization of `[rows, k]`: (q, scales), q·scale ≈ row.
-fn quantize_rows(b: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
+pub(crate) fn quantize_rows(b: &[f32], k: usize) -> (Vec<i8>, Vec<f32>) {
     let mut q = Vec::with_capacity(b.len());
     let mut scales = Vec::new();
     for row in b.chunks(k.max(1)) {
@@ -190,7 +190,7 @@ fn reference(c: &Case, d: &Data) -> Vec<f32> {
 
 /// Shapes with the batch dimension only when there is more than one batch (both forms are
 /// accepted; the 2-D form is what linear layers pass).
-fn shape3(batch: usize, rows: usize, cols: usize) -> Vec<usize> {
+pub(crate) fn shape3(batch: usize, rows: usize, cols: usize) -> Vec<usize> {
     if batch == 1 {
         vec![rows, cols]
     } else {

@@ -11,7 +11,7 @@ use crate::common::{assert_close, gpu, randn, rng};
 const ATOL: f32 = 4e-6;
 const RTOL: f32 = 4e-6;
 
-fn layer_norm_ref(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
+pub(crate) fn layer_norm_ref(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(d) {
         let mean = row.iter().map(|&v| v as f64).sum::<f64>() / d as f64;
@@ -26,7 +26,7 @@ fn layer_norm_ref(x: &[f32], g: &[f32], b: &[f32], d: usize, eps: f32) -> Vec<f3
     out
 }
 
-fn rms_norm_ref(x: &[f32], g: &[f32], d: usize, eps: f32) -> Vec<f32> {
+pub(crate) fn rms_norm_ref(x: &[f32], g: &[f32], d: usize, eps: f32) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(d) {
         let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / d as f64;

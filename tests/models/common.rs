@@ -20,6 +20,35 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
+/// Rewrites model.safetensors through `edit(name, shape) -> Some(new shape) | None (drop)`.
+pub fn rewrite(dir: &std::path::Path, edit: impl Fn(&str, &[usize]) -> Option<Vec<usize>>) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+    let mut kept = Vec::new();
+    for (name, view) in st.tensors() {
+        if let Some(shape) = edit(&name, view.shape()) {
+            kept.push((
+                name,
+                safetensors::tensor::TensorView::new(view.dtype(), shape, view.data())
+                    .expect("view"),
+            ));
+        }
+    }
+    let data = safetensors::serialize(kept, None).expect("serialize");
+    std::fs::write(&path, data).expect("write");
+}
+
+/// A copy of a family's fixture in a temp dir.
+pub fn copy_family(family: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for e in std::fs::read_dir(fixture_dir(family)).expect("fixture") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
+    }
+    dir
+}
+
 /// `tests/fixtures/models/<family>` (or `$SEQBRIDGE_MODEL_FIXTURES/<family>`).
 pub fn fixture_dir(family: &str) -> PathBuf {
     let root = std::env::var_os("SEQBRIDGE_MODEL_FIXTURES")

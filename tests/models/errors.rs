@@ -4,21 +4,11 @@ use std::path::Path;
 
 use seqbridge::models::{GenerateOptions, Model};
 
-use crate::common::{fixture_dir, gpu, load};
+use crate::common::{copy_family, gpu, load, rewrite};
 
 /// A copy of the marian fixture in a temp dir.
 fn copy_fixture() -> tempfile::TempDir {
     copy_family("marian")
-}
-
-/// A copy of a family's fixture in a temp dir.
-fn copy_family(family: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for e in std::fs::read_dir(fixture_dir(family)).expect("fixture") {
-        let e = e.expect("entry");
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).expect("copy");
-    }
-    dir
 }
 
 fn load_err(dir: &Path) -> String {
@@ -26,25 +16,6 @@ fn load_err(dir: &Path) -> String {
         Ok(_) => panic!("{} loaded, but it is broken", dir.display()),
         Err(e) => e.to_string(),
     }
-}
-
-/// Rewrites model.safetensors through `edit(name, shape) -> Some(new shape) | None (drop)`.
-fn rewrite(dir: &Path, edit: impl Fn(&str, &[usize]) -> Option<Vec<usize>>) {
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).expect("read");
-    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
-    let mut kept = Vec::new();
-    for (name, view) in st.tensors() {
-        if let Some(shape) = edit(&name, view.shape()) {
-            kept.push((
-                name,
-                safetensors::tensor::TensorView::new(view.dtype(), shape, view.data())
-                    .expect("view"),
-            ));
-        }
-    }
-    let data = safetensors::serialize(kept, None).expect("serialize");
-    std::fs::write(&path, data).expect("write");
 }
 
 const KEY: &str = "model.decoder.layers.1.fc2.weight";

@@ -9,7 +9,7 @@ use seqbridge::models::GenerateOptions;
 use seqbridge::gpu::Gpu;
 use seqbridge::models::Model;
 
-use crate::common::fixture_dir;
+use crate::common::{copy_family, fixture_dir, rewrite};
 
 #[test]
 fn greedy_24_tokens_counters() {
@@ -105,5 +105,67 @@ fn every_family_counts_one_encoder_run_and_one_submit_per_step() {
                 );
             }
         }
+    }
+}
+
+/// Dispatches per greedy decode step of a model loaded from `dir`, over steps 2..8.
+fn dispatches_per_step(gpu: &Gpu, dir: &std::path::Path) -> u64 {
+    let model = Model::load(dir, gpu).expect("load");
+    let opts = GenerateOptions {
+        max_new_tokens: Some(8),
+        min_length: Some(9),
+        num_beams: Some(1),
+        ..Default::default()
+    };
+    let snaps = RefCell::new(Vec::new());
+    model
+        .generate_with(&[vec![17, 42, 5, 8, 33, 0]], &opts, &mut |_, _| {
+            snaps.borrow_mut().push(gpu.stats())
+        })
+        .expect("generate");
+    let snaps = snaps.into_inner();
+    let n = snaps.len() as u64 - 1;
+    let total = (snaps[snaps.len() - 1] - snaps[0]).dispatches;
+    assert_eq!(
+        total % n,
+        0,
+        "steps differ: {total} dispatches over {n} steps"
+    );
+    total / n
+}
+
+/// A decoder layer's step records 8 dispatches, norms included: fused Q/K/V, self-attention,
+/// out_proj, cross query, cross-attention, out_proj, fc1, fc2. Every norm runs in the
+/// prologue of the matmul that reads it (pre-norm: the sub-layer's first matmul; post-norm:
+/// the next sub-layer's, the next layer's or the LM head's), where a separate norm kernel
+/// made it 11. Counted as the difference between the fixture and a copy with one decoder
+/// layer, for a post-norm (Marian) and a pre-norm (mBART, with a final norm) family.
+#[test]
+fn a_decoder_layer_step_is_eight_dispatches() {
+    let gpu = Gpu::new().expect("a GPU adapter");
+    for family in ["marian", "mbart"] {
+        let full = fixture_dir(family);
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(full.join("config.json")).expect("config"))
+                .expect("json");
+        let layers = config["decoder_layers"].as_u64().expect("decoder_layers");
+        assert!(layers > 1, "{family}: {layers} layers");
+        let one = copy_family(family);
+        let mut cfg = config.clone();
+        cfg["decoder_layers"] = 1.into();
+        std::fs::write(one.path().join("config.json"), cfg.to_string()).expect("write");
+        rewrite(one.path(), |name, shape| {
+            let later = (1..layers).any(|l| name.contains(&format!("decoder.layers.{l}.")));
+            (!later).then(|| shape.to_vec())
+        });
+        let (l, d1) = (layers, dispatches_per_step(&gpu, one.path()));
+        let dl = dispatches_per_step(&gpu, &full);
+        eprintln!("{family}: {dl} dispatches per step with {l} decoder layers, {d1} with 1");
+        assert_eq!((dl - d1) % (l - 1), 0, "{family}");
+        assert_eq!(
+            (dl - d1) / (l - 1),
+            8,
+            "{family}: dispatches per decoder layer step"
+        );
     }
 }

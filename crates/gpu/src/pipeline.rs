@@ -114,7 +114,8 @@ impl Family {
             | Family::Norm
             | Family::Sampling
             | Family::LogitRules => &[Module::Reduce],
-            Family::Elementwise | Family::Matmul => &[Module::Activation],
+            Family::Elementwise => &[Module::Activation],
+            Family::Matmul => &[Module::Activation, Module::NormPrologue],
             Family::Embedding
             | Family::Cache
             | Family::PositionBias
@@ -136,6 +137,9 @@ pub enum Module {
     /// The activation functions (gelu erf, gelu tanh, relu, silu) and `activate`, which
     /// applies the one `ACT` selects; needs `ACT`.
     Activation,
+    /// Matmul's row normalisation of A (`NORM_A`, `RMS_A`, `KEEP`); with `NORM_A` it needs
+    /// the rows kernel's `MR`, `WG`, `SUBGROUPS`, `MAX_SG` and `red`.
+    NormPrologue,
 }
 
 impl Module {
@@ -143,6 +147,7 @@ impl Module {
         match self {
             Module::Reduce => "reduce.wgsl",
             Module::Activation => "activation.wgsl",
+            Module::NormPrologue => "norm_prologue.wgsl",
         }
     }
 
@@ -150,6 +155,7 @@ impl Module {
         match self {
             Module::Reduce => shader!("reduce.wgsl"),
             Module::Activation => shader!("activation.wgsl"),
+            Module::NormPrologue => shader!("norm_prologue.wgsl"),
         }
     }
 }

@@ -110,7 +110,7 @@ pub fn matmul_tuned(
     let tensors = if p.b_i8 { &scaled[..] } else { &scaled[..5] };
     let work = p.work(opts, b);
     match (resolve(cpu, broadcasts(rec.gpu()), p.m, opts.imp), tile) {
-        (MatmulImpl::Rows, _) => launch_rows(rec, cpu, &p, opts, tensors),
+        (MatmulImpl::Rows, _) => launch_rows(rec, cpu, &p, opts, tensors, None),
         (MatmulImpl::Broadcast, _) => launch_broadcast(rec, &p, opts, tensors),
         (MatmulImpl::Tiled, Some(tile)) => launch_tiled(rec, &p, opts, tensors, tile),
         // No tile fits the adapter's limits (none needs more than WebGPU's minimum).
@@ -206,6 +206,8 @@ crate::wgsl_params! {
         pub out_ld: u32,
         /// First column of `out` written.
         pub out_off: u32,
+        /// The norm prologue's epsilon (shaders/norm_prologue.wgsl; 0 without it).
+        pub eps: f32,
     }
 }
 
@@ -234,11 +236,11 @@ fn bindings(p: &Problem) -> Bindings {
 
 /// A validated problem.
 #[derive(Clone, Copy, Debug)]
-struct Problem {
-    batch: usize,
-    m: usize,
-    n: usize,
-    k: usize,
+pub(crate) struct Problem {
+    pub(crate) batch: usize,
+    pub(crate) m: usize,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
     /// B has its own matrix per batch.
     b_batched: bool,
     b_f16: bool,
@@ -251,7 +253,7 @@ struct Problem {
 impl Problem {
     /// Bytes every kernel must move at least (A and B read once, out written once, the
     /// epilogue's inputs read once) and 2·M·N·K FLOPs per batch.
-    fn work(&self, opts: &MatmulOptions, b: &Tensor) -> Work {
+    pub(crate) fn work(&self, opts: &MatmulOptions, b: &Tensor) -> Work {
         let rows = (self.batch * self.m) as u64;
         let f32s = |n: u64| n * 4;
         let epilogue = [opts.bias, opts.scales]
@@ -282,6 +284,7 @@ impl Problem {
             },
             out_ld: self.w as u32,
             out_off: opts.out_col_offset as u32,
+            eps: 0.0,
         }
     }
 }
@@ -330,6 +333,9 @@ fn base_key(
         .flag("ROWS_KN", entry == "rows_kn")
         .flag("SUBGROUPS", flags.subgroups)
         .flag("PAIRS", flags.pairs)
+        .flag("NORM_A", flags.norm_a)
+        .flag("RMS_A", flags.rms_a)
+        .flag("KEEP", flags.keep)
 }
 
 /// Flags of one entry point's section. The preprocessor needs every `//#if` name of the file
@@ -347,6 +353,11 @@ struct EntryFlags {
     pairs: bool,
     /// bcast: groups of 8 rows per block (1, 2 or 4).
     bc_groups: u32,
+    /// rows_nk: A's rows normalised in the prologue (layer norm, or RMS norm with rms_a),
+    /// and written back with keep (shaders/norm_prologue.wgsl).
+    norm_a: bool,
+    rms_a: bool,
+    keep: bool,
 }
 
 /// How a kernel declares and reads B's u32 words.
@@ -723,14 +734,33 @@ fn rows_plan(gpu: &Gpu, cpu: bool, p: &Problem, trans_b: bool) -> RowsPlan {
     }
 }
 
-fn launch_rows(
+/// A norm prologue on `rows_nk` (its launcher: crates/gpu/src/ops/norm_matmul.rs).
+pub(crate) struct RowsPrologue {
+    pub(crate) rms: bool,
+    pub(crate) keep: bool,
+    pub(crate) eps: f32,
+    /// The layout: [`BINDINGS`] without the residual, plus gamma, beta and the kept rows.
+    pub(crate) bindings: Bindings,
+}
+
+pub(crate) fn launch_rows(
     rec: &mut Recorder,
     cpu: bool,
     p: &Problem,
     opts: &MatmulOptions,
     t: &[&Tensor],
+    prologue: Option<&RowsPrologue>,
 ) -> Result<()> {
-    let plan = rows_plan(rec.gpu(), cpu, p, opts.trans_b);
+    let mut plan = rows_plan(rec.gpu(), cpu, p, opts.trans_b);
+    let mut params = p.params(opts);
+    let mut layout = bindings(p);
+    if let Some(pr) = prologue {
+        plan.flags.norm_a = true;
+        plan.flags.rms_a = pr.rms;
+        plan.flags.keep = pr.keep;
+        params.eps = pr.eps;
+        layout = pr.bindings;
+    }
     let key = base_key(plan.entry, p, opts, plan.a_vec4, plan.w_load, plan.flags)
         .u32("WG", plan.wg)
         .u32("MR", plan.mr)
@@ -738,19 +768,24 @@ fn launch_rows(
         .u32("QN", plan.qn)
         .u32("MAX_SG", plan.max_sg)
         .u32("RED_SLOTS", plan.red_slots);
-    let kernel = rec.gpu().kernel::<MatmulParams>(&key, bindings(p))?;
+    let kernel = rec.gpu().kernel::<MatmulParams>(&key, layout)?;
     let blocks = p.n.div_ceil(plan.nr as usize) * p.m.div_ceil(plan.mr as usize) * p.batch;
     let groups = grid(rec.gpu(), blocks as u32);
-    rec.dispatch(&kernel, &p.params(opts), t, groups)
+    rec.dispatch(&kernel, &params, t, groups)
 }
 
 /// Whether two tensors use the same wgpu buffer (wgpu rejects a buffer bound both read-only
 /// and writable in one dispatch, whatever the ranges).
-fn same_buffer(x: &Tensor, y: &Tensor) -> bool {
+pub(crate) fn same_buffer(x: &Tensor, y: &Tensor) -> bool {
     x.buf.id == y.buf.id
 }
 
-fn validate(a: &Tensor, b: &Tensor, out: &Tensor, opts: &MatmulOptions) -> Result<Problem> {
+pub(crate) fn validate(
+    a: &Tensor,
+    b: &Tensor,
+    out: &Tensor,
+    opts: &MatmulOptions,
+) -> Result<Problem> {
     let (sa, sb, so) = (a.shape(), b.shape(), out.shape());
     let shapes = || {
         format!(

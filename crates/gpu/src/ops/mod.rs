@@ -11,6 +11,7 @@ pub mod logit_rules;
 pub mod matmul;
 pub mod next_ids;
 pub mod norm;
+pub mod norm_matmul;
 pub mod position_bias;
 pub mod roofline;
 pub mod sampling;

@@ -280,6 +280,7 @@ impl Decoder for TransformerDecoder {
             Some(p) => Some(state.bias.view(0, &[1, p.heads, q, t0 + q])?),
             None => None,
         };
+        let mut pending = None;
         for (l, layer) in self.layers.iter().enumerate() {
             if let (Some(out), Some(p)) = (&bias, self.position_bias.get(l)) {
                 p.forward(rec, t0, q, t0 + q, out)?;
@@ -302,11 +303,11 @@ impl Decoder for TransformerDecoder {
                 cross: &views,
                 split: false,
             };
-            layer.forward(rec, s, &io)?;
+            pending = layer.forward(rec, s, &io, pending)?;
         }
-        if let Some(norm) = &self.final_norm {
-            s.res.norm(rec, norm)?;
-        }
-        self.lm_head.apply(rec, s.res.cur(), &state.logits)
+        // The last norm (the final one, or a post-norm layer's) goes into the LM head.
+        let hidden = s.output(rec, pending, self.final_norm.as_ref())?;
+        self.lm_head
+            .forward_in(rec, &hidden, &state.logits, Default::default(), 0)
     }
 }

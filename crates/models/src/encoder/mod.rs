@@ -278,6 +278,7 @@ impl Encoder for TransformerEncoder {
         if self.embed.forward(rec, &ids, 0, &cur, &other)? {
             scratch.res.swap();
         }
+        let mut pending = None;
         for (l, layer) in self.layers.iter().enumerate() {
             if let (Some(out), Some(p)) = (&bias, self.position_bias.get(l)) {
                 p.forward(rec, 0, s, s, out)?;
@@ -294,8 +295,9 @@ impl Encoder for TransformerEncoder {
                 cross: &[],
                 split: true,
             };
-            layer.forward(rec, &mut scratch, &io)?;
+            pending = layer.forward(rec, &mut scratch, &io, pending)?;
         }
+        scratch.settle(rec, pending)?;
         if let Some(n) = &self.final_norm {
             scratch.res.norm(rec, n)?;
         }
@@ -323,6 +325,7 @@ pub(crate) fn unpadded_stack(
     let gpu = rec.gpu().clone();
     let lengths = gpu.upload(&vec![len as u32; rows], &[rows])?;
     let qkv = gpu.empty(&[rows * len, 3 * d], DType::F32)?;
+    let mut pending = None;
     for layer in layers {
         let io = LayerInputs {
             rows,
@@ -335,8 +338,9 @@ pub(crate) fn unpadded_stack(
             cross: &[],
             split: true,
         };
-        layer.forward(rec, scratch, &io)?;
+        pending = layer.forward(rec, scratch, &io, pending)?;
     }
+    scratch.settle(rec, pending)?;
     scratch.res.norm(rec, norm)?;
     Ok(lengths)
 }

@@ -2,10 +2,12 @@
 //! and causal for decoders) and cross-attention whose K/V were projected once per call.
 
 use seqbridge_gpu::ops::attention::{Attention, SeqLayout, attention};
+use seqbridge_gpu::ops::matmul::Activation;
 use seqbridge_gpu::{Recorder, Tensor};
 
 use crate::error::Result;
 use crate::io::Vars;
+use crate::nn::linear::Input;
 use crate::nn::{Linear, Loader};
 
 /// Head layout shared by the attention blocks.
@@ -114,7 +116,7 @@ impl SelfAttention {
     pub fn forward(
         &self,
         rec: &mut Recorder,
-        x: &Tensor,
+        x: &Input,
         kv: &SelfKv,
         (batch, len): (usize, usize),
         bias: Option<&Tensor>,
@@ -131,7 +133,7 @@ impl SelfAttention {
         let (q_src, q_layout, k_layout, v_layout, kv_len, key_lengths, causal, kv_rows, stride);
         match *kv {
             SelfKv::Full { qkv, lengths } => {
-                self.qkv_proj.apply(rec, x, qkv)?;
+                self.qkv_proj.forward_in(rec, x, qkv, Activation::None, 0)?;
                 (q_layout, k_layout, v_layout) = (
                     SeqLayout::fused(len, i, 3, 0),
                     SeqLayout::fused(len, i, 3, 1),
@@ -151,10 +153,11 @@ impl SelfAttention {
                 if len == 1 {
                     let flat = cache.reshape(&[batch, t_cap * 3 * i])?;
                     self.qkv_proj
-                        .forward(rec, x, &flat, Default::default(), None, t0 * 3 * i)?;
+                        .forward_in(rec, x, &flat, Activation::None, t0 * 3 * i)?;
                 } else {
+                    let flat = cache.reshape(&[batch * t_cap, 3 * i])?;
                     self.qkv_proj
-                        .apply(rec, x, &cache.reshape(&[batch * t_cap, 3 * i])?)?;
+                        .forward_in(rec, x, &flat, Activation::None, 0)?;
                 }
                 let at = |offset| SeqLayout::new(offset, t_cap * 3 * i, 3 * i);
                 (q_layout, k_layout, v_layout) = (at(t0 * 3 * i), at(i), at(2 * i));
@@ -225,7 +228,7 @@ impl CrossAttention {
     pub fn forward(
         &self,
         rec: &mut Recorder,
-        x: &Tensor,
+        x: &Input,
         view: &CrossView,
         (rows, q_len): (usize, usize),
         q: &Tensor,
@@ -234,7 +237,7 @@ impl CrossAttention {
         residual: &Tensor,
     ) -> Result<()> {
         let i = self.heads.inner();
-        self.q_proj.apply(rec, x, q)?;
+        self.q_proj.forward_in(rec, x, q, Activation::None, 0)?;
         attention(
             rec,
             &Attention {

@@ -8,6 +8,7 @@ use seqbridge_gpu::{Recorder, Tensor};
 use crate::error::Result;
 
 use crate::nn::Linear;
+use crate::nn::linear::Input;
 
 pub enum FeedForward {
     /// `fc2(act(fc1(x)))`: BART's fc1/fc2 (with biases), T5 v1.0's wi/wo (without).
@@ -38,28 +39,28 @@ impl FeedForward {
         matches!(self, FeedForward::Gated { .. })
     }
 
-    /// `out = residual + ffn(x)`. `hidden` f32 with room for `[R, F]`; `gate` with room for
+    /// `out = residual + ffn(x)` (x normalised first when the input says so). `hidden` f32 with room for `[R, F]`; `gate` with room for
     /// `[R, 2F]` when gated (unused otherwise).
     pub fn forward(
         &self,
         rec: &mut Recorder,
-        x: &Tensor,
+        x: &Input,
         (hidden, gate): (&Tensor, &Tensor),
         out: &Tensor,
         residual: &Tensor,
     ) -> Result<()> {
-        let rows = x.shape()[0];
+        let rows = x.rows();
         match self {
             FeedForward::Plain { fc1, fc2, act } => {
                 let h = hidden.view(0, &[rows, fc1.out_features])?;
-                fc1.forward(rec, x, &h, *act, None, 0)?;
+                fc1.forward_in(rec, x, &h, *act, 0)?;
                 fc2.forward(rec, &h, out, Activation::None, Some(residual), 0)
             }
             FeedForward::Gated { wi, wo, act } => {
                 let f = wo.in_features;
                 let g = gate.view(0, &[rows, 2 * f])?;
                 let h = hidden.view(0, &[rows, f])?;
-                wi.apply(rec, x, &g)?;
+                wi.forward_in(rec, x, &g, Activation::None, 0)?;
                 gated(rec, &g, &h, *act)?;
                 wo.forward(rec, &h, out, Activation::None, Some(residual), 0)
             }

@@ -2,10 +2,18 @@
 //! blocks (none in encoders, one per source in decoders), then the feed-forward network;
 //! each sub-layer with its residual connection and norm, before (pre-norm) or after
 //! (post-norm) it.
+//!
+//! Each norm is left to the matmul that reads it (its prologue normalises the rows where that
+//! pays, `Linear::forward_in`): pre-norm, the sub-layer's first linear; post-norm, the norm
+//! after a residual sum waits for the next sub-layer's first linear (possibly the next
+//! layer's, or the LM head), which also keeps the normalised rows as that sub-layer's
+//! residual. So where the prologue pays, a decoder layer's step records no norm dispatch of
+//! its own.
 
 use seqbridge_gpu::{DType, Gpu, Recorder, Tensor};
 
 use crate::error::Result;
+use crate::nn::linear::Input;
 use crate::nn::{CrossAttention, CrossView, FeedForward, Norm, SelfAttention, SelfKv};
 
 /// A cross-attention block and the norm of its sub-layer.
@@ -96,6 +104,34 @@ fn widths(layers: &[TransformerLayer]) -> (usize, usize, bool, usize) {
 }
 
 impl Scratch {
+    /// Applies a post-norm layer's deferred norm (returned by [`TransformerLayer::forward`]):
+    /// `res.cur() = norm(normed)`. Nothing when `pending` is None.
+    pub fn settle(&mut self, rec: &mut Recorder, pending: Option<&Norm>) -> Result<()> {
+        if let Some(norm) = pending {
+            norm.forward(rec, &self.normed, self.res.cur())?;
+        }
+        Ok(())
+    }
+
+    /// The stack's output as a linear's input: `res.cur()`, normalised by the deferred norm
+    /// and then by `last` (a final norm), as far as they apply. Both apply: the first runs
+    /// now.
+    pub fn output<'a>(
+        &'a mut self,
+        rec: &mut Recorder,
+        pending: Option<&'a Norm>,
+        last: Option<&'a Norm>,
+    ) -> Result<Input<'a>> {
+        Ok(match (pending, last) {
+            (Some(p), None) => Input::normed(&self.normed, p, self.res.cur(), false),
+            (pending, Some(last)) => {
+                self.settle(rec, pending)?;
+                Input::normed(self.res.cur(), last, &self.normed, false)
+            }
+            (None, None) => Input::plain(self.res.cur()),
+        })
+    }
+
     /// Buffers for `rows` positions of width `d` through `layers`.
     pub fn new(gpu: &Gpu, layers: &[TransformerLayer], rows: usize, d: usize) -> Result<Scratch> {
         let (inner, ffn, gated, cross) = widths(layers);
@@ -138,29 +174,51 @@ pub struct LayerInputs<'a> {
 }
 
 /// A sub-layer with its residual connection and norm. `f(input, out, residual)` must end
-/// with a matmul whose epilogue adds `residual` into `out`.
-fn residual_block(
+/// with a matmul whose epilogue adds `residual` into `out`. `pending`: the norm a post-norm
+/// sub-layer before left to this one (its input is then `pending(normed)`); returns the one
+/// this sub-layer leaves to the next.
+fn residual_block<'n>(
     rec: &mut Recorder,
-    norm_first: bool,
-    norm: &Norm,
+    (norm_first, norm): (bool, &'n Norm),
     res: &mut Residual,
     normed: &Tensor,
-    f: impl FnOnce(&mut Recorder, &Tensor, &Tensor, &Tensor) -> Result<()>,
-) -> Result<()> {
+    pending: Option<&Norm>,
+    f: impl FnOnce(&mut Recorder, &Input, &Tensor, &Tensor) -> Result<()>,
+) -> Result<Option<&'n Norm>> {
     if norm_first {
-        norm.forward(rec, res.cur(), normed)?;
-        f(rec, normed, res.other(), res.cur())?;
+        // A pre-norm stack leaves nothing pending; settle what a mixed one would.
+        if let Some(p) = pending {
+            p.forward(rec, normed, res.cur())?;
+        }
+        f(
+            rec,
+            &Input::normed(res.cur(), norm, normed, false),
+            res.other(),
+            res.cur(),
+        )?;
         res.swap();
-    } else {
-        f(rec, res.cur(), normed, res.cur())?;
-        norm.forward(rec, normed, res.cur())?;
+        return Ok(None);
     }
-    Ok(())
+    let input = match pending {
+        Some(p) => Input::normed(normed, p, res.cur(), true),
+        None => Input::plain(res.cur()),
+    };
+    f(rec, &input, normed, res.cur())?;
+    Ok(Some(norm))
 }
 
 impl TransformerLayer {
-    /// Records the layer over `s.res.cur()` (f32 `[rows·len, D]`).
-    pub fn forward(&self, rec: &mut Recorder, s: &mut Scratch, io: &LayerInputs) -> Result<()> {
+    /// Records the layer over `s.res.cur()` (f32 `[rows·len, D]`), or over `pending(s.normed)`
+    /// when the layer before left its last norm pending. Returns the norm this layer leaves
+    /// pending (post-norm): the caller passes it to the next layer or settles it
+    /// ([`Scratch::settle`], [`Scratch::output`]).
+    pub fn forward<'a>(
+        &'a self,
+        rec: &mut Recorder,
+        s: &mut Scratch,
+        io: &LayerInputs,
+        pending: Option<&'a Norm>,
+    ) -> Result<Option<&'a Norm>> {
         let Scratch {
             res,
             normed,
@@ -173,12 +231,12 @@ impl TransformerLayer {
         let width = |t: &Tensor, w: usize| t.view(0, &[r, w]);
         let sa = &self.self_attn;
         let sa_attn = width(attn, sa.heads.inner())?;
-        residual_block(
+        let mut pending = residual_block(
             rec,
-            self.norm_first,
-            &self.self_attn_norm,
+            (self.norm_first, &self.self_attn_norm),
             res,
             normed,
+            pending,
             |rec, x, out, residual| {
                 sa.forward(
                     rec,
@@ -195,12 +253,12 @@ impl TransformerLayer {
         for (block, view) in self.cross.iter().zip(io.cross) {
             let inner = block.attn.heads.inner();
             let (q, a) = (width(cross_q, inner)?, width(attn, inner)?);
-            residual_block(
+            pending = residual_block(
                 rec,
-                self.norm_first,
-                &block.norm,
+                (self.norm_first, &block.norm),
                 res,
                 normed,
+                pending,
                 |rec, x, out, residual| {
                     block
                         .attn
@@ -211,17 +269,17 @@ impl TransformerLayer {
         if io.split {
             rec.split_point()?;
         }
-        residual_block(
+        let pending = residual_block(
             rec,
-            self.norm_first,
-            &self.ffn_norm,
+            (self.norm_first, &self.ffn_norm),
             res,
             normed,
+            pending,
             |rec, x, out, residual| self.ffn.forward(rec, x, (hidden, gate), out, residual),
         )?;
         if io.split {
             rec.split_point()?;
         }
-        Ok(())
+        Ok(pending)
     }
 }

@@ -2,12 +2,50 @@
 //! load-time fusion of several linears that read the same input.
 
 use seqbridge_gpu::ops::matmul::{Activation, MatmulOptions, matmul};
+use seqbridge_gpu::ops::norm_matmul::{norm_matmul, prologue_pays};
 use seqbridge_gpu::{Recorder, Tensor};
 
 use crate::error::Result;
 use crate::io::{HostData, Vars};
-use crate::nn::Loader;
 use crate::nn::loader::WeightChunk;
+use crate::nn::{Loader, Norm};
+
+/// What a sub-layer's first linear reads: `x`, or `norm(x)` not computed yet.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    pub x: &'a Tensor,
+    pub norm: Option<Pending<'a>>,
+}
+
+/// A norm still to apply to a linear's input: in the matmul's prologue where that pays (a
+/// decode step's few rows), else by the norm kernel into `out` first.
+#[derive(Clone, Copy)]
+pub struct Pending<'a> {
+    pub norm: &'a Norm,
+    /// f32 with x's shape: receives `norm(x)` when the norm runs apart, and always when `keep`.
+    pub out: &'a Tensor,
+    /// Later dispatches read `out` (post-norm layers: the sub-layer's residual).
+    pub keep: bool,
+}
+
+impl<'a> Input<'a> {
+    pub fn plain(x: &'a Tensor) -> Input<'a> {
+        Input { x, norm: None }
+    }
+
+    /// `norm(x)`, which also lands in `out` (scratch unless `keep`).
+    pub fn normed(x: &'a Tensor, norm: &'a Norm, out: &'a Tensor, keep: bool) -> Input<'a> {
+        Input {
+            x,
+            norm: Some(Pending { norm, out, keep }),
+        }
+    }
+
+    /// Rows of x.
+    pub fn rows(&self) -> usize {
+        self.x.shape()[0]
+    }
+}
 
 /// One row chunk of a linear layer.
 pub struct LinearChunk {
@@ -159,6 +197,38 @@ impl Linear {
                 ..Default::default()
             };
             matmul(rec, x, &c.weight, out, &opts)?;
+        }
+        Ok(())
+    }
+
+    /// [`Linear::forward`] of an [`Input`], without a residual: the norm, if any, in the
+    /// matmul's prologue (every chunk normalises again; the first keeps the rows) or before.
+    pub fn forward_in(
+        &self,
+        rec: &mut Recorder,
+        input: &Input,
+        out: &Tensor,
+        act: Activation,
+        out_col_offset: usize,
+    ) -> Result<()> {
+        let Some(p) = input.norm else {
+            return self.forward(rec, input.x, out, act, None, out_col_offset);
+        };
+        if !prologue_pays(rec.gpu(), input.rows(), self.out_features, self.in_features) {
+            p.norm.forward(rec, input.x, p.out)?;
+            return self.forward(rec, p.out, out, act, None, out_col_offset);
+        }
+        for (i, c) in self.chunks.iter().enumerate() {
+            let opts = MatmulOptions {
+                trans_b: true,
+                bias: c.bias.as_ref(),
+                scales: c.scales.as_ref(),
+                act,
+                out_col_offset: out_col_offset + c.row_start,
+                ..Default::default()
+            };
+            let keep = (p.keep && i == 0).then_some(p.out);
+            norm_matmul(rec, input.x, &p.norm.prologue(keep), &c.weight, out, &opts)?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! `nn.LayerNorm` and T5's `T5LayerNorm` (RMSNorm, no bias, no mean subtraction).
 
 use seqbridge_gpu::ops::norm::{layer_norm, rms_norm};
+use seqbridge_gpu::ops::norm_matmul::{NormPrologue, RowNorm};
 use seqbridge_gpu::{Recorder, Tensor};
 
 use crate::error::Result;
@@ -48,6 +49,21 @@ impl Norm {
             weight: ld.upload_f32(&w, &[d])?,
             eps,
         })
+    }
+
+    /// This norm as a matmul prologue (`ops::norm_matmul`), also writing `norm(x)` to `keep`.
+    pub fn prologue<'a>(&'a self, keep: Option<&'a Tensor>) -> NormPrologue<'a> {
+        let (norm, eps) = match self {
+            Norm::Layer { weight, bias, eps } => (
+                RowNorm::Layer {
+                    gamma: weight,
+                    beta: bias,
+                },
+                *eps,
+            ),
+            Norm::Rms { weight, eps } => (RowNorm::Rms { gamma: weight }, *eps),
+        };
+        NormPrologue { norm, eps, keep }
     }
 
     /// `out = norm(x)`; `out` must differ from `x`.
