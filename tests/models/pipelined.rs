@@ -126,8 +126,9 @@ fn pipelined_greedy_uploads_no_ids_and_reads_back_through_a_ring() {
         min_length: Some(steps + 1),
         ..Default::default()
     };
-    // Kernel parameters are uploaded every step by either loop; ids are the part that
-    // grows with the batch: 4 bytes per row per step in the host-driven loop, none here.
+    // Kernel parameters are uploaded every step by either loop, and grow with the batch
+    // where a wider batch picks other kernels (norms outside the matmuls on CPU adapters);
+    // ids grow by 4 bytes per row per step in the host-driven loop only.
     let growth = |name: &str, o: &GenerateOptions| {
         let (a, b) = (
             upload_per_step(&model, &one, o),
@@ -136,8 +137,10 @@ fn pipelined_greedy_uploads_no_ids_and_reads_back_through_a_ring() {
         eprintln!("{name} loop: bytes uploaded per step, batch 1 / 16: {a} / {b}");
         b as i64 - a as i64
     };
-    assert_eq!(growth("host-driven", &host_driven(&opts(12))), 4 * 15);
-    assert_eq!(growth("pipelined", &opts(12)), 0);
+    assert_eq!(
+        growth("host-driven", &host_driven(&opts(12))) - growth("pipelined", &opts(12)),
+        4 * 15
+    );
 
     // Buffers: a fresh context for each length, so that no pool is warm; the ring is
     // allocated once per call, so a longer call creates no more buffers.

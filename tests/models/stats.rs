@@ -108,13 +108,17 @@ fn every_family_counts_one_encoder_run_and_one_submit_per_step() {
     }
 }
 
-/// Dispatches per greedy decode step of a model loaded from `dir`, over steps 2..8.
+/// Dispatches per greedy decode step of a model loaded from `dir`, over steps 2..8, counted
+/// between `on_token` calls: in the host-driven loop (an n-gram ban longer than any output
+/// needs the history), where a step's callback follows its own work only; the pipelined
+/// loop has submitted the next step by then.
 fn dispatches_per_step(gpu: &Gpu, dir: &std::path::Path) -> u64 {
     let model = Model::load(dir, gpu).expect("load");
     let opts = GenerateOptions {
         max_new_tokens: Some(8),
         min_length: Some(9),
         num_beams: Some(1),
+        no_repeat_ngram_size: Some(1000),
         ..Default::default()
     };
     let snaps = RefCell::new(Vec::new());
