@@ -1289,8 +1289,9 @@ fn bench_multi_source_model() {
         assert!(v["step_ms_median"].as_f64().unwrap() > 0.0, "{name}: {v}");
         dispatches.push(v["dispatches_per_step"].as_f64().unwrap());
     }
-    // 2 layers × 2 more blocks × (query, attention, output, norm) at least.
-    assert!(dispatches[1] >= dispatches[0] + 16.0, "{dispatches:?}");
+    // 2 layers × 2 more blocks × (query with its norm in the prologue, attention, output)
+    // at least.
+    assert!(dispatches[1] >= dispatches[0] + 12.0, "{dispatches:?}");
 }
 
 /// `--constrain` decodes under the expression: the marian fixture gives transformers'
@@ -1378,7 +1379,10 @@ fn ask_answers_the_shipped_models_heldout_questions_as_pytorch_does() {
         let i = examples
             .iter()
             .position(|e| {
-                held.join(e["image"].as_str().unwrap()).display().to_string() == w["image"]
+                held.join(e["image"].as_str().unwrap())
+                    .display()
+                    .to_string()
+                    == w["image"]
                     && e["question"] == w["question"]
             })
             .expect("a held-out example");
@@ -1404,7 +1408,10 @@ fn ask_answers_the_shipped_models_heldout_questions_as_pytorch_does() {
         assert_eq!(&bytes[1..4], b"PNG");
     }
 
-    let marian = root.join("tests/fixtures/models/marian").display().to_string();
+    let marian = root
+        .join("tests/fixtures/models/marian")
+        .display()
+        .to_string();
     let (ok, _, stderr) = run(&args(&["ask", "--model", &marian, &image, q0]));
     assert!(
         !ok && stderr.contains("does not read an image and a question"),
