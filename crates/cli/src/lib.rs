@@ -128,7 +128,7 @@ mod tests {
 
     /// Values tried for an option until clap's parser accepts one: ids, numbers, switches.
     const CANDIDATES: &[&str] = &[
-        "0", "5,17,0", "0.5", "true", "text", "never", "x.txt", "text:x",
+        "0", "5,17,0", "0.5", "true", "text", "never", "x.txt", "text:x", "2",
     ];
 
     /// Every option of every subcommand, given a value its parser accepts, is read back
@@ -155,6 +155,10 @@ mod tests {
                 // `bench` needs one of --model / --config (not a plain "required").
                 if sub.get_name() == "bench" && except != "config" && except != "model" {
                     argv.extend(["--config".to_string(), "tiny".to_string()]);
+                }
+                // `ask` needs IMAGE and QUESTION unless --eval is given.
+                if sub.get_name() == "ask" && except != "eval" {
+                    argv.extend(["x.png".to_string(), "q".to_string()]);
                 }
                 argv
             };
