@@ -46,6 +46,9 @@ MONTH_END_RATE = 0.0
 # Share of those month-end examples that are 28-30 February of a year chosen to be a leap
 # year half the time (a century year one time in five): the leap-year rule the digits carry.
 LEAP_RATE = 0.0
+# Share of extra no-date examples that are a counted relative phrase after a time
+# ("13:07 on in 18 years"), whose number reads like a day of the month.
+RELATIVE_TIME_RATE = 0.0
 
 
 # --------------------------------------------------------------------------
@@ -433,6 +436,13 @@ def _noise_text(rng, lang):
     return "".join(rng.choice(letters) for _ in range(rng.randint(1, 20))).strip() or "a"
 
 
+def relative_at_time(rng, lang):
+    """A time with a counted relative phrase (no reference date): no date."""
+    n = str(rng.randint(1, 30)) if rng.random() < 0.8 else rng.choice(_NUM_WORDS[lang].split())
+    text = rng.choice([_REL_IN, _REL_AGO])[lang].format(n, rng.choice(_UNITS[lang].split()))
+    return _with_time(rng, lang, text, *dd.random_time(rng))
+
+
 def make_no_date(rng, lang, mdy):
     r = rng.random()
     if r < 0.22:
@@ -490,6 +500,8 @@ def make(rng: random.Random, lang: str, category: str) -> tuple[str, str]:
     mdy = rng.random() < MDY_RATE
     if MONTH_END_RATE and rng.random() < MONTH_END_RATE:
         src, tgt = month_end(rng, lang, mdy)
+    elif RELATIVE_TIME_RATE and rng.random() < RELATIVE_TIME_RATE:
+        src, tgt = dd.add_noise(rng, relative_at_time(rng, lang)), ""
     elif category == "written":
         src, tgt = make_written(rng, lang)
     elif category == "numeric":

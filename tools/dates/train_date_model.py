@@ -78,6 +78,8 @@ def parse_args():
                     help="share of extra training examples at the ends of months (dates_forms.month_end)")
     ap.add_argument("--leap-rate", type=float, default=0.0,
                     help="share of the month-end examples that are 28-30 February (dates_forms.LEAP_RATE)")
+    ap.add_argument("--relative-time-rate", type=float, default=0.0,
+                    help="share of extra no-date examples: a counted relative phrase after a time")
     ap.add_argument("--no-date-weight", type=float, default=None,
                     help="weight of the no-date category in the training stream (default 0.12 of 1)")
     ap.add_argument("--init-from", metavar="DIR",
@@ -273,6 +275,7 @@ def main() -> None:
     heldout_sources = {s for s, _, _ in heldout} | {s for s, _, _ in v1}
     dates_forms.MONTH_END_RATE = args.month_end_rate  # training stream only, not the held-out set
     dates_forms.LEAP_RATE = args.leap_rate
+    dates_forms.RELATIVE_TIME_RATE = args.relative_time_rate
     if args.no_date_weight is not None:
         dates_forms.CATEGORY_WEIGHTS = [(args.no_date_weight if c == "no-date" else w, c)
                                         for w, c in dates_forms.CATEGORY_WEIGHTS]
