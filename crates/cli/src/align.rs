@@ -32,6 +32,17 @@ impl Alignment {
     }
 }
 
+/// The mean over the heads of one layer's probabilities `[heads, t, s]`: t rows of s.
+pub(crate) fn head_mean(map: &[f32], heads: usize, t: usize, s: usize) -> Vec<Vec<f32>> {
+    (0..t)
+        .map(|q| {
+            (0..s)
+                .map(|k| (0..heads).map(|h| map[(h * t + q) * s + k]).sum::<f32>() / heads as f32)
+                .collect()
+        })
+        .collect()
+}
+
 /// Makes a token printable in a grid cell: spaces and control characters become visible.
 pub(crate) fn visible(token: &str) -> String {
     let t: String = token

@@ -9,6 +9,18 @@ use seqbridge_models::{Constrain, LoadOptions, Model, Quantization, WeightDtype}
 
 /// The GPU: `SEQBRIDGE_BACKEND` / `SEQBRIDGE_ADAPTER` when set, else native APIs before GL
 /// ([`Gpu::open`]).
+/// A model shipped in assets/ (`assets/NAME`): under the working directory, else in the
+/// source tree this binary was built from.
+pub fn shipped_model_dir(name: &str) -> PathBuf {
+    let here = Path::new("assets").join(name);
+    if here.join("config.json").exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets")
+        .join(name)
+}
+
 pub fn open_gpu() -> Result<Gpu> {
     Gpu::open(&GpuOptions::from_env()?).context("no usable GPU adapter")
 }

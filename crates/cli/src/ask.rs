@@ -15,12 +15,10 @@ use seqbridge_models::io::image::decode;
 use seqbridge_models::{GenerateOptions, Generation, Model};
 use serde_json::{Value, json};
 
+use crate::align::head_mean;
 use crate::args::open_gpu;
 use crate::output::{Stdout, stats_json, stats_line};
 use crate::overlay::Overlay;
-
-/// The shipped model's directory name under assets/.
-const SHIPPED: &str = "assets/shapes-qa";
 
 /// Output format of `ask`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -68,16 +66,9 @@ pub struct AskArgs {
     pub align_png: Option<PathBuf>,
 }
 
-/// The shipped model: under the working directory, else in the source tree this binary was
-/// built from.
+/// The shipped shapes model (`assets/shapes-qa`).
 fn default_model_dir() -> PathBuf {
-    let here = PathBuf::from(SHIPPED);
-    if here.join("config.json").exists() {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(SHIPPED)
+    crate::args::shipped_model_dir("shapes-qa")
 }
 
 /// Where the image and the question go among a model's sources.
@@ -311,14 +302,7 @@ fn write_overlay(
     // Mean over heads of the last layer's [H, T, S] → T rows of S.
     let last = |src: usize| -> Result<Vec<Vec<f32>>> {
         let l = maps[src].last().context("a decoder without layers")?;
-        let s = l.len() / (heads * t).max(1);
-        Ok((0..t)
-            .map(|q| {
-                (0..s)
-                    .map(|k| (0..heads).map(|h| l[(h * t + q) * s + k]).sum::<f32>() / heads as f32)
-                    .collect()
-            })
-            .collect())
+        Ok(head_mean(l, heads, t, l.len() / (heads * t).max(1)))
     };
     let image_maps = last(layout.image)?;
     let text_maps = last(layout.text)?;

@@ -126,14 +126,7 @@ fn write_overlay(
     let s = grid.leading + grid.rows * grid.cols;
     let t = dec_in.len();
     let heads = last.len() / (t * s).max(1);
-    // Mean over the heads: [H, T, S] → T rows of S.
-    let maps: Vec<Vec<f32>> = (0..t)
-        .map(|q| {
-            (0..s)
-                .map(|k| (0..heads).map(|h| last[(h * t + q) * s + k]).sum::<f32>() / heads as f32)
-                .collect()
-        })
-        .collect();
+    let maps = crate::align::head_mean(last, heads, t, s);
     let tokens: Vec<String> = seq[1..].iter().map(|&id| tok.target_token(id)).collect();
     let n = tokens.len().min(maps.len());
     let image = decode(file)?.to_rgb8();

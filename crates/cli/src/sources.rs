@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use seqbridge_models::Model;
 use seqbridge_models::encoder::{EncoderInput, SourceData};
 
-use crate::align::Alignment;
+use crate::align::{Alignment, head_mean};
 use crate::args::parse_ids;
 
 /// One parsed `--source`.
@@ -78,10 +78,7 @@ pub fn alignment(model: &Model, loaded: &[SourceData], sequence: &[u32]) -> Resu
             SourceData::Tokens(ids) => label(ids[0][k], false),
             SourceData::Pixels(_) => format!("p{k}"),
         }));
-        for (ti, row) in rows.iter_mut().enumerate() {
-            let mean: Vec<f32> = (0..s)
-                .map(|k| (0..heads).map(|h| last[(h * t + ti) * s + k]).sum::<f32>() / heads as f32)
-                .collect();
+        for (row, mean) in rows.iter_mut().zip(head_mean(last, heads, t, s)) {
             row.push(mean.iter().sum());
             row.extend(mean);
         }

@@ -60,14 +60,9 @@ pub struct TranslateArgs {
     pub month_first: bool,
 }
 
-/// The shipped model: `assets/date-normalizer` under the working directory, else in the
-/// source tree this binary was built from.
+/// The shipped date model (`assets/date-normalizer`).
 pub fn default_model_dir() -> PathBuf {
-    let here = PathBuf::from("assets/date-normalizer");
-    if here.join("config.json").exists() {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/date-normalizer")
+    crate::args::shipped_model_dir("date-normalizer")
 }
 
 fn read_lines(path: &Path) -> Result<Vec<String>> {
@@ -333,18 +328,7 @@ fn alignment(
     let inputs = &sequence[..sequence.len() - 1];
     let layers = model.cross_attentions(source, inputs)?;
     let (heads, t, s) = (cfg.decoder_attention_heads, inputs.len(), source.len());
-    let probs: Vec<Vec<f32>> = (0..t)
-        .map(|ti| {
-            (0..s)
-                .map(|si| {
-                    (0..heads)
-                        .map(|h| layers[layer][(h * t + ti) * s + si])
-                        .sum::<f32>()
-                        / heads as f32
-                })
-                .collect()
-        })
-        .collect();
+    let probs = crate::align::head_mean(&layers[layer], heads, t, s);
     let tok = model.require_tokenizer()?;
     Ok(Alignment {
         source: source.iter().map(|&id| tok.token(id)).collect(),
