@@ -1418,3 +1418,25 @@ fn ask_answers_the_shipped_models_heldout_questions_as_pytorch_does() {
         "{stderr}"
     );
 }
+
+/// `ask --eval` names the file and line of an entry that is not an example, and an empty
+/// file, each in one line.
+#[test]
+fn ask_eval_names_a_bad_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("examples.jsonl");
+    std::fs::write(
+        &file,
+        "{\"image\": \"a.png\", \"question\": \"q\", \"answer\": \"a\"}\n[1, 2]\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    let (ok, _, stderr) = run(&args(&["ask", "--eval", &path]));
+    assert!(
+        !ok && stderr.contains("examples.jsonl line 2") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    std::fs::write(&file, "\n").unwrap();
+    let (ok, _, stderr) = run(&args(&["ask", "--eval", &path]));
+    assert!(!ok && stderr.contains("no examples"), "{stderr}");
+}
